@@ -1,0 +1,3 @@
+module github.com/sealbridge/sealbridge/test/tools
+
+go 1.26
