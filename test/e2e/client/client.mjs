@@ -1,0 +1,466 @@
+// SPDX-License-Identifier: Apache-2.0
+//
+// sealbridge end-to-end test client: a real end-to-end-encrypted Matrix
+// client (matrix-js-sdk with its Rust crypto, the same stack Element uses),
+// driven by the Go tests in ../mxclient over JSON lines.
+//
+// Protocol: one JSON object per line.
+//   stdin:  commands {"id": <any>, "cmd": "<name>", ...args}
+//   stdout: replies  {"id": <same>, "ok": true, ...result}
+//                    {"id": <same>, "ok": false, "error": "..."}
+//           events   {"event": "ready"}
+//                    {"event": "invite", "room_id", "sender"}
+//                    {"event": "timeline", "room_id", "event_id", "sender",
+//                     "type", "state_key"?, "content", "encrypted",
+//                     "decryption_error"}
+//                    {"event": "log", ...} is never used; logs go to stderr.
+// Nothing but protocol lines is ever written to stdout.
+//
+// Commands: login, create_dm, join, send, members, set_autojoin, stop.
+// See README.md next to this file.
+
+// Everything the SDK (or anything else) logs must go to stderr: stdout is
+// the protocol channel. This runs before the SDK is loaded (dynamic import
+// below) so that loglevel binds to the redirected methods.
+for (const m of ["log", "info", "debug", "trace", "warn"]) {
+  console[m] = (...args) => console.error(`[${m}]`, ...args);
+}
+
+await import("fake-indexeddb/auto");
+const sdk = await import("matrix-js-sdk");
+const { logger } = await import("matrix-js-sdk/lib/logger.js");
+
+const {
+  createClient,
+  ClientEvent,
+  RoomEvent,
+  RoomMemberEvent,
+  MatrixEventEvent,
+  EventStatus,
+  Preset,
+  Visibility,
+} = sdk;
+
+logger.setLevel(process.env.SEALBRIDGE_E2E_CLIENT_SDK_LOGLEVEL || "warn");
+
+function log(...args) {
+  console.error(new Date().toISOString(), "[client]", ...args);
+}
+
+function out(obj) {
+  process.stdout.write(JSON.stringify(obj) + "\n");
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** Polls cond() until truthy or timeout; returns its value. */
+async function waitFor(what, cond, timeoutMs = 30000, stepMs = 50) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await cond();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs}ms waiting for ${what}`);
+    await sleep(stepMs);
+  }
+}
+
+function errString(e) {
+  if (!e) return "unknown error";
+  if (e.errcode || e.data?.errcode) {
+    return `${e.errcode || e.data.errcode}: ${e.data?.error || e.message} (HTTP ${e.httpStatus ?? "?"})`;
+  }
+  return e.message || String(e);
+}
+
+function errDetail(e) {
+  return e?.stack || errString(e);
+}
+
+// ---------------------------------------------------------------------------
+// state
+
+let client = null; // MatrixClient after login
+let password = null;
+let autojoin = true;
+const handledInvites = new Set();
+// Keys of emitted timeline states (event id + type + error), so an event is
+// re-emitted exactly when what a test can observe about it changes (e.g. a
+// decryption failure later turning into a successful decryption).
+const emitted = new Set();
+
+// ---------------------------------------------------------------------------
+// event reporting
+
+function emitEvent(ev, why) {
+  const eventId = ev.getId();
+  // Local echoes carry a temporary "~..." id; they are reported once the
+  // server has given them a real id (see LocalEchoUpdated).
+  if (!eventId || !eventId.startsWith("$")) return;
+  const roomId = ev.getRoomId();
+  if (!roomId) return;
+  const encrypted = ev.isEncrypted();
+  if (encrypted && ev.isBeingDecrypted()) return; // reported when Event.decrypted fires
+  if (encrypted && ev.shouldAttemptDecryption()) return; // not yet attempted
+  let decryptionError = null;
+  if (ev.isDecryptionFailure()) {
+    const reason = ev.decryptionFailureReason || "UNKNOWN_ERROR";
+    const body = ev.getContent()?.body;
+    decryptionError = body ? `${reason}: ${body}` : String(reason);
+  }
+  const type = ev.getType();
+  const key = `${eventId}\u0000${type}\u0000${decryptionError ?? ""}`;
+  if (emitted.has(key)) return;
+  emitted.add(key);
+  const line = {
+    event: "timeline",
+    room_id: roomId,
+    event_id: eventId,
+    sender: ev.getSender(),
+    type,
+    content: ev.getContent() ?? {},
+    encrypted,
+    decryption_error: decryptionError,
+    origin_server_ts: ev.getTs(),
+  };
+  const sk = ev.getStateKey();
+  if (sk !== undefined && sk !== null) line.state_key = sk;
+  if (encrypted) line.wire_type = ev.getWireType();
+  log(`emit ${why}: ${roomId} ${eventId} ${type}${decryptionError ? " UTD " + decryptionError : ""}`);
+  out(line);
+}
+
+async function handleInvite(roomId, sender) {
+  if (handledInvites.has(roomId)) return;
+  handledInvites.add(roomId);
+  out({ event: "invite", room_id: roomId, sender: sender ?? null });
+  if (!autojoin) return;
+  for (let attempt = 1; attempt <= 5; attempt++) {
+    try {
+      await client.joinRoom(roomId);
+      log(`auto-joined ${roomId}`);
+      return;
+    } catch (e) {
+      log(`auto-join ${roomId} attempt ${attempt} failed: ${errString(e)}`);
+      await sleep(500 * attempt);
+    }
+  }
+}
+
+function wireClient(c) {
+  c.on(RoomEvent.Timeline, (ev, _room, _toStart, _removed, _data) => {
+    if (ev.status !== null && ev.status !== undefined && ev.status !== EventStatus.SENT) return;
+    emitEvent(ev, "timeline");
+  });
+  c.on(RoomEvent.LocalEchoUpdated, (ev) => {
+    if (ev.status === null || ev.status === undefined || ev.status === EventStatus.SENT) {
+      emitEvent(ev, "local-echo");
+    }
+  });
+  c.on(MatrixEventEvent.Decrypted, (ev) => {
+    // Fires after every decryption attempt, successful or not, including
+    // retries when a missing room key arrives later: a failure is reported
+    // with its error, and a later success is reported again for the same
+    // event id.
+    emitEvent(ev, "decrypted");
+  });
+  c.on(RoomMemberEvent.Membership, (mev, member) => {
+    if (member.userId !== c.getUserId() || member.membership !== "invite") return;
+    handleInvite(member.roomId, mev?.getSender() ?? member.events?.member?.getSender()).catch((e) =>
+      log("invite handling failed:", errString(e)),
+    );
+  });
+}
+
+// ---------------------------------------------------------------------------
+// commands
+
+async function cmdLogin({ homeserver, user, password: pw, register }) {
+  if (client) throw new Error("already logged in");
+  if (!homeserver || !user || !pw) throw new Error("login needs homeserver, user, password");
+  password = pw;
+  const t0 = Date.now();
+  const anon = createClient({ baseUrl: homeserver });
+  let registered = false;
+  if (register) {
+    const localpart = user.startsWith("@") ? user.slice(1).split(":")[0] : user;
+    const body = { username: localpart, password: pw, inhibit_login: true };
+    try {
+      await anon.registerRequest(body);
+      registered = true;
+    } catch (e) {
+      if (e.httpStatus === 401 && e.data?.flows) {
+        try {
+          await anon.registerRequest({ ...body, auth: { type: "m.login.dummy", session: e.data.session } });
+          registered = true;
+        } catch (e2) {
+          if (e2.errcode !== "M_USER_IN_USE" && e2.data?.errcode !== "M_USER_IN_USE") throw e2;
+          log(`user ${localpart} already exists; logging in`);
+        }
+      } else if (e.errcode === "M_USER_IN_USE" || e.data?.errcode === "M_USER_IN_USE") {
+        log(`user ${localpart} already exists; logging in`);
+      } else {
+        throw e;
+      }
+    }
+  }
+  const loginResp = await anon.loginRequest({
+    type: "m.login.password",
+    identifier: { type: "m.id.user", user },
+    password: pw,
+    initial_device_display_name: "sealbridge e2e client",
+  });
+  anon.stopClient();
+  const tLogin = Date.now();
+
+  client = createClient({
+    baseUrl: homeserver,
+    userId: loginResp.user_id,
+    deviceId: loginResp.device_id,
+    accessToken: loginResp.access_token,
+  });
+  wireClient(client);
+  await client.initRustCrypto({ useIndexedDB: false });
+  const tCrypto = Date.now();
+
+  const prepared = new Promise((resolve, reject) => {
+    const onSync = (state, _prev, data) => {
+      if (state === "PREPARED" || state === "SYNCING") {
+        client.off(ClientEvent.Sync, onSync);
+        resolve();
+      } else if (state === "ERROR") {
+        log("sync error during startup:", errString(data?.error));
+      }
+    };
+    client.on(ClientEvent.Sync, onSync);
+  });
+  await client.startClient({ initialSyncLimit: 50 });
+  await prepared;
+  const tSync = Date.now();
+
+  // Cross-signing, the way Element sets it up on a new account: bootstrap
+  // with a UIA callback that first tries without auth (to learn the UIA
+  // session) and then authenticates with the password.
+  const crypto = client.getCrypto();
+  const userId = loginResp.user_id;
+  await crypto.bootstrapCrossSigning({
+    authUploadDeviceSigningKeys: async (makeRequest) => {
+      try {
+        await makeRequest(null);
+        return;
+      } catch (e) {
+        if (e.httpStatus !== 401 || !e.data?.flows) throw e;
+        const session = e.data.session;
+        await makeRequest({
+          type: "m.login.password",
+          identifier: { type: "m.id.user", user: userId },
+          password,
+          ...(session ? { session } : {}),
+        });
+      }
+    },
+  });
+  const ready = await crypto.isCrossSigningReady();
+  const status = await crypto.getDeviceVerificationStatus(userId, loginResp.device_id);
+  const tCs = Date.now();
+  const timings = {
+    login_ms: tLogin - t0,
+    crypto_init_ms: tCrypto - tLogin,
+    initial_sync_ms: tSync - tCrypto,
+    cross_signing_ms: tCs - tSync,
+    total_ms: tCs - t0,
+  };
+  log(`logged in as ${userId} device ${loginResp.device_id}`, JSON.stringify(timings));
+  if (!ready) throw new Error("cross-signing bootstrap finished but isCrossSigningReady() is false");
+  if (!status?.crossSigningVerified) {
+    throw new Error("own device is not cross-signed after bootstrap");
+  }
+  return {
+    user_id: userId,
+    device_id: loginResp.device_id,
+    registered,
+    cross_signing_ready: ready,
+    device_cross_signed: !!status?.crossSigningVerified,
+    timings,
+  };
+}
+
+function needClient() {
+  if (!client) throw new Error("not logged in");
+  return client;
+}
+
+async function waitJoined(roomId, timeoutMs = 30000) {
+  const c = needClient();
+  return waitFor(
+    `room ${roomId} to be joined in sync`,
+    () => {
+      const room = c.getRoom(roomId);
+      return room && room.getMyMembership() === "join" ? room : null;
+    },
+    timeoutMs,
+  );
+}
+
+async function cmdCreateDM({ user_id, encrypted = true, name }) {
+  const c = needClient();
+  if (!user_id) throw new Error("create_dm needs user_id");
+  const initial_state = [];
+  if (encrypted) {
+    initial_state.push({
+      type: "m.room.encryption",
+      state_key: "",
+      content: { algorithm: "m.megolm.v1.aes-sha2" },
+    });
+  }
+  const { room_id } = await c.createRoom({
+    is_direct: true,
+    invite: [user_id],
+    preset: Preset.TrustedPrivateChat,
+    visibility: Visibility.Private,
+    initial_state,
+    ...(name ? { name } : {}),
+  });
+  // m.direct account data, as Element does for DMs.
+  try {
+    const direct = c.getAccountData("m.direct")?.getContent() ?? {};
+    const rooms = new Set(direct[user_id] ?? []);
+    rooms.add(room_id);
+    await c.setAccountData("m.direct", { ...direct, [user_id]: [...rooms] });
+  } catch (e) {
+    log("setting m.direct failed (ignored):", errString(e));
+  }
+  // Do not reply before sync knows the room and (when encrypted) the crypto
+  // layer knows it is encrypted: a send into a room the client does not yet
+  // know would go out in the clear.
+  await waitJoined(room_id);
+  if (encrypted) {
+    await waitFor(`crypto to know ${room_id} is encrypted`, () =>
+      c.getCrypto().isEncryptionEnabledInRoom(room_id),
+    );
+  }
+  return { room_id };
+}
+
+async function cmdJoin({ room_id }) {
+  const c = needClient();
+  if (!room_id) throw new Error("join needs room_id");
+  await c.joinRoom(room_id);
+  await waitJoined(room_id);
+  return { room_id };
+}
+
+async function cmdSend({ room_id, msgtype = "m.text", body, formatted_body, content: rawContent, event_type }) {
+  const c = needClient();
+  if (!room_id) throw new Error("send needs room_id");
+  const room = await waitJoined(room_id);
+  if (room.hasEncryptionStateEvent()) {
+    await waitFor(`crypto to know ${room_id} is encrypted`, () =>
+      c.getCrypto().isEncryptionEnabledInRoom(room_id),
+    );
+  }
+  let content = rawContent;
+  if (!content) {
+    if (typeof body !== "string") throw new Error("send needs body");
+    content = { msgtype, body };
+    if (formatted_body) {
+      content.format = "org.matrix.custom.html";
+      content.formatted_body = formatted_body;
+    }
+  }
+  const res = await c.sendEvent(room_id, event_type || "m.room.message", content);
+  const ev = room.findEventById(res.event_id);
+  return {
+    event_id: res.event_id,
+    encrypted: ev ? ev.isEncrypted() : room.hasEncryptionStateEvent(),
+  };
+}
+
+async function cmdMembers({ room_id }) {
+  const c = needClient();
+  const room = c.getRoom(room_id);
+  if (!room) throw new Error(`unknown room ${room_id}`);
+  return {
+    members: room.getMembers().map((m) => ({
+      user_id: m.userId,
+      membership: m.membership,
+      display_name: m.rawDisplayName ?? m.name,
+    })),
+  };
+}
+
+let stopping = false;
+async function cmdStop() {
+  stopping = true;
+  if (client) {
+    client.stopClient();
+    try {
+      client.getCrypto()?.stop?.();
+    } catch {}
+  }
+  setTimeout(() => process.exit(0), 50);
+  return {};
+}
+
+const commands = {
+  login: cmdLogin,
+  create_dm: cmdCreateDM,
+  join: cmdJoin,
+  send: cmdSend,
+  members: cmdMembers,
+  set_autojoin: async ({ enabled }) => {
+    autojoin = !!enabled;
+    return { autojoin };
+  },
+  stop: cmdStop,
+};
+
+async function dispatch(line) {
+  let msg;
+  try {
+    msg = JSON.parse(line);
+  } catch (e) {
+    out({ id: null, ok: false, error: `bad JSON: ${e.message}` });
+    return;
+  }
+  const id = msg.id ?? null;
+  const fn = commands[msg.cmd];
+  if (!fn) {
+    out({ id, ok: false, error: `unknown command ${JSON.stringify(msg.cmd)}` });
+    return;
+  }
+  if (msg.cmd === "login" && msg.autojoin !== undefined) autojoin = !!msg.autojoin;
+  const t0 = Date.now();
+  try {
+    const res = await fn(msg);
+    out({ id, ok: true, ...res });
+    log(`${msg.cmd} ok in ${Date.now() - t0}ms`);
+  } catch (e) {
+    log(`${msg.cmd} failed:`, errDetail(e));
+    out({ id, ok: false, error: errString(e) });
+  }
+}
+
+// ---------------------------------------------------------------------------
+// main loop: read JSON lines from stdin; commands run concurrently.
+
+process.on("unhandledRejection", (e) => log("unhandled rejection:", errString(e)));
+
+let buf = "";
+process.stdin.setEncoding("utf8");
+process.stdin.on("data", (chunk) => {
+  buf += chunk;
+  let nl;
+  while ((nl = buf.indexOf("\n")) >= 0) {
+    const line = buf.slice(0, nl).trim();
+    buf = buf.slice(nl + 1);
+    if (line) dispatch(line);
+  }
+});
+process.stdin.on("end", () => {
+  if (!stopping) {
+    log("stdin closed; exiting");
+    cmdStop();
+  }
+});
+
+out({ event: "ready" });
