@@ -77,10 +77,10 @@ func codeLen(s string, i int) int {
 	return 1
 }
 
-// digitsAt counts up to max ASCII digits starting at s[i].
-func digitsAt(s string, i, max int) int {
+// digitsAt counts up to limit ASCII digits starting at s[i].
+func digitsAt(s string, i, limit int) int {
 	n := 0
-	for n < max && i+n < len(s) && isDigit(s[i+n]) {
+	for n < limit && i+n < len(s) && isDigit(s[i+n]) {
 		n++
 	}
 	return n
