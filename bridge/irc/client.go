@@ -1,0 +1,563 @@
+package irc
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ergochat/irc-go/ircmsg"
+	"github.com/rs/zerolog"
+)
+
+// Handler receives the events of a Client. All calls for one connection
+// come from its reader goroutine, in order; a slow handler delays reading
+// (and so, eventually, gets the connection dropped by the server).
+type Handler interface {
+	// OnConnected is called once registration is done (after RPL_ENDOFMOTD
+	// or ERR_NOMOTD), with ISUPPORT known, before any OnMessage.
+	OnConnected(c *Client)
+	// OnMessage is called for every line received after registration, in
+	// order. at is the server-time tag if present, else time.Now(). PINGs
+	// are passed on too, but have already been answered.
+	OnMessage(c *Client, msg *ircmsg.Message, at time.Time)
+	// OnDisconnected is called when a registered connection ends, and by
+	// Run also when a connection attempt fails. willRetry tells whether Run
+	// will reconnect. err is nil after Close or when Run's context ends.
+	OnDisconnected(c *Client, err error, willRetry bool)
+}
+
+// Client is a connection to one IRC server as one user.
+type Client struct {
+	cfg Config
+	h   Handler
+	log zerolog.Logger
+
+	closeCtx    context.Context
+	closeCancel context.CancelFunc
+
+	mu         sync.Mutex
+	sess       *session // current session, registering or registered
+	registered bool
+	connecting bool
+	running    bool
+	closed     bool
+	nick       string
+	user, host string
+	isupport   ISupport
+	caps       map[string]string // enabled capabilities and their values
+	offered    map[string]string // capabilities the server offers
+}
+
+// New returns a Client; nothing happens until Connect or Run.
+func New(cfg Config, h Handler, log zerolog.Logger) *Client {
+	cfg = cfg.withDefaults()
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Client{
+		cfg:         cfg,
+		h:           h,
+		log:         log.With().Str("irc_server", cfg.Addr).Logger(),
+		closeCtx:    ctx,
+		closeCancel: cancel,
+		nick:        cfg.Nick,
+		isupport:    defaultISupport(),
+		caps:        map[string]string{},
+		offered:     map[string]string{},
+	}
+}
+
+// Connect makes one connection attempt: dial (and TLS), CAP LS 302, CAP
+// REQ, SASL PLAIN, NICK/USER, and waits for registration, within
+// Config.ConnectTimeout. On success the reader and writer goroutines run
+// and Handler.OnConnected has been called.
+func (c *Client) Connect(ctx context.Context) error {
+	_, err := c.connect(ctx, c.cfg.NickFallback)
+	return err
+}
+
+func (c *Client) connect(ctx context.Context, fallback bool) (*session, error) {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil, ErrClosed
+	}
+	if c.sess != nil || c.connecting {
+		c.mu.Unlock()
+		return nil, ErrAlreadyConnected
+	}
+	c.connecting = true
+	c.nick = c.cfg.Nick
+	c.user, c.host = "", ""
+	c.isupport = defaultISupport()
+	c.caps = map[string]string{}
+	c.offered = map[string]string{}
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		c.connecting = false
+		c.mu.Unlock()
+	}()
+
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.ConnectTimeout)
+	defer cancel()
+	stopOnClose := context.AfterFunc(c.closeCtx, cancel)
+	defer stopOnClose()
+
+	c.log.Debug().Bool("tls", c.cfg.TLS).Msg("Connecting to IRC server")
+	conn, err := c.dial(ctx)
+	if err != nil {
+		return nil, c.ctxError(ctx, err)
+	}
+	s := newSession(c, conn, fallback)
+	c.mu.Lock()
+	c.sess = s
+	c.mu.Unlock()
+	go s.writeLoop()
+	go s.readLoop()
+	s.reg.start()
+
+	select {
+	case err = <-s.regResult:
+	case <-ctx.Done():
+		select {
+		case err = <-s.regResult:
+		default:
+			_ = conn.Close()
+			<-s.done
+			return nil, c.ctxError(ctx, ctx.Err())
+		}
+	}
+	if err != nil {
+		<-s.done
+		c.log.Debug().Err(err).Msg("IRC registration failed")
+		return nil, err
+	}
+	return s, nil
+}
+
+// ctxError turns a failure while ctx is done into ErrTimeout or ErrClosed.
+func (c *Client) ctxError(ctx context.Context, err error) error {
+	switch {
+	case c.closeCtx.Err() != nil:
+		return ErrClosed
+	case ctx.Err() != nil && errors.Is(ctx.Err(), context.DeadlineExceeded):
+		return fmt.Errorf("%w: %w", ErrTimeout, err)
+	case ctx.Err() != nil:
+		return ctx.Err()
+	}
+	return err
+}
+
+func (c *Client) dial(ctx context.Context) (net.Conn, error) {
+	dial := c.cfg.Dial
+	if dial == nil {
+		var d net.Dialer
+		dial = d.DialContext
+	}
+	conn, err := dial(ctx, "tcp", c.cfg.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("irc: dial %s: %w", c.cfg.Addr, err)
+	}
+	if !c.cfg.TLS {
+		return conn, nil
+	}
+	var tc *tls.Config
+	if c.cfg.TLSConfig != nil {
+		tc = c.cfg.TLSConfig.Clone()
+	} else {
+		tc = &tls.Config{}
+	}
+	if tc.ServerName == "" {
+		host, _, err := net.SplitHostPort(c.cfg.Addr)
+		if err != nil {
+			host = c.cfg.Addr
+		}
+		tc.ServerName = host
+	}
+	if tc.MinVersion == 0 {
+		tc.MinVersion = tls.VersionTLS12
+	}
+	tlsConn := tls.Client(conn, tc)
+	if err := tlsConn.HandshakeContext(ctx); err != nil {
+		_ = conn.Close()
+		return nil, fmt.Errorf("irc: TLS handshake with %s: %w", c.cfg.Addr, err)
+	}
+	return tlsConn, nil
+}
+
+// onRegistered runs in the reader goroutine when registration completes.
+func (c *Client) onRegistered(s *session) {
+	c.mu.Lock()
+	s.registeredAt = time.Now()
+	c.registered = true
+	nick, network := c.nick, c.isupport.Network
+	c.mu.Unlock()
+	c.log.Info().Str("nick", nick).Str("network", network).Msg("Registered on IRC server")
+	c.h.OnConnected(c)
+}
+
+// sessionEnded runs in the reader goroutine when a session is over.
+func (c *Client) sessionEnded(s *session, registered bool) {
+	c.mu.Lock()
+	if c.sess == s {
+		c.sess = nil
+		c.registered = false
+	}
+	report := registered && !c.running
+	c.mu.Unlock()
+	if registered {
+		c.log.Info().Err(s.err).Msg("Disconnected from IRC server")
+	}
+	if report {
+		c.h.OnDisconnected(c, s.err, false)
+	}
+}
+
+// Run keeps the connection up until ctx is done or Close is called. It
+// connects if not connected; when the connection drops it calls
+// OnDisconnected(err, true) and reconnects after an exponential backoff
+// with full jitter (reset after a connection that stayed up over a
+// minute). Failed attempts are reported the same way. On a fatal error
+// (IsFatal: ErrSASLFailed, ErrBadPassword, ErrBanned, ErrErroneousNick) it
+// calls OnDisconnected(err, false) and returns. Reconnects try nick
+// fallbacks whatever Config.NickFallback says.
+func (c *Client) Run(ctx context.Context) {
+	c.mu.Lock()
+	if c.running || c.closed {
+		c.mu.Unlock()
+		return
+	}
+	c.running = true
+	var s *session
+	if c.registered {
+		s = c.sess
+	}
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		c.running = false
+		c.mu.Unlock()
+	}()
+
+	attempt := 0
+	fallback := c.cfg.NickFallback
+	for {
+		if s == nil {
+			if ctx.Err() != nil || c.closeCtx.Err() != nil {
+				return
+			}
+			var err error
+			s, err = c.connect(ctx, fallback)
+			fallback = true
+			if err != nil {
+				if ctx.Err() != nil || c.closeCtx.Err() != nil || errors.Is(err, ErrClosed) {
+					return
+				}
+				if errors.Is(err, ErrAlreadyConnected) {
+					// Someone else is connecting; wait and look again.
+					if !c.sleep(ctx, c.cfg.Backoff.Min) {
+						return
+					}
+					c.mu.Lock()
+					if c.registered {
+						s = c.sess
+					}
+					c.mu.Unlock()
+					continue
+				}
+				if IsFatal(err) {
+					c.log.Warn().Err(err).Msg("Giving up connecting to IRC server")
+					c.h.OnDisconnected(c, err, false)
+					return
+				}
+				delay := backoffDelay(c.cfg.Backoff, attempt, nil)
+				attempt++
+				c.log.Info().Err(err).Dur("retry_in", delay).Msg("Failed to connect to IRC server")
+				c.h.OnDisconnected(c, err, true)
+				if !c.sleep(ctx, delay) {
+					return
+				}
+				continue
+			}
+		}
+
+		select {
+		case <-s.done:
+		case <-ctx.Done():
+			c.shutdown(s, "")
+		case <-c.closeCtx.Done():
+			<-s.done
+		}
+		err := s.err
+		if time.Since(s.registeredAt) > stableConnection {
+			attempt = 0
+		}
+		s = nil
+		if ctx.Err() != nil || c.closeCtx.Err() != nil {
+			c.h.OnDisconnected(c, nil, false)
+			return
+		}
+		if IsFatal(err) {
+			c.h.OnDisconnected(c, err, false)
+			return
+		}
+		delay := backoffDelay(c.cfg.Backoff, attempt, nil)
+		attempt++
+		c.log.Info().Dur("retry_in", delay).Msg("Reconnecting to IRC server")
+		c.h.OnDisconnected(c, err, true)
+		if !c.sleep(ctx, delay) {
+			return
+		}
+	}
+}
+
+// sleep waits d; false if ctx ends or the client is closed first.
+func (c *Client) sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	case <-c.closeCtx.Done():
+		return false
+	}
+}
+
+// shutdown sends QUIT, waits briefly for the server to close the link, and
+// then closes it.
+func (c *Client) shutdown(s *session, reason string) {
+	s.quitting.Store(true)
+	if reason == "" {
+		reason = "Bye"
+	}
+	if line, err := encodeLine(nil, "QUIT", []string{reason}, 0); err == nil {
+		_ = s.enqueue(outLine{data: line}, true)
+	}
+	t := time.NewTimer(2 * time.Second)
+	defer t.Stop()
+	select {
+	case <-s.done:
+		return
+	case <-t.C:
+	}
+	_ = s.conn.Close()
+	<-s.done
+}
+
+// Close sends QUIT, closes the connection and stops Run; the Client cannot
+// be used again.
+func (c *Client) Close() error {
+	c.mu.Lock()
+	c.closed = true
+	s := c.sess
+	c.mu.Unlock()
+	c.closeCancel()
+	if s != nil {
+		c.shutdown(s, "")
+	}
+	return nil
+}
+
+// Send queues a line through flood control. PONG, PING, CAP, AUTHENTICATE
+// and QUIT go out at once like SendPriority.
+func (c *Client) Send(command string, params ...string) error {
+	return c.send(false, nil, command, params)
+}
+
+// SendTagged is Send with message tags (values are escaped).
+func (c *Client) SendTagged(tags map[string]string, command string, params ...string) error {
+	return c.send(false, tags, command, params)
+}
+
+// SendPriority sends a line ahead of the queue, bypassing flood control.
+func (c *Client) SendPriority(command string, params ...string) error {
+	return c.send(true, nil, command, params)
+}
+
+func (c *Client) send(priority bool, tags map[string]string, command string, params []string) error {
+	line, err := encodeLine(tags, command, params, c.lineLimit())
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	s, registered := c.sess, c.registered
+	c.mu.Unlock()
+	if s == nil || !registered {
+		return ErrNotConnected
+	}
+	upper := strings.ToUpper(command)
+	return s.enqueue(outLine{data: line, redact: upper == "PASS" || upper == "AUTHENTICATE"}, priority || bypassesFlood(upper))
+}
+
+// lineLimit is the maximum line length without tags, CRLF included.
+func (c *Client) lineLimit() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if n := c.isupport.LineLen; n > 0 && n < maxLineLen {
+		return n
+	}
+	return maxLineLen
+}
+
+// MaxTextBytes returns how many bytes of trailing text fit in
+// "COMMAND target :text" so that the line as the server relays it
+// (":nick!user@host COMMAND target :text\r\n") stays within 512 bytes. It
+// uses our real user@host when known, else assumes a 10-byte user and a
+// 63-byte host.
+func (c *Client) MaxTextBytes(command, target string) int {
+	limit := c.lineLimit()
+	c.mu.Lock()
+	nick, user, host := c.nick, c.user, c.host
+	c.mu.Unlock()
+	ulen, hlen := len(user), len(host)
+	if user == "" {
+		ulen = 10
+	}
+	if host == "" {
+		hlen = 63
+	}
+	// ":" nick "!" user "@" host " " command " " target " :" text "\r\n"
+	n := limit - (1 + len(nick) + 1 + ulen + 1 + hlen + 1 + len(command) + 1 + len(target) + 2 + 2)
+	if n < 0 {
+		return 0
+	}
+	return n
+}
+
+// Nick returns our current nick.
+func (c *Client) Nick() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.nick
+}
+
+// UserHost returns our user and host as the server shows them to others,
+// if known.
+func (c *Client) UserHost() (user, host string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.user, c.host
+}
+
+// ISupport returns a snapshot of the server's ISUPPORT tokens.
+func (c *Client) ISupport() ISupport {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.isupport.clone()
+}
+
+// Casefold folds s with the server's CASEMAPPING.
+func (c *Client) Casefold(s string) string {
+	c.mu.Lock()
+	mapping := c.isupport.CaseMapping
+	c.mu.Unlock()
+	return Casefold(mapping, s)
+}
+
+// IsChannel reports whether target starts with one of the server's
+// CHANTYPES.
+func (c *Client) IsChannel(target string) bool {
+	c.mu.Lock()
+	types := c.isupport.ChanTypes
+	c.mu.Unlock()
+	return target != "" && strings.IndexByte(types, target[0]) >= 0
+}
+
+// HasCap reports whether the capability was acknowledged.
+func (c *Client) HasCap(name string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_, ok := c.caps[name]
+	return ok
+}
+
+// CapValue returns the value the server advertised for an enabled
+// capability (e.g. "max-bytes=4096" for draft/multiline).
+func (c *Client) CapValue(name string) (string, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	v, ok := c.caps[name]
+	return v, ok
+}
+
+// Connected reports whether a registered connection is up.
+func (c *Client) Connected() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.sess != nil && c.registered
+}
+
+func (c *Client) setNick(nick string) {
+	c.mu.Lock()
+	c.nick = nick
+	c.mu.Unlock()
+}
+
+func (c *Client) setUserHost(user, host string) {
+	c.mu.Lock()
+	if user != "" {
+		c.user = user
+	}
+	if host != "" {
+		c.host = host
+	}
+	c.mu.Unlock()
+}
+
+func (c *Client) isMe(nick string) bool {
+	c.mu.Lock()
+	me, mapping := c.nick, c.isupport.CaseMapping
+	c.mu.Unlock()
+	return Casefold(mapping, nick) == Casefold(mapping, me)
+}
+
+func (c *Client) applyISupport(tokens []string) {
+	c.mu.Lock()
+	c.isupport.apply(tokens)
+	c.mu.Unlock()
+}
+
+func (c *Client) setOffered(offered map[string]string) {
+	c.mu.Lock()
+	c.offered = make(map[string]string, len(offered))
+	for k, v := range offered {
+		c.offered[k] = v
+	}
+	c.mu.Unlock()
+}
+
+func (c *Client) enabledCaps() map[string]string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make(map[string]string, len(c.caps))
+	for k, v := range c.caps {
+		out[k] = v
+	}
+	return out
+}
+
+func (c *Client) ackCaps(list []string, offered map[string]string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, name := range list {
+		if strings.HasPrefix(name, "-") {
+			delete(c.caps, name[1:])
+			continue
+		}
+		c.caps[name] = offered[name]
+	}
+}
+
+func (c *Client) delCaps(names []string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, name := range names {
+		delete(c.caps, name)
+	}
+}

@@ -1,0 +1,290 @@
+package irc
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/ergochat/irc-go/ircmsg"
+	"github.com/ergochat/irc-go/ircutils"
+)
+
+type saslState int
+
+const (
+	saslNone saslState = iota
+	saslStarted
+	saslSentResponse
+	saslDone
+)
+
+// registration is the connection registration state machine, driven by the
+// reader goroutine: CAP LS 302 -> CAP REQ -> (SASL PLAIN) -> CAP END ->
+// RPL_WELCOME .. RPL_ISUPPORT .. RPL_ENDOFMOTD/ERR_NOMOTD.
+type registration struct {
+	s        *session
+	c        *Client
+	cfg      Config
+	fallback bool
+
+	nickAttempts int
+	// offered accumulates CAP LS (possibly multi-line); refused holds the
+	// capabilities the server NAKed on their own.
+	offered    map[string]string
+	refused    map[string]bool
+	lsDone     bool
+	pendingReq int
+	capEnded   bool
+	sasl       saslState
+	welcomed   bool
+}
+
+func (r *registration) wantSASL() bool {
+	return r.cfg.SASLUser != "" || r.cfg.SASLPassword != ""
+}
+
+// start sends the opening lines.
+func (r *registration) start() {
+	if r.cfg.ServerPassword != "" {
+		_ = r.s.sendNow("PASS", r.cfg.ServerPassword)
+	}
+	// https://ircv3.net/specs/extensions/capability-negotiation
+	_ = r.s.sendNow("CAP", "LS", "302")
+	_ = r.s.sendNow("NICK", r.cfg.Nick)
+	_ = r.s.sendNow("USER", r.cfg.Username, "0", "*", r.cfg.RealName)
+}
+
+// handle processes one line before registration completes. It returns
+// done when registration is complete, or a terminal error.
+func (r *registration) handle(msg *ircmsg.Message) (done bool, err error) {
+	p := msg.Params
+	switch msg.Command {
+	case "CAP":
+		return false, r.handleCap(msg)
+	case "AUTHENTICATE":
+		if r.sasl == saslStarted && len(p) > 0 && p[0] == "+" {
+			payload := "\x00" + r.cfg.SASLUser + "\x00" + r.cfg.SASLPassword
+			for _, chunk := range ircutils.EncodeSASLResponse([]byte(payload)) {
+				_ = r.s.sendNow("AUTHENTICATE", chunk)
+			}
+			r.sasl = saslSentResponse
+		}
+	case "900": // RPL_LOGGEDIN
+		if len(p) > 2 {
+			r.s.log.Debug().Str("account", p[2]).Msg("Logged in to IRC account")
+		}
+	case "903", "907": // RPL_SASLSUCCESS, ERR_SASLALREADY
+		if r.sasl != saslNone && r.sasl != saslDone {
+			r.sasl = saslDone
+			r.endCap()
+		}
+	case "902", "904", "905", "906": // ERR_NICKLOCKED, ERR_SASLFAIL, ERR_SASLTOOLONG, ERR_SASLABORTED
+		return false, fmt.Errorf("%w (%s)", ErrSASLFailed, msg.Command)
+	case "410", "421": // ERR_INVALIDCAPCMD, ERR_UNKNOWNCOMMAND
+		if len(p) > 1 && strings.EqualFold(p[1], "CAP") && !r.lsDone {
+			// A server without capability negotiation.
+			r.lsDone, r.capEnded = true, true
+			if r.wantSASL() {
+				return false, fmt.Errorf("%w: server does not support CAP", ErrSASLFailed)
+			}
+		}
+	case "001":
+		r.welcomed = true
+		r.capEnded = true
+		if r.wantSASL() && r.sasl != saslDone {
+			return false, fmt.Errorf("%w: server registered us without SASL", ErrSASLFailed)
+		}
+	case "005":
+		if len(p) > 2 {
+			r.c.applyISupport(p[1 : len(p)-1])
+		}
+	case "376", "422": // RPL_ENDOFMOTD, ERR_NOMOTD
+		if r.welcomed {
+			return true, nil
+		}
+	case "433", "437": // ERR_NICKNAMEINUSE, ERR_UNAVAILRESOURCE
+		if r.welcomed {
+			return false, nil
+		}
+		if msg.Command == "437" && len(p) > 1 && r.c.IsChannel(p[1]) {
+			return false, nil
+		}
+		if !r.fallback || r.nickAttempts >= maxNickFallbacks {
+			return false, ErrNickInUse
+		}
+		r.nickAttempts++
+		nick := r.cfg.Nick + strings.Repeat("_", r.nickAttempts)
+		r.s.log.Debug().Str("nick", nick).Msg("Nick in use, trying fallback")
+		_ = r.s.sendNow("NICK", nick)
+	case "432": // ERR_ERRONEUSNICKNAME
+		if !r.welcomed {
+			return false, ErrErroneousNick
+		}
+	case "464": // ERR_PASSWDMISMATCH
+		return false, ErrBadPassword
+	case "465": // ERR_YOUREBANNEDCREEP
+		return false, ErrBanned
+	case "ERROR":
+		text := ""
+		if len(p) > 0 {
+			text = p[len(p)-1]
+		}
+		if looksBanned(text) {
+			return false, fmt.Errorf("%w: %s", ErrBanned, text)
+		}
+		return false, fmt.Errorf("%w: %s", ErrServerError, text)
+	}
+	return false, nil
+}
+
+func looksBanned(text string) bool {
+	t := strings.ToLower(text)
+	for _, w := range []string{"k-line", "g-line", "z-line", "d-line", "kline", "gline", "zline", "dline", "banned"} {
+		if strings.Contains(t, w) {
+			return true
+		}
+	}
+	return false
+}
+
+// handleCap handles CAP during registration.
+func (r *registration) handleCap(msg *ircmsg.Message) error {
+	p := msg.Params
+	if len(p) < 2 {
+		return nil
+	}
+	sub := strings.ToUpper(p[1])
+	switch sub {
+	case "LS":
+		if r.lsDone {
+			return nil
+		}
+		more := len(p) >= 4 && p[2] == "*"
+		for k, v := range parseCapList(p[len(p)-1]) {
+			r.offered[k] = v
+		}
+		if more {
+			return nil
+		}
+		r.lsDone = true
+		r.c.setOffered(r.offered)
+		req := capsToRequest(r.offered, r.c.enabledCaps(), r.refused, r.wantSASL())
+		r.request(req, false)
+		if r.pendingReq == 0 {
+			return r.capsSettled()
+		}
+	case "ACK", "NAK":
+		r.applyAckNak(sub, p)
+		if len(p) >= 4 && p[2] == "*" {
+			return nil // more lines follow
+		}
+		if r.pendingReq > 0 {
+			r.pendingReq--
+		}
+		if r.pendingReq == 0 && r.lsDone && !r.capEnded && r.sasl == saslNone {
+			return r.capsSettled()
+		}
+	case "NEW", "DEL":
+		r.capNotify(sub, p[len(p)-1], false)
+	}
+	return nil
+}
+
+// applyAckNak records an ACK or NAK and, for a NAK of several
+// capabilities, asks again for each one on its own: NAK refuses the whole
+// request, so this finds the ones the server does accept.
+func (r *registration) applyAckNak(sub string, p []string) {
+	list := strings.Fields(p[len(p)-1])
+	if sub == "ACK" {
+		r.c.ackCaps(list, r.offered)
+		return
+	}
+	r.s.log.Debug().Strs("caps", list).Msg("IRC server refused capabilities")
+	if len(list) > 1 {
+		r.request(list, true)
+		return
+	}
+	for _, name := range list {
+		r.refused[name] = true
+	}
+}
+
+// request sends CAP REQ lines: the capabilities packed into as few lines
+// as fit, or one per line when single is set (retrying after a NAK).
+func (r *registration) request(caps []string, single bool) {
+	lines := caps
+	if !single {
+		lines = chunkCaps(caps)
+	}
+	for _, l := range lines {
+		if err := r.s.sendNow("CAP", "REQ", l); err == nil {
+			r.pendingReq++
+		}
+	}
+}
+
+// capsSettled runs when every CAP REQ is answered: start SASL or end CAP.
+func (r *registration) capsSettled() error {
+	if !r.wantSASL() {
+		r.endCap()
+		return nil
+	}
+	if !r.c.HasCap("sasl") {
+		return fmt.Errorf("%w: server does not offer SASL", ErrSASLFailed)
+	}
+	if !saslMechanismOffered(r.offered["sasl"], "PLAIN") {
+		return fmt.Errorf("%w: server does not offer SASL PLAIN", ErrSASLFailed)
+	}
+	r.sasl = saslStarted
+	_ = r.s.sendNow("AUTHENTICATE", "PLAIN")
+	return nil
+}
+
+func (r *registration) endCap() {
+	if !r.capEnded {
+		r.capEnded = true
+		_ = r.s.sendNow("CAP", "END")
+	}
+}
+
+// capNotify handles CAP NEW and CAP DEL
+// (https://ircv3.net/specs/extensions/capability-negotiation#cap-notify).
+func (r *registration) capNotify(sub, list string, registered bool) {
+	caps := parseCapList(list)
+	if sub == "DEL" {
+		names := make([]string, 0, len(caps))
+		for name := range caps {
+			delete(r.offered, name)
+			names = append(names, name)
+		}
+		r.c.delCaps(names)
+		r.c.setOffered(r.offered)
+		return
+	}
+	for k, v := range caps {
+		r.offered[k] = v
+	}
+	r.c.setOffered(r.offered)
+	if !registered && !r.lsDone {
+		return
+	}
+	// SASL is only negotiated during registration.
+	r.request(capsToRequest(caps, r.c.enabledCaps(), r.refused, false), false)
+}
+
+// handleCapAfterRegistration handles CAP lines once registered.
+func (r *registration) handleCapAfterRegistration(msg *ircmsg.Message) {
+	p := msg.Params
+	if len(p) < 3 {
+		return
+	}
+	sub := strings.ToUpper(p[1])
+	switch sub {
+	case "ACK", "NAK":
+		r.applyAckNak(sub, p)
+		if r.pendingReq > 0 && !(len(p) >= 4 && p[2] == "*") {
+			r.pendingReq--
+		}
+	case "NEW", "DEL":
+		r.capNotify(sub, p[len(p)-1], true)
+	}
+}

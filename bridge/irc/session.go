@@ -1,0 +1,246 @@
+package irc
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/ergochat/irc-go/ircmsg"
+	"github.com/ergochat/irc-go/ircreader"
+	"github.com/rs/zerolog"
+)
+
+// session is one connection: its socket, queues and two goroutines.
+type session struct {
+	c    *Client
+	cfg  Config
+	conn net.Conn
+	log  zerolog.Logger
+
+	prio, queue chan outLine
+	// stop is closed when the reader ends; the writer then exits.
+	stop chan struct{}
+	// done is closed after the session is fully torn down; err is set.
+	done chan struct{}
+	err  error
+	// regResult receives exactly one value: nil once registered, or the
+	// registration error.
+	regResult    chan error
+	registeredAt time.Time
+	// quitting is set when we close the session on purpose.
+	quitting atomic.Bool
+
+	// Owned by the reader goroutine.
+	reg             *registration
+	pingOutstanding bool
+	lastError       string
+}
+
+func newSession(c *Client, conn net.Conn, fallback bool) *session {
+	s := &session{
+		c:         c,
+		cfg:       c.cfg,
+		conn:      conn,
+		log:       c.log,
+		prio:      make(chan outLine, priorityQueueSize),
+		queue:     make(chan outLine, sendQueueSize),
+		stop:      make(chan struct{}),
+		done:      make(chan struct{}),
+		regResult: make(chan error, 1),
+	}
+	s.reg = &registration{s: s, c: c, cfg: c.cfg, fallback: fallback, offered: map[string]string{}, refused: map[string]bool{}}
+	return s
+}
+
+// sendNow serialises a protocol line and puts it on the priority queue.
+func (s *session) sendNow(command string, params ...string) error {
+	line, err := encodeLine(nil, command, params, 0)
+	if err != nil {
+		return err
+	}
+	return s.enqueue(outLine{data: line, redact: command == "PASS" || command == "AUTHENTICATE"}, true)
+}
+
+// readLoop is the reader goroutine.
+func (s *session) readLoop() {
+	r := ircreader.NewIRCReader(s.conn)
+	registered := false
+	var err error
+	for {
+		if registered {
+			_ = s.conn.SetReadDeadline(time.Now().Add(s.cfg.PingInterval))
+		}
+		raw, rerr := r.ReadLine()
+		if rerr != nil {
+			var ne net.Error
+			if registered && errors.As(rerr, &ne) && ne.Timeout() && !s.quitting.Load() {
+				if s.pingOutstanding {
+					err = ErrPingTimeout
+					break
+				}
+				s.pingOutstanding = true
+				_ = s.sendNow("PING", "sealbridge")
+				continue
+			}
+			err = rerr
+			if s.lastError != "" {
+				err = fmt.Errorf("%w: %s", ErrServerError, s.lastError)
+			}
+			break
+		}
+		s.pingOutstanding = false
+		msg, perr := ircmsg.ParseLineStrict(string(raw), false, 0)
+		if perr != nil {
+			if !errors.Is(perr, ircmsg.ErrorLineIsEmpty) {
+				s.log.Debug().Err(perr).Msg("Ignoring unparseable IRC line")
+			}
+			continue
+		}
+		if e := s.log.Trace(); e.Enabled() {
+			if msg.Command == "AUTHENTICATE" {
+				e.Str("line", "<redacted>").Msg("Received IRC line")
+			} else {
+				e.Bytes("line", raw).Msg("Received IRC line")
+			}
+		}
+		if msg.Command == "PING" {
+			_ = s.sendNow("PONG", msg.Params...)
+		}
+		s.track(&msg)
+		if !registered {
+			done, regErr := s.reg.handle(&msg)
+			if regErr != nil {
+				err = regErr
+				_ = s.sendNow("QUIT")
+				break
+			}
+			if done {
+				registered = true
+				s.c.onRegistered(s)
+				s.regResult <- nil
+			}
+			continue
+		}
+		s.handle(&msg)
+		s.c.h.OnMessage(s.c, &msg, messageTime(&msg))
+	}
+	if !registered {
+		// Give the writer a moment to flush QUIT after a refusal.
+		if err != nil && !s.quitting.Load() {
+			s.flushPriority(200 * time.Millisecond)
+		}
+	}
+	_ = s.conn.Close()
+	close(s.stop)
+	if s.quitting.Load() {
+		err = nil
+	}
+	if !registered {
+		if err == nil {
+			err = ErrClosed
+		} else if !isRegError(err) {
+			err = fmt.Errorf("irc: connection lost during registration: %w", err)
+		}
+		s.regResult <- err
+	}
+	s.err = err
+	s.c.sessionEnded(s, registered)
+	close(s.done)
+}
+
+func isRegError(err error) bool {
+	return IsFatal(err) || errors.Is(err, ErrNickInUse) || errors.Is(err, ErrServerError) || errors.Is(err, ErrClosed)
+}
+
+// flushPriority waits until the priority queue is empty or d passes.
+func (s *session) flushPriority(d time.Duration) {
+	deadline := time.Now().Add(d)
+	for len(s.prio) > 0 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	time.Sleep(10 * time.Millisecond)
+}
+
+// messageTime returns the server-time tag of msg, or now.
+func messageTime(msg *ircmsg.Message) time.Time {
+	// https://ircv3.net/specs/extensions/server-time
+	if ok, v := msg.GetTag("time"); ok {
+		if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
+			return t
+		}
+	}
+	return time.Now()
+}
+
+// handle processes a line after registration, before it reaches the
+// handler.
+func (s *session) handle(msg *ircmsg.Message) {
+	switch msg.Command {
+	case "CAP":
+		s.reg.handleCapAfterRegistration(msg)
+	case "005":
+		if len(msg.Params) > 2 {
+			s.c.applyISupport(msg.Params[1 : len(msg.Params)-1])
+		}
+	case "ERROR":
+		if len(msg.Params) > 0 {
+			s.lastError = msg.Params[len(msg.Params)-1]
+		} else {
+			s.lastError = "ERROR"
+		}
+	}
+}
+
+// track follows our own nick and user@host.
+func (s *session) track(msg *ircmsg.Message) {
+	c := s.c
+	switch msg.Command {
+	case "001":
+		if len(msg.Params) > 0 {
+			c.setNick(msg.Params[0])
+			// "Welcome to the Network, nick!user@host"
+			if len(msg.Params) > 1 {
+				text := msg.Params[len(msg.Params)-1]
+				if i := strings.LastIndexByte(text, ' '); i >= 0 {
+					if nuh, err := ircmsg.ParseNUH(text[i+1:]); err == nil && nuh.User != "" && nuh.Host != "" && c.isMe(nuh.Name) {
+						c.setUserHost(nuh.User, nuh.Host)
+					}
+				}
+			}
+		}
+		return
+	case "396": // RPL_HOSTHIDDEN: <nick> <host> :is now your displayed host
+		if len(msg.Params) > 2 {
+			c.setUserHost("", msg.Params[1])
+		}
+		return
+	case "352": // RPL_WHOREPLY: <me> <channel> <user> <host> <server> <nick> ...
+		if len(msg.Params) > 5 && c.isMe(msg.Params[5]) {
+			c.setUserHost(msg.Params[2], msg.Params[3])
+		}
+		return
+	}
+	if msg.Source == "" {
+		return
+	}
+	nuh, err := msg.NUH()
+	if err != nil || !c.isMe(nuh.Name) {
+		return
+	}
+	if nuh.User != "" && nuh.Host != "" {
+		c.setUserHost(nuh.User, nuh.Host)
+	}
+	switch msg.Command {
+	case "NICK":
+		if len(msg.Params) > 0 && msg.Params[0] != "" {
+			c.setNick(msg.Params[0])
+		}
+	case "CHGHOST":
+		if len(msg.Params) > 1 {
+			c.setUserHost(msg.Params[0], msg.Params[1])
+		}
+	}
+}

@@ -1,0 +1,152 @@
+package irc
+
+import (
+	"time"
+)
+
+const (
+	sendQueueSize     = 10000
+	priorityQueueSize = 1000
+	writeTimeout      = 30 * time.Second
+)
+
+// outLine is one serialised line waiting for the writer.
+type outLine struct {
+	data []byte
+	// redact hides the line from trace logs (PASS, AUTHENTICATE).
+	redact bool
+}
+
+// bucket is a token bucket: burst tokens, refilled at rate per second.
+type bucket struct {
+	tokens, burst, rate float64
+	last                time.Time
+}
+
+func newBucket(cfg FloodConfig, now time.Time) *bucket {
+	return &bucket{tokens: float64(cfg.Burst), burst: float64(cfg.Burst), rate: cfg.LinesPerSecond, last: now}
+}
+
+// take takes one token and returns 0, or returns how long to wait until one
+// is available.
+func (b *bucket) take(now time.Time) time.Duration {
+	if now.After(b.last) {
+		b.tokens += now.Sub(b.last).Seconds() * b.rate
+		if b.tokens > b.burst {
+			b.tokens = b.burst
+		}
+		b.last = now
+	}
+	if b.tokens >= 1 {
+		b.tokens--
+		return 0
+	}
+	wait := time.Duration((1 - b.tokens) / b.rate * float64(time.Second))
+	if wait < time.Millisecond {
+		wait = time.Millisecond
+	}
+	return wait
+}
+
+// bypassesFlood reports whether command is a protocol reply that skips the
+// queue and the bucket.
+func bypassesFlood(command string) bool {
+	switch command {
+	case "PONG", "PING", "CAP", "AUTHENTICATE", "QUIT":
+		return true
+	}
+	return false
+}
+
+// enqueue queues a line for the writer without blocking.
+func (s *session) enqueue(l outLine, priority bool) error {
+	select {
+	case <-s.stop:
+		return ErrNotConnected
+	default:
+	}
+	q := s.queue
+	if priority {
+		q = s.prio
+	}
+	select {
+	case q <- l:
+		return nil
+	default:
+		return ErrQueueFull
+	}
+}
+
+// writeLoop is the writer goroutine: priority lines go out at once, normal
+// lines when the bucket allows; priority lines keep jumping ahead while a
+// normal line waits for a token.
+func (s *session) writeLoop() {
+	b := newBucket(s.cfg.Flood, time.Now())
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	for {
+		select {
+		case l := <-s.prio:
+			if !s.write(l) {
+				return
+			}
+			continue
+		case <-s.stop:
+			return
+		default:
+		}
+		select {
+		case <-s.stop:
+			return
+		case l := <-s.prio:
+			if !s.write(l) {
+				return
+			}
+		case l := <-s.queue:
+			for {
+				wait := b.take(time.Now())
+				if wait == 0 {
+					break
+				}
+				timer.Reset(wait)
+				select {
+				case <-s.stop:
+					timer.Stop()
+					return
+				case p := <-s.prio:
+					timer.Stop()
+					if !s.write(p) {
+						return
+					}
+				case <-timer.C:
+				}
+			}
+			if !s.write(l) {
+				return
+			}
+		}
+	}
+}
+
+// write writes one line after checking it once more; on a write error it
+// closes the connection so that the reader ends the session.
+func (s *session) write(l outLine) bool {
+	if err := checkLine(l.data); err != nil {
+		s.log.Error().Err(err).Int("length", len(l.data)).Msg("Dropping malformed outgoing IRC line")
+		return true
+	}
+	if e := s.log.Trace(); e.Enabled() {
+		if l.redact {
+			e.Str("line", "<redacted>").Msg("Sending IRC line")
+		} else {
+			e.Bytes("line", l.data[:len(l.data)-2]).Msg("Sending IRC line")
+		}
+	}
+	_ = s.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
+	if _, err := s.conn.Write(l.data); err != nil {
+		s.log.Debug().Err(err).Msg("Failed to write to IRC server")
+		_ = s.conn.Close()
+		return false
+	}
+	return true
+}
