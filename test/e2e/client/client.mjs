@@ -107,7 +107,11 @@ function emitEvent(ev, why) {
     const body = ev.getContent()?.body;
     decryptionError = body ? `${reason}: ${body}` : String(reason);
   }
-  const type = ev.getType();
+  // A failed decryption is reported with its wire type (m.room.encrypted)
+  // and wire content, never as the SDK's placeholder m.room.message with
+  // msgtype m.bad.encrypted, so it cannot be mistaken for a message.
+  const type = decryptionError ? ev.getWireType() : ev.getType();
+  const content = (decryptionError ? ev.getWireContent() : ev.getContent()) ?? {};
   const key = `${eventId}\u0000${type}\u0000${decryptionError ?? ""}`;
   if (emitted.has(key)) return;
   emitted.add(key);
@@ -117,7 +121,7 @@ function emitEvent(ev, why) {
     event_id: eventId,
     sender: ev.getSender(),
     type,
-    content: ev.getContent() ?? {},
+    content,
     encrypted,
     decryption_error: decryptionError,
     origin_server_ts: ev.getTs(),
@@ -242,25 +246,44 @@ async function cmdLogin({ homeserver, user, password: pw, register }) {
   // session) and then authenticates with the password.
   const crypto = client.getCrypto();
   const userId = loginResp.user_id;
-  await crypto.bootstrapCrossSigning({
-    authUploadDeviceSigningKeys: async (makeRequest) => {
-      try {
-        await makeRequest(null);
-        return;
-      } catch (e) {
-        if (e.httpStatus !== 401 || !e.data?.flows) throw e;
-        const session = e.data.session;
-        await makeRequest({
-          type: "m.login.password",
-          identifier: { type: "m.id.user", user: userId },
-          password,
-          ...(session ? { session } : {}),
-        });
-      }
-    },
-  });
-  const ready = await crypto.isCrossSigningReady();
-  const status = await crypto.getDeviceVerificationStatus(userId, loginResp.device_id);
+  const uia = async (makeRequest) => {
+    try {
+      await makeRequest(null);
+      return;
+    } catch (e) {
+      if (e.httpStatus !== 401 || !e.data?.flows) throw e;
+      const session = e.data.session;
+      await makeRequest({
+        type: "m.login.password",
+        identifier: { type: "m.id.user", user: userId },
+        password,
+        ...(session ? { session } : {}),
+      });
+    }
+  };
+  // Get an up-to-date view of our own cross-signing identity first, so that
+  // an in-flight /keys/query for ourselves cannot land after a reset and
+  // make the Rust crypto forget the private keys it just created.
+  const hadCrossSigning = await crypto.userHasCrossSigningKeys(userId, true);
+  let ready = false;
+  let status = null;
+  for (let attempt = 1; attempt <= 3; attempt++) {
+    // An existing account whose cross-signing keys we do not have (a second
+    // login; we keep no secret storage) gets a new identity, as with
+    // Element's "reset cryptographic identity".
+    await crypto.bootstrapCrossSigning({
+      authUploadDeviceSigningKeys: uia,
+      setupNewCrossSigning: attempt > 1,
+    });
+    for (let i = 0; i < 20; i++) {
+      ready = await crypto.isCrossSigningReady();
+      status = await crypto.getDeviceVerificationStatus(userId, loginResp.device_id);
+      if (ready && status?.crossSigningVerified) break;
+      await sleep(100);
+    }
+    if (ready && status?.crossSigningVerified) break;
+    log(`cross-signing not ready after bootstrap attempt ${attempt} (ready=${ready}, device cross-signed=${!!status?.crossSigningVerified}); retrying with a reset`);
+  }
   const tCs = Date.now();
   const timings = {
     login_ms: tLogin - t0,
@@ -278,6 +301,7 @@ async function cmdLogin({ homeserver, user, password: pw, register }) {
     user_id: userId,
     device_id: loginResp.device_id,
     registered,
+    had_cross_signing: hadCrossSigning,
     cross_signing_ready: ready,
     device_cross_signed: !!status?.crossSigningVerified,
     timings,

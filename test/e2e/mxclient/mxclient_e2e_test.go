@@ -1,0 +1,194 @@
+// SPDX-License-Identifier: Apache-2.0
+
+//go:build e2e
+
+package mxclient_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/sealbridge/sealbridge/test/e2e/mxclient"
+)
+
+func homeserver(t *testing.T) string {
+	t.Helper()
+	hs := os.Getenv("SEALBRIDGE_TEST_HS_URL")
+	if hs == "" {
+		t.Skip("SEALBRIDGE_TEST_HS_URL is not set")
+	}
+	return hs
+}
+
+func newClient(ctx context.Context, t *testing.T, name string) *mxclient.Client {
+	t.Helper()
+	logPath := filepath.Join(t.TempDir(), name+".log")
+	c, err := mxclient.New(ctx, logPath)
+	if err != nil {
+		t.Fatalf("starting client %s: %v", name, err)
+	}
+	t.Cleanup(func() {
+		c.Close()
+		if t.Failed() {
+			if b, err := os.ReadFile(logPath); err == nil {
+				// The tail is what matters; the whole log can be large.
+				const max = 20000
+				if len(b) > max {
+					b = b[len(b)-max:]
+				}
+				t.Logf("---- tail of %s ----\n%s", logPath, b)
+			}
+		}
+	})
+	return c
+}
+
+func login(ctx context.Context, t *testing.T, c *mxclient.Client, hs, user string) string {
+	t.Helper()
+	start := time.Now()
+	userID, deviceID, err := c.Login(ctx, hs, user, "pass-"+user, true)
+	if err != nil {
+		t.Fatalf("login %s: %v", user, err)
+	}
+	info := c.LoginInfo()
+	if !info.CrossSigningReady || !info.DeviceCrossSigned {
+		t.Fatalf("login %s: cross-signing not set up: %+v", user, info)
+	}
+	t.Logf("%s logged in as %s device %s in %v (%+v)", user, userID, deviceID, time.Since(start), info.Timings)
+	return userID
+}
+
+// TestEncryptedDMFirstMessage: two cross-signed users, an encrypted DM, and the
+// very first message in the fresh room must decrypt for the invitee; the
+// reply must decrypt for the creator. A second device of the invitee that
+// logs in later must report the old message as undecryptable (not silently
+// drop it).
+func TestEncryptedDMFirstMessage(t *testing.T) {
+	hs := homeserver(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+
+	suffix := fmt.Sprintf("%d", time.Now().UnixNano()%1_000_000_000)
+	a := newClient(ctx, t, "alice")
+	b := newClient(ctx, t, "bob")
+
+	// Log both in concurrently (each bootstraps cross-signing).
+	bch := make(chan error, 1)
+	go func() {
+		_, _, err := b.Login(ctx, hs, "bob"+suffix, "pass-bob"+suffix, true)
+		bch <- err
+	}()
+	aliceID := login(ctx, t, a, hs, "alice"+suffix)
+	if err := <-bch; err != nil {
+		t.Fatalf("login bob: %v", err)
+	}
+	bobID := b.UserID()
+	if info := b.LoginInfo(); !info.DeviceCrossSigned {
+		t.Fatalf("bob's device is not cross-signed: %+v", info)
+	} else {
+		t.Logf("bob logged in as %s device %s (%+v)", info.UserID, info.DeviceID, info.Timings)
+	}
+
+	roomID, err := a.CreateDM(ctx, bobID)
+	if err != nil {
+		t.Fatalf("create_dm: %v", err)
+	}
+	// The first message, right away: bob may not even have joined yet.
+	firstID, err := a.Send(ctx, roomID, "m.text", "first message "+suffix, "")
+	if err != nil {
+		t.Fatalf("send: %v", err)
+	}
+
+	inv, err := b.WaitInvite(ctx, func(i mxclient.Invite) bool { return i.RoomID == roomID })
+	if err != nil {
+		t.Fatalf("bob never got the invite: %v", err)
+	}
+	if inv.Sender != aliceID {
+		t.Errorf("invite sender = %q, want %q", inv.Sender, aliceID)
+	}
+
+	ev, err := b.WaitEvent(ctx, mxclient.EventID(firstID))
+	if err != nil {
+		t.Fatalf("bob never saw the first message %s: %v", firstID, err)
+	}
+	if ev.DecryptionError != "" {
+		// Give a late room key a chance, but report that the first attempt failed.
+		t.Errorf("bob could not decrypt the first message at first: %s", ev.DecryptionError)
+		ev, err = b.WaitEvent(ctx, func(e mxclient.Event) bool {
+			return e.EventID == firstID && e.DecryptionError == ""
+		})
+		if err != nil {
+			t.Fatalf("first message never decrypted for bob: %v", err)
+		}
+	}
+	if ev.Type != "m.room.message" || ev.Body() != "first message "+suffix || ev.MsgType() != "m.text" || !ev.Encrypted || ev.Sender != aliceID {
+		t.Fatalf("bob's view of the first message is wrong: %s", ev)
+	}
+	t.Logf("bob: %s", ev)
+
+	// Bob replies with HTML; alice must decrypt it.
+	replyID, err := b.Send(ctx, roomID, "m.emote", "waves back", "<b>waves</b> back")
+	if err != nil {
+		t.Fatalf("bob send: %v", err)
+	}
+	ev, err = a.WaitEvent(ctx, mxclient.EventID(replyID))
+	if err != nil {
+		t.Fatalf("alice never saw bob's reply: %v", err)
+	}
+	if ev.DecryptionError != "" {
+		t.Fatalf("alice could not decrypt bob's reply: %s", ev.DecryptionError)
+	}
+	if ev.Type != "m.room.message" || ev.MsgType() != "m.emote" || ev.Body() != "waves back" ||
+		ev.FormattedBody() != "<b>waves</b> back" || !ev.Encrypted || ev.Sender != bobID {
+		t.Fatalf("alice's view of the reply is wrong: %s %v", ev, ev.Content)
+	}
+	t.Logf("alice: %s", ev)
+
+	// State events are reported too.
+	if _, err := a.WaitEvent(ctx, func(e mxclient.Event) bool {
+		return e.RoomID == roomID && e.Type == "m.room.encryption" && e.IsState() && e.Content["algorithm"] == "m.megolm.v1.aes-sha2"
+	}); err != nil {
+		t.Fatalf("no m.room.encryption state event: %v", err)
+	}
+	if _, err := a.WaitEvent(ctx, mxclient.Membership(roomID, bobID, "join")); err != nil {
+		t.Fatalf("alice never saw bob join: %v", err)
+	}
+	members, err := a.Members(ctx, roomID)
+	if err != nil {
+		t.Fatalf("members: %v", err)
+	}
+	joined := 0
+	for _, m := range members {
+		if m.Membership == "join" {
+			joined++
+		}
+	}
+	if joined != 2 {
+		t.Errorf("members = %+v, want 2 joined", members)
+	}
+
+	// A new device of bob's, logged in after the first message, sees it in
+	// the timeline but has no key for it: it must be reported as
+	// undecryptable, with the error.
+	b2 := newClient(ctx, t, "bob2")
+	if _, _, err := b2.Login(ctx, hs, "bob"+suffix, "pass-bob"+suffix, false); err != nil {
+		t.Fatalf("bob's second login: %v", err)
+	}
+	if err := b2.Join(ctx, roomID); err != nil { // already joined: a no-op join
+		t.Fatalf("bob2 join: %v", err)
+	}
+	wctx, wcancel := context.WithTimeout(ctx, 30*time.Second)
+	defer wcancel()
+	ev, err = b2.WaitEvent(wctx, mxclient.EventID(firstID))
+	if err != nil {
+		t.Logf("bob's second device did not see the old message in its timeline (%v); events: %v", err, b2.Events())
+	} else if ev.DecryptionError == "" {
+		t.Logf("bob's second device could decrypt the old message (key was forwarded): %s", ev)
+	} else {
+		t.Logf("bob2 (expected UTD): %s", ev)
+	}
+}
