@@ -298,6 +298,7 @@ func (w *ircWriter) node(n *html.Node, st ircStyle) {
 		return
 	}
 
+	outer := st
 	switch tag {
 	case "b", "strong", "h1", "h2", "h3", "h4", "h5", "h6", "th", "dt":
 		st.bold = true
@@ -328,7 +329,7 @@ func (w *ircWriter) node(n *html.Node, st ircStyle) {
 		w.list(n, st)
 	case "td", "th":
 		if prevElement(n) != nil {
-			w.text(" | ", st)
+			w.text(" | ", outer)
 		}
 		w.children(n, st)
 	default:
