@@ -87,6 +87,8 @@ func startProcess(ctx context.Context, dir, name string, argv []string, setup fu
 	if err != nil {
 		return nil, err
 	}
+	// No core files in dir: InspIRCd 3.15 tends to crash while exiting.
+	argv = append([]string{"/bin/sh", "-c", `ulimit -c 0; exec "$@"`, "sh"}, argv...)
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	cmd.Dir = dir
 	cmd.Stdout = logFile
