@@ -1,0 +1,61 @@
+package bridge
+
+import (
+	"strings"
+)
+
+// channelState is what one connection knows of a channel it is in: its name as the server spells
+// it, its topic, and its members with their prefix modes. It is rebuilt on every connection (JOIN,
+// NAMES, TOPIC) and guarded by IRCClient.mu.
+type channelState struct {
+	Name    string
+	Topic   string
+	Members map[string]*member // by casefolded nick
+	// synced is set after the first RPL_ENDOFNAMES, when the member list is complete.
+	synced bool
+}
+
+type member struct {
+	Nick  string
+	Modes string // prefix mode letters, highest first (e.g. "ov")
+}
+
+func newChannelState(name string) *channelState {
+	return &channelState{Name: name, Members: make(map[string]*member)}
+}
+
+// parseNamesEntry splits a RPL_NAMREPLY entry ("@+nick" or "@nick!user@host" with
+// userhost-in-names) into the nick and its prefix mode letters, using ISUPPORT PREFIX.
+func parseNamesEntry(entry, prefixModes, prefixSymbols string) (nick, modes string) {
+	i := 0
+	var b strings.Builder
+	for i < len(entry) {
+		idx := strings.IndexByte(prefixSymbols, entry[i])
+		if idx < 0 || idx >= len(prefixModes) {
+			break
+		}
+		b.WriteByte(prefixModes[idx])
+		i++
+	}
+	nick = entry[i:]
+	if bang := strings.IndexByte(nick, '!'); bang >= 0 {
+		nick = nick[:bang]
+	}
+	return nick, b.String()
+}
+
+// powerLevel maps prefix modes to Matrix power levels: owner (q) and admin (a) 95, so that the bridge
+// bot (100) keeps control of the room; op 50, halfop 25, voice 10.
+func powerLevel(modes string) int {
+	switch {
+	case strings.ContainsAny(modes, "qa"):
+		return 95
+	case strings.ContainsRune(modes, 'o'):
+		return 50
+	case strings.ContainsRune(modes, 'h'):
+		return 25
+	case strings.ContainsRune(modes, 'v'):
+		return 10
+	}
+	return 0
+}

@@ -1,0 +1,122 @@
+package bridge
+
+import (
+	"context"
+	"fmt"
+
+	"maunium.net/go/mautrix/bridgev2"
+	"maunium.net/go/mautrix/bridgev2/database"
+	"maunium.net/go/mautrix/event"
+
+	sbdb "github.com/sealbridge/sealbridge/database"
+)
+
+// GetChatInfo describes a portal: a channel (name, topic, members with power levels from their
+// prefix modes) or a private chat with one nick.
+func (cl *IRCClient) GetChatInfo(ctx context.Context, portal *bridgev2.Portal) (*bridgev2.ChatInfo, error) {
+	network, target, ok := ParsePortalID(portal.ID)
+	if !ok || network != cl.network.ID {
+		return nil, fmt.Errorf("portal %s does not belong to network %s", portal.ID, cl.network.ID)
+	}
+	if !cl.irc.IsChannel(target) {
+		return cl.dmChatInfo(target), nil
+	}
+	info := &bridgev2.ChatInfo{
+		Members: &bridgev2.ChatMemberList{
+			IsFull:      true,
+			PowerLevels: &bridgev2.PowerLevelOverrides{},
+		},
+		ExtraUpdates: func(ctx context.Context, p *bridgev2.Portal) bool {
+			return setPortalTarget(p, target)
+		},
+	}
+	found := cl.withChannel(target, func(ch *channelState) {
+		name, topic := ch.Name, ch.Topic
+		info.Name, info.Topic = &name, &topic
+		for _, m := range ch.Members {
+			nick := m.Nick
+			pl := powerLevel(m.Modes)
+			info.Members.Members = append(info.Members.Members, bridgev2.ChatMember{
+				EventSender: cl.sender(nick),
+				Membership:  event.MembershipJoin,
+				UserInfo:    &bridgev2.UserInfo{Name: &nick},
+				PowerLevel:  &pl,
+			})
+		}
+	})
+	if !found {
+		// Not in the channel on this connection (yet): name it, keep the members bridgev2 has.
+		info.Name = &target
+		info.Members = nil
+	}
+	return info, nil
+}
+
+func (cl *IRCClient) dmChatInfo(foldedNick string) *bridgev2.ChatInfo {
+	cl.mu.Lock()
+	nick := cl.nicks[foldedNick]
+	cl.mu.Unlock()
+	if nick == "" {
+		nick = foldedNick
+	}
+	me := cl.irc.Nick()
+	other := MakeUserID(cl.network.ID, foldedNick)
+	dm := database.RoomTypeDM
+	return &bridgev2.ChatInfo{
+		Type: &dm,
+		Members: &bridgev2.ChatMemberList{
+			IsFull:      true,
+			OtherUserID: other,
+			Members: []bridgev2.ChatMember{
+				{EventSender: cl.sender(me), Membership: event.MembershipJoin, UserInfo: &bridgev2.UserInfo{Name: &me}},
+				{EventSender: bridgev2.EventSender{Sender: other}, Membership: event.MembershipJoin, UserInfo: &bridgev2.UserInfo{Name: &nick}},
+			},
+		},
+		ExtraUpdates: func(ctx context.Context, p *bridgev2.Portal) bool {
+			return setPortalTarget(p, nick)
+		},
+	}
+}
+
+// GetUserInfo names a ghost after its nick as last seen (ghost IDs hold the casefolded nick).
+func (cl *IRCClient) GetUserInfo(ctx context.Context, ghost *bridgev2.Ghost) (*bridgev2.UserInfo, error) {
+	network, folded, ok := ParseUserID(ghost.ID)
+	if !ok || network != cl.network.ID {
+		return nil, fmt.Errorf("ghost %s does not belong to network %s", ghost.ID, cl.network.ID)
+	}
+	cl.mu.Lock()
+	nick := cl.nicks[folded]
+	cl.mu.Unlock()
+	if nick == "" {
+		nick = folded
+	}
+	isBot := false
+	return &bridgev2.UserInfo{Name: &nick, IsBot: &isBot, Identifiers: []string{"irc:" + nick}}, nil
+}
+
+// GetCapabilities tells Matrix clients what an IRC room supports: text, notices and emotes with
+// formatting; no edits, reactions, replies or media yet.
+func (cl *IRCClient) GetCapabilities(ctx context.Context, portal *bridgev2.Portal) *event.RoomFeatures {
+	return &event.RoomFeatures{
+		ID: "net.sealbridge.irc.capabilities.2026_11_23",
+		Formatting: event.FormattingFeatureMap{
+			event.FmtBold:          event.CapLevelFullySupported,
+			event.FmtItalic:        event.CapLevelFullySupported,
+			event.FmtUnderline:     event.CapLevelFullySupported,
+			event.FmtStrikethrough: event.CapLevelFullySupported,
+			event.FmtInlineCode:    event.CapLevelFullySupported,
+			event.FmtUserLink:      event.CapLevelFullySupported,
+		},
+		MaxTextLength: 16 * 1024,
+	}
+}
+
+// setPortalTarget remembers how IRC spells the portal's channel or nick.
+func setPortalTarget(p *bridgev2.Portal, target string) bool {
+	meta, ok := p.Metadata.(*sbdb.PortalMetadata)
+	if !ok || meta.Target == target {
+		return false
+	}
+	meta.Target = target
+	return true
+}

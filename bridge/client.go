@@ -1,0 +1,241 @@
+package bridge
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+
+	"github.com/rs/zerolog"
+	"maunium.net/go/mautrix/bridgev2"
+	"maunium.net/go/mautrix/bridgev2/networkid"
+	"maunium.net/go/mautrix/bridgev2/status"
+	"maunium.net/go/mautrix/event"
+
+	"github.com/sealbridge/sealbridge/bridge/irc"
+	"github.com/sealbridge/sealbridge/config"
+	sbdb "github.com/sealbridge/sealbridge/database"
+)
+
+// IRCClient is one login's IRC connection: the bridgev2 NetworkAPI for that login and the engine's
+// event handler. The engine's reader goroutine calls the On* methods in order; bridgev2's goroutines
+// call the NetworkAPI methods. mu guards the IRC-side state below.
+type IRCClient struct {
+	conn    *IRCConnector
+	login   *bridgev2.UserLogin // nil until the login is saved
+	loginID networkid.UserLoginID
+	network *config.Network
+	meta    *sbdb.UserLoginMetadata
+	irc     *irc.Client
+	log     zerolog.Logger
+
+	runLock   sync.Mutex
+	runCancel context.CancelFunc
+
+	mu       sync.Mutex
+	channels map[string]*channelState // by casefolded name, for the current connection
+	nicks    map[string]string        // casefolded nick -> nick as last seen
+	echoes   map[string][]string      // casefolded target -> lines we sent, awaiting echo-message
+}
+
+var (
+	_ bridgev2.NetworkAPI                    = (*IRCClient)(nil)
+	_ bridgev2.IdentifierResolvingNetworkAPI = (*IRCClient)(nil)
+	_ bridgev2.GhostDMCreatingNetworkAPI     = (*IRCClient)(nil)
+	_ irc.Handler                            = (*IRCClient)(nil)
+)
+
+// newIRCClient makes the client of a login loaded from the database.
+func newIRCClient(c *IRCConnector, login *bridgev2.UserLogin, network *config.Network) bridgev2.NetworkAPI {
+	meta := login.Metadata.(*sbdb.UserLoginMetadata)
+	password, err := c.sealer.Open(meta.SASLPassword, string(login.ID))
+	if err != nil {
+		return &brokenClient{reason: "the stored SASL password cannot be opened with the bridge's credentials_key; log in again"}
+	}
+	cl := newClient(c, login.ID, network, meta, password)
+	cl.attach(login)
+	return cl
+}
+
+func newClient(c *IRCConnector, loginID networkid.UserLoginID, network *config.Network, meta *sbdb.UserLoginMetadata, password string) *IRCClient {
+	cl := &IRCClient{
+		conn:     c,
+		loginID:  loginID,
+		network:  network,
+		meta:     meta,
+		log:      zerolog.Nop(),
+		channels: make(map[string]*channelState),
+		nicks:    make(map[string]string),
+		echoes:   make(map[string][]string),
+	}
+	if c.Bridge != nil {
+		cl.log = c.Bridge.Log.With().Str("login_id", string(loginID)).Str("network", network.ID).Logger()
+	}
+	cfg := irc.Config{
+		Addr:           network.HostPort(),
+		TLS:            network.UseTLS(),
+		ServerPassword: network.Password,
+		Nick:           meta.Nick,
+		SASLUser:       meta.SASLAccount,
+		SASLPassword:   password,
+		Flood:          irc.FloodConfig{Burst: network.Flood.Burst, LinesPerSecond: network.Flood.LinesPerSecond},
+		Backoff:        irc.BackoffConfig{Min: network.Reconnect.MinDelay, Max: network.Reconnect.MaxDelay},
+	}
+	if cfg.TLS {
+		cfg.TLSConfig = tlsConfig(network, cl.log)
+	}
+	cl.irc = irc.New(cfg, cl, cl.log.With().Str("component", "irc").Logger())
+	return cl
+}
+
+func tlsConfig(network *config.Network, log zerolog.Logger) *tls.Config {
+	tc := &tls.Config{ServerName: network.Address, MinVersion: tls.VersionTLS12, InsecureSkipVerify: network.TLSInsecureSkipVerify}
+	if network.TLSCAFile != "" {
+		pool, err := x509.SystemCertPool()
+		if err != nil || pool == nil {
+			pool = x509.NewCertPool()
+		}
+		if pem, err := os.ReadFile(network.TLSCAFile); err != nil {
+			log.Err(err).Str("file", network.TLSCAFile).Msg("Failed to read the network's CA file")
+		} else if !pool.AppendCertsFromPEM(pem) {
+			log.Error().Str("file", network.TLSCAFile).Msg("No certificate found in the network's CA file")
+		}
+		tc.RootCAs = pool
+	}
+	return tc
+}
+
+func (cl *IRCClient) attach(login *bridgev2.UserLogin) {
+	cl.login = login
+	cl.log = login.Log.With().Str("network", cl.network.ID).Logger()
+}
+
+// Connect starts the connection loop in the background; the engine reconnects with backoff.
+func (cl *IRCClient) Connect(ctx context.Context) {
+	cl.runLock.Lock()
+	defer cl.runLock.Unlock()
+	if cl.runCancel != nil {
+		return
+	}
+	runCtx, cancel := context.WithCancel(cl.log.WithContext(context.WithoutCancel(ctx)))
+	cl.runCancel = cancel
+	if !cl.irc.Connected() {
+		cl.sendState(status.BridgeState{StateEvent: status.StateConnecting})
+	}
+	go cl.irc.Run(runCtx)
+}
+
+func (cl *IRCClient) Disconnect() {
+	cl.runLock.Lock()
+	cancel := cl.runCancel
+	cl.runCancel = nil
+	cl.runLock.Unlock()
+	if cancel != nil {
+		cancel()
+	}
+	_ = cl.irc.Close()
+	cl.conn.trackClient(cl, false)
+}
+
+func (cl *IRCClient) IsLoggedIn() bool { return true }
+
+func (cl *IRCClient) LogoutRemote(ctx context.Context) { cl.Disconnect() }
+
+func (cl *IRCClient) IsThisUser(ctx context.Context, userID networkid.UserID) bool {
+	return userID == cl.ownUserID()
+}
+
+func (cl *IRCClient) ownUserID() networkid.UserID {
+	return MakeUserID(cl.network.ID, cl.irc.Casefold(cl.irc.Nick()))
+}
+
+func (cl *IRCClient) sendState(state status.BridgeState) {
+	if cl.login != nil {
+		cl.login.BridgeState.Send(state)
+	}
+}
+
+// OnConnected runs after every successful registration: report the state and rejoin channels.
+func (cl *IRCClient) OnConnected(c *irc.Client) {
+	cl.mu.Lock()
+	clear(cl.channels)
+	clear(cl.echoes)
+	channels := make([]*sbdb.Channel, 0, len(cl.meta.Channels))
+	for _, ch := range cl.meta.Channels {
+		channels = append(channels, ch)
+	}
+	cl.mu.Unlock()
+	cl.conn.trackClient(cl, true)
+	cl.sendState(status.BridgeState{StateEvent: status.StateConnected})
+	for _, ch := range channels {
+		key, err := cl.conn.sealer.Open(ch.Key, string(cl.loginID))
+		if err != nil {
+			cl.log.Warn().Str("channel", ch.Name).Msg("Stored channel key cannot be opened, joining without it")
+			key = ""
+		}
+		if err = cl.join(ch.Name, key); err != nil {
+			cl.log.Err(err).Str("channel", ch.Name).Msg("Failed to rejoin channel")
+		}
+	}
+}
+
+func (cl *IRCClient) join(channel, key string) error {
+	if key != "" {
+		return cl.irc.Send("JOIN", channel, key)
+	}
+	return cl.irc.Send("JOIN", channel)
+}
+
+// OnDisconnected reports the state; a fatal error (bad credentials, ban) stops retrying and tells the
+// user why.
+func (cl *IRCClient) OnDisconnected(c *irc.Client, err error, willRetry bool) {
+	cl.conn.trackClient(cl, false)
+	state := status.BridgeState{StateEvent: status.StateTransientDisconnect, Error: "irc-disconnected"}
+	if err != nil {
+		state.Message = err.Error()
+	}
+	if !willRetry {
+		switch {
+		case errors.Is(err, irc.ErrSASLFailed), errors.Is(err, irc.ErrBadPassword):
+			state.StateEvent, state.Error = status.StateBadCredentials, "irc-bad-credentials"
+			state.Message = fmt.Sprintf("%s rejected the login; log in again", cl.network.DisplayName())
+		case errors.Is(err, irc.ErrBanned):
+			state.StateEvent, state.Error = status.StateUnknownError, "irc-banned"
+			state.Message = fmt.Sprintf("%s refused the connection (banned); not retrying", cl.network.DisplayName())
+		case err == nil:
+			return // closed on purpose
+		default:
+			state.StateEvent, state.Error = status.StateUnknownError, "irc-stopped"
+		}
+	}
+	cl.sendState(state)
+}
+
+// brokenClient stands in for a login that cannot connect at all (its network was removed from the
+// config, or its password cannot be unsealed); it says why instead of failing silently.
+type brokenClient struct{ reason string }
+
+var _ bridgev2.NetworkAPI = (*brokenClient)(nil)
+
+func (b *brokenClient) Connect(ctx context.Context) {
+	zerolog.Ctx(ctx).Warn().Str("reason", b.reason).Msg("Login cannot connect")
+}
+func (b *brokenClient) Disconnect()                                                  {}
+func (b *brokenClient) IsLoggedIn() bool                                             { return false }
+func (b *brokenClient) LogoutRemote(ctx context.Context)                             {}
+func (b *brokenClient) IsThisUser(ctx context.Context, userID networkid.UserID) bool { return false }
+func (b *brokenClient) GetChatInfo(ctx context.Context, portal *bridgev2.Portal) (*bridgev2.ChatInfo, error) {
+	return nil, errors.New(b.reason)
+}
+func (b *brokenClient) GetUserInfo(ctx context.Context, ghost *bridgev2.Ghost) (*bridgev2.UserInfo, error) {
+	return nil, errors.New(b.reason)
+}
+func (b *brokenClient) GetCapabilities(ctx context.Context, portal *bridgev2.Portal) *event.RoomFeatures {
+	return &event.RoomFeatures{}
+}
+func (b *brokenClient) HandleMatrixMessage(ctx context.Context, msg *bridgev2.MatrixMessage) (*bridgev2.MatrixMessageResponse, error) {
+	return nil, errors.New(b.reason)
+}

@@ -1,0 +1,231 @@
+package bridge
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"maunium.net/go/mautrix/bridgev2"
+	"maunium.net/go/mautrix/bridgev2/commands"
+	"maunium.net/go/mautrix/event"
+
+	sbdb "github.com/sealbridge/sealbridge/database"
+)
+
+// The bridge's own bot commands. bridgev2 provides help, login, logout, list-logins and
+// start-chat/pm; these add what IRC needs.
+var (
+	cmdJoin = &commands.FullHandler{
+		Func: fnJoin,
+		Name: "join",
+		Help: commands.HelpMeta{
+			Section:     commands.HelpSectionChats,
+			Description: "Join an IRC channel and open its encrypted room. With logins on several networks, name the network first.",
+			Args:        "[_network_] <_#channel_> [_key_]",
+		},
+		RequiresLogin: true,
+	}
+	cmdPart = &commands.FullHandler{
+		Func: fnPart,
+		Name: "part",
+		Help: commands.HelpMeta{
+			Section:     commands.HelpSectionChats,
+			Description: "Leave an IRC channel. With logins on several networks, name the network first.",
+			Args:        "[_network_] <_#channel_> [_reason_]",
+		},
+		RequiresLogin: true,
+	}
+	cmdNetworks = &commands.FullHandler{
+		Func: fnNetworks,
+		Name: "networks",
+		Help: commands.HelpMeta{
+			Section:     commands.HelpSectionAuth,
+			Description: "List the IRC networks you can log in to, and your logins on them.",
+		},
+	}
+)
+
+func registerCommands(br *bridgev2.Bridge, c *IRCConnector) {
+	proc, ok := br.Commands.(*commands.Processor)
+	if !ok {
+		return
+	}
+	proc.AddHandlers(cmdJoin, cmdPart, cmdNetworks)
+}
+
+// loginForArgs picks the login a command acts on: the network named by the first argument when it is
+// one of the user's networks, otherwise the user's only (or default) login.
+func loginForArgs(ce *commands.Event) (*IRCClient, []string, error) {
+	args := ce.Args
+	logins := ce.User.GetUserLogins()
+	if len(args) > 0 {
+		for _, ul := range logins {
+			if cl, ok := ul.Client.(*IRCClient); ok && strings.EqualFold(cl.network.ID, args[0]) {
+				return cl, args[1:], nil
+			}
+		}
+	}
+	var clients []*IRCClient
+	for _, ul := range logins {
+		if cl, ok := ul.Client.(*IRCClient); ok {
+			clients = append(clients, cl)
+		}
+	}
+	switch len(clients) {
+	case 0:
+		return nil, nil, fmt.Errorf("you are not logged in to any IRC network; use `$cmdprefix login` first")
+	case 1:
+		return clients[0], args, nil
+	}
+	if ce.Portal != nil {
+		if network, _, ok := ParsePortalID(ce.Portal.ID); ok {
+			for _, cl := range clients {
+				if cl.network.ID == network {
+					return cl, args, nil
+				}
+			}
+		}
+	}
+	names := make([]string, len(clients))
+	for i, cl := range clients {
+		names[i] = cl.network.ID
+	}
+	return nil, nil, fmt.Errorf("you have logins on several networks; name one first: %s", strings.Join(names, ", "))
+}
+
+// safeArg rejects anything that could smuggle a second IRC command or parameter.
+func safeArg(s string) error {
+	if s == "" || strings.ContainsAny(s, " ,\r\n\x00\x07") {
+		return fmt.Errorf("%q is not a valid channel name or key", s)
+	}
+	return nil
+}
+
+func fnJoin(ce *commands.Event) {
+	cl, args, err := loginForArgs(ce)
+	if err != nil {
+		ce.Reply("%v", err)
+		return
+	}
+	if len(args) < 1 || len(args) > 2 {
+		ce.Reply("Usage: `$cmdprefix join [network] <#channel> [key]`")
+		return
+	}
+	channel, key := args[0], ""
+	if len(args) == 2 {
+		key = args[1]
+		if err = safeArg(key); err != nil {
+			ce.Reply("%v", err)
+			return
+		}
+	}
+	if err = safeArg(channel); err != nil || !cl.irc.IsChannel(channel) {
+		ce.Reply("%q is not a channel name on %s (channels start with one of `%s`)", channel, cl.network.DisplayName(), cl.irc.ISupport().ChanTypes)
+		return
+	}
+	if key != "" {
+		sealed, err := cl.conn.sealer.Seal(key, string(cl.loginID))
+		if err != nil {
+			ce.Reply("Failed to seal the channel key: %v", err)
+			return
+		}
+		cl.rememberKey(channel, sealed)
+	}
+	if err = cl.join(channel, key); err != nil {
+		ce.Reply("Failed to join %s: %v", channel, err)
+		return
+	}
+	ce.Reply("Joining %s on %s; you will be invited to its room.", channel, cl.network.DisplayName())
+}
+
+func fnPart(ce *commands.Event) {
+	cl, args, err := loginForArgs(ce)
+	if err != nil {
+		ce.Reply("%v", err)
+		return
+	}
+	if len(args) < 1 {
+		ce.Reply("Usage: `$cmdprefix part [network] <#channel> [reason]`")
+		return
+	}
+	channel := args[0]
+	if err = safeArg(channel); err != nil || !cl.irc.IsChannel(channel) {
+		ce.Reply("%q is not a channel name", channel)
+		return
+	}
+	reason := strings.Join(args[1:], " ")
+	if strings.ContainsAny(reason, "\r\n\x00") {
+		ce.Reply("The reason must be one line")
+		return
+	}
+	if reason == "" {
+		err = cl.irc.Send("PART", channel)
+	} else {
+		err = cl.irc.Send("PART", channel, reason)
+	}
+	if err != nil {
+		ce.Reply("Failed to leave %s: %v", channel, err)
+		return
+	}
+	ce.Reply("Leaving %s.", channel)
+}
+
+func fnNetworks(ce *commands.Event) {
+	conn, ok := ce.Bridge.Network.(*IRCConnector)
+	if !ok {
+		return
+	}
+	var b strings.Builder
+	b.WriteString("IRC networks on this bridge:\n\n")
+	for _, id := range conn.Config.NetworkIDs() {
+		n := conn.Config.Networks[id]
+		tls := "TLS"
+		if !n.UseTLS() {
+			tls = "no TLS"
+		}
+		fmt.Fprintf(&b, "* `%s` - %s (%s, port %d, %s)", id, n.DisplayName(), n.Address, n.Port, tls)
+		for _, ul := range ce.User.GetUserLogins() {
+			if cl, ok := ul.Client.(*IRCClient); ok && cl.network.ID == id {
+				state := "disconnected"
+				if cl.irc.Connected() {
+					state = "connected"
+				}
+				fmt.Fprintf(&b, " - you are logged in as %s, %s", cl.irc.Nick(), state)
+			}
+		}
+		b.WriteString("\n")
+	}
+	ce.Reply("%s", b.String())
+}
+
+// rememberKey stores a channel's sealed key before joining so that reconnects rejoin with it.
+func (cl *IRCClient) rememberKey(channel, sealedKey string) {
+	folded := cl.fold(channel)
+	cl.mu.Lock()
+	if ch := cl.meta.Channels[folded]; ch != nil {
+		ch.Key = sealedKey
+	} else {
+		if cl.meta.Channels == nil {
+			cl.meta.Channels = map[string]*sbdb.Channel{}
+		}
+		cl.meta.Channels[folded] = &sbdb.Channel{Name: channel, Key: sealedKey}
+	}
+	cl.mu.Unlock()
+}
+
+// notifyUser sends a notice to the user's management room (the DM with the bridge bot).
+func (cl *IRCClient) notifyUser(ctx context.Context, msg string, args ...any) {
+	if cl.login == nil {
+		return
+	}
+	roomID, err := cl.login.User.GetManagementRoom(ctx)
+	if err != nil {
+		cl.log.Err(err).Msg("Failed to get management room for a notice")
+		return
+	}
+	content := &event.MessageEventContent{MsgType: event.MsgNotice, Body: fmt.Sprintf(msg, args...)}
+	_, err = cl.conn.Bridge.Bot.SendMessage(ctx, roomID, event.EventMessage, &event.Content{Parsed: content}, nil)
+	if err != nil {
+		cl.log.Err(err).Msg("Failed to send a notice to the user")
+	}
+}

@@ -1,0 +1,119 @@
+package bridge
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"go.mau.fi/util/configupgrade"
+	"maunium.net/go/mautrix/bridgev2"
+	"maunium.net/go/mautrix/bridgev2/database"
+	"maunium.net/go/mautrix/bridgev2/networkid"
+	"maunium.net/go/mautrix/event"
+
+	"github.com/sealbridge/sealbridge/config"
+	sbdb "github.com/sealbridge/sealbridge/database"
+)
+
+// IRCConnector is the bridgev2 network connector for IRC.
+type IRCConnector struct {
+	Bridge *bridgev2.Bridge
+	Config config.Config
+	sealer *sbdb.Sealer
+
+	clientsLock sync.Mutex
+	clients     map[string]*IRCClient // by login ID, only connected ones
+}
+
+var (
+	_ bridgev2.NetworkConnector            = (*IRCConnector)(nil)
+	_ bridgev2.ConfigValidatingNetwork     = (*IRCConnector)(nil)
+	_ bridgev2.IdentifierValidatingNetwork = (*IRCConnector)(nil)
+)
+
+// NewConnector makes an unconfigured connector; mxmain fills Config from the config file.
+func NewConnector() *IRCConnector {
+	return &IRCConnector{clients: make(map[string]*IRCClient)}
+}
+
+func (c *IRCConnector) Init(br *bridgev2.Bridge) {
+	c.Bridge = br
+	registerCommands(br, c)
+}
+
+// ValidateConfig runs before Start, so a bad config stops the bridge with a precise message.
+func (c *IRCConnector) ValidateConfig() error {
+	return c.Config.Validate()
+}
+
+func (c *IRCConnector) Start(ctx context.Context) error {
+	if err := c.Config.Validate(); err != nil {
+		return err
+	}
+	key, err := c.Config.SealingKey()
+	if err != nil {
+		return err
+	}
+	c.sealer, err = sbdb.NewSealer(key)
+	return err
+}
+
+func (c *IRCConnector) GetName() bridgev2.BridgeName {
+	return bridgev2.BridgeName{
+		DisplayName:          "IRC",
+		NetworkURL:           "https://www.rfc-editor.org/rfc/rfc1459",
+		NetworkID:            "irc",
+		BeeperBridgeType:     "sealbridge",
+		DefaultPort:          29355,
+		DefaultCommandPrefix: "!irc",
+	}
+}
+
+func (c *IRCConnector) GetDBMetaTypes() database.MetaTypes {
+	return sbdb.MetaTypes()
+}
+
+func (c *IRCConnector) GetCapabilities() *bridgev2.NetworkGeneralCapabilities {
+	return &bridgev2.NetworkGeneralCapabilities{}
+}
+
+func (c *IRCConnector) GetBridgeInfoVersion() (info, capabilities int) {
+	return 1, 1
+}
+
+func (c *IRCConnector) GetConfig() (example string, data any, upgrader configupgrade.Upgrader) {
+	return config.ExampleYAML, &c.Config, configupgrade.SimpleUpgrader(config.Upgrade)
+}
+
+// ValidateUserID tells bridgev2 which ghost IDs are ours: network/nick on a configured network.
+func (c *IRCConnector) ValidateUserID(id networkid.UserID) bool {
+	network, nick, ok := ParseUserID(id)
+	return ok && c.Config.Networks[network] != nil && nick != ""
+}
+
+// LoadUserLogin attaches a client to a login loaded from the database; bridgev2 calls Connect next.
+func (c *IRCConnector) LoadUserLogin(ctx context.Context, login *bridgev2.UserLogin) error {
+	meta := login.Metadata.(*sbdb.UserLoginMetadata)
+	network := c.Config.Networks[meta.Network]
+	if network == nil {
+		login.Client = &brokenClient{reason: fmt.Sprintf("the IRC network %q is no longer in the bridge's config", meta.Network)}
+		return nil
+	}
+	login.Client = newIRCClient(c, login, network)
+	return nil
+}
+
+func (c *IRCConnector) trackClient(cl *IRCClient, connected bool) {
+	c.clientsLock.Lock()
+	defer c.clientsLock.Unlock()
+	if connected {
+		c.clients[string(cl.loginID)] = cl
+	} else if c.clients[string(cl.loginID)] == cl {
+		delete(c.clients, string(cl.loginID))
+	}
+}
+
+// plaintextNotice is the one notice each new portal gets about the IRC leg.
+func (c *IRCConnector) plaintextNotice() *event.MessageEventContent {
+	return &event.MessageEventContent{MsgType: event.MsgNotice, Body: c.Config.PlaintextNotice}
+}

@@ -1,0 +1,319 @@
+package bridge
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	"github.com/ergochat/irc-go/ircmsg"
+	"github.com/rs/zerolog"
+	"maunium.net/go/mautrix/bridgev2"
+	"maunium.net/go/mautrix/bridgev2/networkid"
+	"maunium.net/go/mautrix/bridgev2/simplevent"
+	"maunium.net/go/mautrix/event"
+
+	"github.com/sealbridge/sealbridge/bridge/irc"
+	sbdb "github.com/sealbridge/sealbridge/database"
+)
+
+// OnMessage dispatches one line from the server. It runs on the connection's reader goroutine, in
+// order; it only updates state and queues remote events, which bridgev2 handles per portal.
+func (cl *IRCClient) OnMessage(c *irc.Client, msg *ircmsg.Message, at time.Time) {
+	if cl.login == nil {
+		return // still inside the login flow: nothing to bridge yet
+	}
+	switch msg.Command {
+	case "PRIVMSG", "NOTICE":
+		cl.handleMessage(msg, at)
+	case "JOIN":
+		cl.handleJoin(msg, at)
+	case "PART":
+		if len(msg.Params) >= 1 {
+			cl.handleLeave(msg.Nick(), msg.Params[0], "", param(msg, 1), at)
+		}
+	case "KICK":
+		if len(msg.Params) >= 2 {
+			cl.handleLeave(msg.Params[1], msg.Params[0], msg.Nick(), param(msg, 2), at)
+		}
+	case "QUIT":
+		cl.handleQuit(msg.Nick(), param(msg, 0), at)
+	case "NICK":
+		if len(msg.Params) >= 1 {
+			cl.handleNick(msg.Nick(), msg.Params[0], at)
+		}
+	case "TOPIC":
+		if len(msg.Params) >= 2 {
+			cl.handleTopic(msg.Nick(), msg.Params[0], msg.Params[1], at)
+		}
+	case "332": // RPL_TOPIC: me channel :topic
+		if len(msg.Params) >= 3 {
+			cl.withChannel(msg.Params[1], func(ch *channelState) { ch.Topic = msg.Params[2] })
+		}
+	case "353": // RPL_NAMREPLY: me symbol channel :names
+		if len(msg.Params) >= 4 {
+			cl.handleNames(msg.Params[2], msg.Params[3])
+		}
+	case "366": // RPL_ENDOFNAMES: me channel :End of /NAMES list
+		if len(msg.Params) >= 2 {
+			cl.handleEndOfNames(msg.Params[1])
+		}
+	case "403", "405", "471", "473", "474", "475", "476", "477", "404":
+		cl.handleChannelError(msg)
+	}
+}
+
+func param(msg *ircmsg.Message, i int) string {
+	if i < len(msg.Params) {
+		return msg.Params[i]
+	}
+	return ""
+}
+
+func (cl *IRCClient) fold(s string) string { return cl.irc.Casefold(s) }
+
+func (cl *IRCClient) isMe(nick string) bool { return cl.fold(nick) == cl.fold(cl.irc.Nick()) }
+
+// sender is the bridgev2 sender for an IRC nick; our own nick is IsFromMe.
+func (cl *IRCClient) sender(nick string) bridgev2.EventSender {
+	folded := cl.fold(nick)
+	cl.mu.Lock()
+	cl.nicks[folded] = nick
+	cl.mu.Unlock()
+	s := bridgev2.EventSender{Sender: MakeUserID(cl.network.ID, folded)}
+	if cl.isMe(nick) {
+		s.IsFromMe = true
+		s.SenderLogin = cl.loginID
+	}
+	return s
+}
+
+func (cl *IRCClient) channelKey(channel string) networkid.PortalKey {
+	return MakeChannelPortalKey(cl.network.ID, cl.fold(channel))
+}
+
+func (cl *IRCClient) dmKey(nick string) networkid.PortalKey {
+	return MakeDMPortalKey(cl.network.ID, cl.fold(nick), cl.loginID)
+}
+
+func (cl *IRCClient) withChannel(name string, fn func(ch *channelState)) bool {
+	cl.mu.Lock()
+	defer cl.mu.Unlock()
+	ch := cl.channels[cl.fold(name)]
+	if ch != nil {
+		fn(ch)
+	}
+	return ch != nil
+}
+
+func (cl *IRCClient) queue(evt bridgev2.RemoteEvent) {
+	cl.login.QueueRemoteEvent(evt)
+}
+
+func (cl *IRCClient) logContext(kind string) func(c zerolog.Context) zerolog.Context {
+	return func(c zerolog.Context) zerolog.Context { return c.Str("irc_event", kind) }
+}
+
+func (cl *IRCClient) handleJoin(msg *ircmsg.Message, at time.Time) {
+	if len(msg.Params) < 1 {
+		return
+	}
+	nick, channel := msg.Nick(), msg.Params[0]
+	folded := cl.fold(channel)
+	if cl.isMe(nick) {
+		cl.mu.Lock()
+		cl.channels[folded] = newChannelState(channel)
+		_, known := cl.meta.Channels[folded]
+		if !known {
+			if cl.meta.Channels == nil {
+				cl.meta.Channels = make(map[string]*sbdb.Channel)
+			}
+			cl.meta.Channels[folded] = &sbdb.Channel{Name: channel}
+		}
+		cl.mu.Unlock()
+		if !known {
+			cl.saveLogin()
+		}
+		return // the portal is synced once NAMES has ended
+	}
+	cl.withChannel(channel, func(ch *channelState) {
+		ch.Members[cl.fold(nick)] = &member{Nick: nick}
+	})
+	cl.queueMembership(channel, nick, "", event.MembershipJoin, "", at)
+}
+
+func (cl *IRCClient) handleNames(channel, names string) {
+	is := cl.irc.ISupport()
+	cl.withChannel(channel, func(ch *channelState) {
+		for _, entry := range strings.Fields(names) {
+			nick, modes := parseNamesEntry(entry, is.PrefixModes, is.PrefixSymbols)
+			if nick != "" {
+				ch.Members[cl.fold(nick)] = &member{Nick: nick, Modes: modes}
+			}
+		}
+	})
+}
+
+func (cl *IRCClient) handleEndOfNames(channel string) {
+	var firstSync bool
+	ok := cl.withChannel(channel, func(ch *channelState) {
+		firstSync = !ch.synced
+		ch.synced = true
+	})
+	if !ok || !firstSync {
+		return
+	}
+	cl.queue(&simplevent.ChatResync{
+		EventMeta: simplevent.EventMeta{
+			Type:         bridgev2.RemoteEventChatResync,
+			PortalKey:    cl.channelKey(channel),
+			CreatePortal: true,
+			LogContext:   cl.logContext("names"),
+		},
+		GetChatInfoFunc: cl.GetChatInfo,
+	})
+}
+
+// handleLeave covers PART (by == "") and KICK (by = the kicker).
+func (cl *IRCClient) handleLeave(nick, channel, by, reason string, at time.Time) {
+	folded := cl.fold(channel)
+	if cl.isMe(nick) {
+		cl.mu.Lock()
+		delete(cl.channels, folded)
+		_, known := cl.meta.Channels[folded]
+		delete(cl.meta.Channels, folded)
+		cl.mu.Unlock()
+		if known {
+			cl.saveLogin()
+		}
+	} else {
+		cl.withChannel(channel, func(ch *channelState) { delete(ch.Members, cl.fold(nick)) })
+	}
+	cl.queueMembership(channel, nick, by, event.MembershipLeave, reason, at)
+}
+
+func (cl *IRCClient) handleQuit(nick, reason string, at time.Time) {
+	if cl.isMe(nick) {
+		return
+	}
+	for _, channel := range cl.channelsOf(nick, true) {
+		cl.queueMembership(channel, nick, "", event.MembershipLeave, reason, at)
+	}
+}
+
+// channelsOf lists the channels nick is in, removing it from them when remove is set.
+func (cl *IRCClient) channelsOf(nick string, remove bool) []string {
+	folded := cl.fold(nick)
+	cl.mu.Lock()
+	defer cl.mu.Unlock()
+	var out []string
+	for _, ch := range cl.channels {
+		if _, ok := ch.Members[folded]; ok {
+			out = append(out, ch.Name)
+			if remove {
+				delete(ch.Members, folded)
+			}
+		}
+	}
+	return out
+}
+
+// handleNick shows a nick change as the old ghost leaving and the new one joining each channel the
+// nick shares with us, with the change as the reason.
+func (cl *IRCClient) handleNick(oldNick, newNick string, at time.Time) {
+	if cl.isMe(oldNick) || cl.isMe(newNick) {
+		// our own change (the engine tracks the live nick): keep it for reconnects
+		cl.mu.Lock()
+		cl.meta.Nick = newNick
+		cl.mu.Unlock()
+		cl.saveLogin()
+	}
+	channels := cl.channelsOf(oldNick, true)
+	cl.mu.Lock()
+	for _, name := range channels {
+		if ch := cl.channels[cl.fold(name)]; ch != nil {
+			ch.Members[cl.fold(newNick)] = &member{Nick: newNick}
+		}
+	}
+	cl.mu.Unlock()
+	if cl.fold(oldNick) == cl.fold(newNick) {
+		return // only the case changed: same ghost
+	}
+	reason := "changed nick to " + newNick
+	for _, channel := range channels {
+		cl.queueMembership(channel, oldNick, "", event.MembershipLeave, reason, at)
+		cl.queueMembership(channel, newNick, "", event.MembershipJoin, "was "+oldNick, at)
+	}
+}
+
+func (cl *IRCClient) handleTopic(nick, channel, topic string, at time.Time) {
+	cl.withChannel(channel, func(ch *channelState) { ch.Topic = topic })
+	cl.queue(&simplevent.ChatInfoChange{
+		EventMeta: simplevent.EventMeta{
+			Type:       bridgev2.RemoteEventChatInfoChange,
+			PortalKey:  cl.channelKey(channel),
+			Sender:     cl.sender(nick),
+			Timestamp:  at,
+			LogContext: cl.logContext("topic"),
+		},
+		ChatInfoChange: &bridgev2.ChatInfoChange{ChatInfo: &bridgev2.ChatInfo{Topic: &topic}},
+	})
+}
+
+func (cl *IRCClient) queueMembership(channel, nick, by string, membership event.Membership, reason string, at time.Time) {
+	m := bridgev2.ChatMember{
+		EventSender: cl.sender(nick),
+		Membership:  membership,
+		UserInfo:    &bridgev2.UserInfo{Name: &nick},
+	}
+	if by != "" {
+		m.MemberSender = cl.sender(by)
+	}
+	if reason != "" {
+		m.MemberEventExtra = map[string]any{"reason": reason}
+	}
+	cl.queue(&simplevent.ChatInfoChange{
+		EventMeta: simplevent.EventMeta{
+			Type:       bridgev2.RemoteEventChatInfoChange,
+			PortalKey:  cl.channelKey(channel),
+			Sender:     m.EventSender,
+			Timestamp:  at,
+			LogContext: cl.logContext("membership"),
+		},
+		ChatInfoChange: &bridgev2.ChatInfoChange{MemberChanges: &bridgev2.ChatMemberList{
+			Members: []bridgev2.ChatMember{m},
+		}},
+	})
+}
+
+// handleChannelError tells the user why a JOIN or a message to a channel failed.
+func (cl *IRCClient) handleChannelError(msg *ircmsg.Message) {
+	if len(msg.Params) < 2 {
+		return
+	}
+	text := msg.Params[len(msg.Params)-1]
+	cl.notifyUser(context.Background(), "%s: %s: %s", cl.network.DisplayName(), msg.Params[1], text)
+	if msg.Command != "404" {
+		// a channel we could not join is not rejoined on every reconnect
+		folded := cl.fold(msg.Params[1])
+		cl.mu.Lock()
+		_, known := cl.meta.Channels[folded]
+		if known && cl.channels[folded] == nil {
+			delete(cl.meta.Channels, folded)
+		} else {
+			known = false
+		}
+		cl.mu.Unlock()
+		if known {
+			cl.saveLogin()
+		}
+	}
+}
+
+func (cl *IRCClient) saveLogin() {
+	ctx := cl.log.WithContext(context.Background())
+	cl.mu.Lock()
+	defer cl.mu.Unlock() // Save marshals the metadata, which the reader goroutine may change
+	if err := cl.login.Save(ctx); err != nil {
+		cl.log.Err(err).Msg("Failed to save login")
+	}
+}

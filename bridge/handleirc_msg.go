@@ -1,0 +1,201 @@
+package bridge
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/ergochat/irc-go/ircmsg"
+	"maunium.net/go/mautrix/bridgev2"
+	"maunium.net/go/mautrix/bridgev2/networkid"
+	"maunium.net/go/mautrix/bridgev2/simplevent"
+	"maunium.net/go/mautrix/event"
+	"maunium.net/go/mautrix/id"
+
+	"github.com/sealbridge/sealbridge/bridge/format"
+)
+
+// ircMessage is one PRIVMSG or NOTICE on its way to Matrix.
+type ircMessage struct {
+	nick    string
+	text    string
+	notice  bool
+	action  bool
+	channel bool
+}
+
+// handleMessage bridges PRIVMSG and NOTICE: channel messages to the shared channel portal, private
+// ones to the login's DM portal with the other nick. Our own lines echoed back (echo-message) for a
+// message sent from Matrix are dropped; anything else we said (from another client on a bouncer)
+// is bridged as ours.
+func (cl *IRCClient) handleMessage(msg *ircmsg.Message, at time.Time) {
+	if len(msg.Params) < 2 {
+		return
+	}
+	nick, target, text := msg.Nick(), msg.Params[0], msg.Params[1]
+	notice := msg.Command == "NOTICE"
+	if nick == "" || !strings.ContainsAny(msg.Source, "!@") && strings.Contains(nick, ".") {
+		return // server notices are not bridged
+	}
+	var action bool
+	if ctcp, arg, ok := parseCTCP(text); ok {
+		if ctcp != "ACTION" {
+			if !notice {
+				cl.replyCTCP(nick, ctcp, arg)
+			}
+			return // other CTCP (and DCC above all) is never bridged
+		}
+		action, text = true, arg
+	}
+	fromMe := cl.isMe(nick)
+	channel := cl.irc.IsChannel(target)
+	var key networkid.PortalKey
+	switch {
+	case channel:
+		key = cl.channelKey(target)
+	case fromMe:
+		key = cl.dmKey(target)
+	default:
+		key = cl.dmKey(nick)
+	}
+	if fromMe && cl.takeEcho(target, msg) {
+		return
+	}
+	_, msgid := msg.GetTag("msgid")
+	data := &ircMessage{nick: nick, text: text, notice: notice, action: action, channel: channel}
+	cl.queue(&simplevent.Message[*ircMessage]{
+		EventMeta: simplevent.EventMeta{
+			Type:         bridgev2.RemoteEventMessage,
+			PortalKey:    key,
+			Sender:       cl.sender(nick),
+			Timestamp:    at,
+			CreatePortal: !channel, // channel portals are made once NAMES has ended
+			LogContext:   cl.logContext(strings.ToLower(msg.Command)),
+		},
+		Data:               data,
+		ID:                 MakeMessageID(cl.network.ID, string(key.ID), cl.fold(nick), msgid, at, text),
+		ConvertMessageFunc: cl.convertIRCMessage,
+	})
+}
+
+// convertIRCMessage turns the IRC text into a Matrix message: mIRC formatting as HTML, nick mentions
+// as pills, /me as m.emote, NOTICE as m.notice.
+func (cl *IRCClient) convertIRCMessage(ctx context.Context, portal *bridgev2.Portal, intent bridgev2.MatrixAPI, data *ircMessage) (*bridgev2.ConvertedMessage, error) {
+	var mentions []id.UserID
+	body, formatted := format.ToMatrix(data.text, func(nick string) (id.UserID, string, bool) {
+		if !data.channel {
+			return "", "", false
+		}
+		var mxid id.UserID
+		if cl.isMe(nick) {
+			mxid = cl.login.UserMXID
+		} else if cl.inChannel(portal, nick) {
+			mxid = cl.conn.Bridge.Matrix.FormatGhostMXID(MakeUserID(cl.network.ID, cl.fold(nick)))
+		} else {
+			return "", "", false
+		}
+		mentions = append(mentions, mxid)
+		return mxid, nick, true
+	})
+	content := &event.MessageEventContent{MsgType: event.MsgText, Body: body}
+	switch {
+	case data.action:
+		content.MsgType = event.MsgEmote
+	case data.notice:
+		content.MsgType = event.MsgNotice
+	}
+	if formatted != "" {
+		content.Format = event.FormatHTML
+		content.FormattedBody = formatted
+	}
+	content.Mentions = &event.Mentions{UserIDs: mentions}
+	return &bridgev2.ConvertedMessage{Parts: []*bridgev2.ConvertedMessagePart{{
+		Type:    event.EventMessage,
+		Content: content,
+	}}}, nil
+}
+
+func (cl *IRCClient) inChannel(portal *bridgev2.Portal, nick string) bool {
+	_, name, ok := ParsePortalID(portal.ID)
+	if !ok {
+		return false
+	}
+	found := false
+	cl.withChannel(name, func(ch *channelState) { _, found = ch.Members[cl.fold(nick)] })
+	return found
+}
+
+// parseCTCP recognises "\x01COMMAND arg\x01" (the closing \x01 is optional in the wild).
+func parseCTCP(text string) (command, arg string, ok bool) {
+	if len(text) < 2 || text[0] != '\x01' {
+		return "", "", false
+	}
+	inner := strings.TrimSuffix(text[1:], "\x01")
+	command, arg, _ = strings.Cut(inner, " ")
+	return strings.ToUpper(command), arg, command != ""
+}
+
+// replyCTCP answers the harmless CTCP queries, only when the admin turned ctcp_replies on.
+func (cl *IRCClient) replyCTCP(nick, command, arg string) {
+	if !cl.conn.Config.CTCPReplies {
+		return
+	}
+	var reply string
+	switch command {
+	case "VERSION":
+		reply = "sealbridge"
+	case "PING":
+		reply = arg
+	case "TIME":
+		reply = time.Now().UTC().Format(time.RFC1123)
+	case "CLIENTINFO":
+		reply = "ACTION CLIENTINFO PING TIME VERSION"
+	default:
+		return
+	}
+	line := fmt.Sprintf("\x01%s %s\x01", command, reply)
+	if err := cl.irc.Send("NOTICE", nick, line); err != nil {
+		cl.log.Debug().Err(err).Str("ctcp", command).Msg("Failed to send CTCP reply")
+	}
+}
+
+// rememberEcho notes a line we sent so that its echo (echo-message) is not bridged back.
+func (cl *IRCClient) rememberEcho(target, line string) {
+	if !cl.irc.HasCap("echo-message") {
+		return
+	}
+	folded := cl.fold(target)
+	cl.mu.Lock()
+	cl.echoes[folded] = append(cl.echoes[folded], line)
+	cl.mu.Unlock()
+}
+
+func (cl *IRCClient) forgetEcho(target, line string) {
+	folded := cl.fold(target)
+	cl.mu.Lock()
+	defer cl.mu.Unlock()
+	q := cl.echoes[folded]
+	for i := len(q) - 1; i >= 0; i-- {
+		if q[i] == line {
+			cl.echoes[folded] = append(q[:i:i], q[i+1:]...)
+			return
+		}
+	}
+}
+
+// takeEcho reports whether msg is the echo of a line we sent from Matrix, consuming it.
+func (cl *IRCClient) takeEcho(target string, msg *ircmsg.Message) bool {
+	folded := cl.fold(target)
+	line := msg.Params[1]
+	cl.mu.Lock()
+	defer cl.mu.Unlock()
+	q := cl.echoes[folded]
+	for i, sent := range q {
+		if sent == line {
+			cl.echoes[folded] = append(q[:i:i], q[i+1:]...)
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,120 @@
+package bridge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"maunium.net/go/mautrix/bridgev2"
+	"maunium.net/go/mautrix/bridgev2/database"
+	"maunium.net/go/mautrix/event"
+	"maunium.net/go/mautrix/id"
+
+	"github.com/sealbridge/sealbridge/bridge/format"
+	"github.com/sealbridge/sealbridge/bridge/irc"
+)
+
+// ctcpActionOverhead is what "\x01ACTION " and the closing "\x01" add to each line of an emote.
+const ctcpActionOverhead = len("\x01ACTION \x01")
+
+// errNotConnected is shown to the Matrix sender as the message's failure reason.
+var errNotConnected = bridgev2.WrapErrorInStatus(errors.New("not connected to IRC right now; the message was not sent")).
+	WithErrorAsMessage().WithIsCertain(true).WithSendNotice(true)
+
+// HandleMatrixMessage sends a Matrix message over the user's own IRC connection: formatting as mIRC
+// codes, pills as nicks, emotes as CTCP ACTION, notices as NOTICE, split into safe lines.
+func (cl *IRCClient) HandleMatrixMessage(ctx context.Context, msg *bridgev2.MatrixMessage) (*bridgev2.MatrixMessageResponse, error) {
+	if !cl.irc.Connected() {
+		return nil, errNotConnected
+	}
+	target, err := cl.portalTarget(msg.Portal)
+	if err != nil {
+		return nil, err
+	}
+	content := msg.Content
+	command := "PRIVMSG"
+	switch content.MsgType {
+	case event.MsgText:
+	case event.MsgNotice:
+		command = "NOTICE"
+	case event.MsgEmote:
+	default:
+		return nil, bridgev2.WrapErrorInStatus(fmt.Errorf("%s messages are not bridged to IRC yet", content.MsgType)).
+			WithErrorAsMessage().WithIsCertain(true).WithSendNotice(true)
+	}
+	formatted := ""
+	if content.Format == event.FormatHTML {
+		formatted = content.FormattedBody
+	}
+	text := format.ToIRC(content.Body, formatted, cl.pillToNick)
+	budget := cl.irc.MaxTextBytes(command, target)
+	if content.MsgType == event.MsgEmote {
+		budget -= ctcpActionOverhead
+	}
+	lines := format.Split(text, budget)
+	if len(lines) == 0 {
+		return nil, bridgev2.WrapErrorInStatus(errors.New("the message is empty on IRC")).WithErrorAsMessage().WithIsCertain(true)
+	}
+	for i, line := range lines {
+		if content.MsgType == event.MsgEmote {
+			line = "\x01ACTION " + line + "\x01"
+		}
+		cl.rememberEcho(target, line)
+		if err = cl.irc.Send(command, target, line); err != nil {
+			cl.forgetEcho(target, line)
+			if i == 0 {
+				if errors.Is(err, irc.ErrNotConnected) {
+					return nil, errNotConnected
+				}
+				return nil, fmt.Errorf("failed to send to IRC: %w", err)
+			}
+			return nil, fmt.Errorf("only %d of %d lines reached IRC: %w", i, len(lines), err)
+		}
+	}
+	return &bridgev2.MatrixMessageResponse{DB: &database.Message{
+		ID:        MakeMatrixMessageID(cl.network.ID, msg.Event.ID),
+		SenderID:  cl.ownUserID(),
+		Timestamp: time.Now(),
+	}}, nil
+}
+
+// portalTarget is the channel or nick a portal sends to.
+func (cl *IRCClient) portalTarget(portal *bridgev2.Portal) (string, error) {
+	network, target, ok := ParsePortalID(portal.ID)
+	if !ok || network != cl.network.ID {
+		return "", fmt.Errorf("this room does not belong to %s", cl.network.DisplayName())
+	}
+	if !cl.irc.IsChannel(target) {
+		cl.mu.Lock()
+		if nick := cl.nicks[target]; nick != "" {
+			target = nick
+		}
+		cl.mu.Unlock()
+	} else {
+		cl.withChannel(target, func(ch *channelState) { target = ch.Name })
+	}
+	return target, nil
+}
+
+// pillToNick resolves a Matrix mention to the IRC nick it stands for: a ghost's nick, or our own
+// nick for the user's own Matrix ID.
+func (cl *IRCClient) pillToNick(userID id.UserID) (string, bool) {
+	if cl.login != nil && userID == cl.login.UserMXID {
+		return cl.irc.Nick(), true
+	}
+	ghostID, ok := cl.conn.Bridge.Matrix.ParseGhostMXID(userID)
+	if !ok {
+		return "", false
+	}
+	network, folded, ok := ParseUserID(ghostID)
+	if !ok || network != cl.network.ID {
+		return "", false
+	}
+	cl.mu.Lock()
+	defer cl.mu.Unlock()
+	if nick := cl.nicks[folded]; nick != "" {
+		return nick, true
+	}
+	return folded, true
+}

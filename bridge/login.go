@@ -1,0 +1,192 @@
+package bridge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"maunium.net/go/mautrix/bridgev2"
+	"maunium.net/go/mautrix/bridgev2/database"
+
+	"github.com/sealbridge/sealbridge/bridge/irc"
+	sbdb "github.com/sealbridge/sealbridge/database"
+)
+
+// Login flows: a plain nick, or a nick with a SASL PLAIN account (registered with the network's
+// services, e.g. NickServ).
+const (
+	FlowNick = "nick"
+	FlowSASL = "sasl"
+)
+
+// loginTimeout bounds connecting and registering during a login.
+const loginTimeout = 45 * time.Second
+
+func (c *IRCConnector) GetLoginFlows() []bridgev2.LoginFlow {
+	return []bridgev2.LoginFlow{
+		{ID: FlowNick, Name: "Nickname", Description: "Connect with a nickname only (no account)"},
+		{ID: FlowSASL, Name: "SASL account", Description: "Connect and log in to your registered IRC account with SASL PLAIN"},
+	}
+}
+
+func (c *IRCConnector) CreateLogin(ctx context.Context, user *bridgev2.User, flowID string) (bridgev2.LoginProcess, error) {
+	if flowID != FlowNick && flowID != FlowSASL {
+		return nil, fmt.Errorf("unknown login flow %q", flowID)
+	}
+	return &ircLogin{conn: c, user: user, sasl: flowID == FlowSASL}, nil
+}
+
+type ircLogin struct {
+	conn *IRCConnector
+	user *bridgev2.User
+	sasl bool
+}
+
+var _ bridgev2.LoginProcessUserInput = (*ircLogin)(nil)
+
+func (l *ircLogin) Start(ctx context.Context) (*bridgev2.LoginStep, error) {
+	ids := l.conn.Config.NetworkIDs()
+	fields := []bridgev2.LoginInputDataField{{
+		Type:        bridgev2.LoginInputFieldTypeSelect,
+		ID:          "network",
+		Name:        "IRC network",
+		Description: "Which IRC network to connect to.",
+		Options:     ids,
+		Validate: func(s string) (string, error) {
+			s = strings.ToLower(strings.TrimSpace(s))
+			if l.conn.Config.Networks[s] == nil {
+				return "", fmt.Errorf("unknown network %q; choose one of: %s", s, strings.Join(ids, ", "))
+			}
+			return s, nil
+		},
+	}, {
+		Type:        bridgev2.LoginInputFieldTypeUsername,
+		ID:          "nick",
+		Name:        "nickname",
+		Description: "The nick to use on IRC.",
+		Validate:    validateNick,
+	}}
+	if l.sasl {
+		fields = append(fields, bridgev2.LoginInputDataField{
+			Type:        bridgev2.LoginInputFieldTypeUsername,
+			ID:          "account",
+			Name:        "SASL account name",
+			Description: "Your account name with the network's services (often your registered nick).",
+			Validate:    validateNick,
+		}, bridgev2.LoginInputDataField{
+			Type:        bridgev2.LoginInputFieldTypePassword,
+			ID:          "password",
+			Name:        "SASL password",
+			Description: "It is sealed before it is stored, and your message with it is redacted.",
+			Validate: func(s string) (string, error) {
+				if s == "" || strings.ContainsAny(s, "\r\n\x00") {
+					return "", errors.New("the password must be one non-empty line")
+				}
+				return s, nil
+			},
+		})
+	}
+	return &bridgev2.LoginStep{
+		Type:            bridgev2.LoginStepTypeUserInput,
+		StepID:          "net.sealbridge.irc.login." + map[bool]string{false: FlowNick, true: FlowSASL}[l.sasl],
+		Instructions:    "Log in to an IRC network. The bridge keeps one IRC connection per login.",
+		UserInputParams: &bridgev2.LoginUserInputParams{Fields: fields},
+	}, nil
+}
+
+func (l *ircLogin) Cancel() {}
+
+func (l *ircLogin) SubmitUserInput(ctx context.Context, input map[string]string) (*bridgev2.LoginStep, error) {
+	networkID := input["network"]
+	network := l.conn.Config.Networks[networkID]
+	if network == nil {
+		return nil, fmt.Errorf("unknown network %q", networkID)
+	}
+	nick, err := validateNick(input["nick"])
+	if err != nil {
+		return nil, err
+	}
+	loginID := MakeUserLoginID(networkID, l.user.MXID)
+	if existing := l.conn.Bridge.GetCachedUserLoginByID(loginID); existing != nil {
+		return nil, fmt.Errorf("you are already logged in to %s (login `%s`); log out of it first", network.DisplayName(), loginID)
+	}
+	meta := &sbdb.UserLoginMetadata{Network: networkID, Nick: nick}
+	var password string
+	if l.sasl {
+		meta.SASLAccount = input["account"]
+		password = input["password"]
+		if meta.SASLPassword, err = l.conn.sealer.Seal(password, string(loginID)); err != nil {
+			return nil, fmt.Errorf("failed to seal the password: %w", err)
+		}
+	}
+	cl := newClient(l.conn, loginID, network, meta, password)
+	connectCtx, cancel := context.WithTimeout(ctx, loginTimeout)
+	defer cancel()
+	if err = cl.irc.Connect(connectCtx); err != nil {
+		cl.irc.Close()
+		return nil, loginError(network.DisplayName(), nick, err)
+	}
+	ul, err := l.user.NewLogin(ctx, &database.UserLogin{
+		ID:         loginID,
+		RemoteName: fmt.Sprintf("%s on %s", nick, network.DisplayName()),
+		Metadata:   meta,
+	}, &bridgev2.NewLoginParams{
+		DontReuseExisting: true,
+		LoadUserLogin: func(ctx context.Context, login *bridgev2.UserLogin) error {
+			cl.attach(login)
+			login.Client = cl
+			return nil
+		},
+	})
+	if err != nil {
+		cl.irc.Close()
+		return nil, fmt.Errorf("failed to save the login: %w", err)
+	}
+	cl.Connect(ul.Log.WithContext(l.conn.Bridge.BackgroundCtx))
+	return &bridgev2.LoginStep{
+		Type:         bridgev2.LoginStepTypeComplete,
+		StepID:       "net.sealbridge.irc.login.complete",
+		Instructions: fmt.Sprintf("Connected to %s as %s. Use `join #channel` to join a channel and `pm <nick>` to talk to someone.", network.DisplayName(), cl.irc.Nick()),
+		CompleteParams: &bridgev2.LoginCompleteParams{
+			UserLoginID: ul.ID,
+			UserLogin:   ul,
+		},
+	}, nil
+}
+
+// loginError turns an engine error into a sentence for the user. It never includes the password.
+func loginError(network, nick string, err error) error {
+	switch {
+	case errors.Is(err, irc.ErrSASLFailed):
+		return fmt.Errorf("%s rejected the SASL account name or password; nothing was saved", network)
+	case errors.Is(err, irc.ErrNickInUse):
+		return fmt.Errorf("the nick %s is already in use on %s; choose another", nick, network)
+	case errors.Is(err, irc.ErrBadPassword):
+		return fmt.Errorf("%s rejected the server password in the bridge's config; tell the bridge admin", network)
+	case errors.Is(err, irc.ErrBanned):
+		return fmt.Errorf("%s refused the connection (banned): %v", network, err)
+	case errors.Is(err, irc.ErrTimeout) || errors.Is(err, context.DeadlineExceeded):
+		return fmt.Errorf("%s did not finish registration in time; try again later", network)
+	default:
+		return fmt.Errorf("could not connect to %s: %v", network, err)
+	}
+}
+
+// validateNick accepts what IRC servers accept as a nick: no spaces, no control characters, no
+// leading channel or prefix characters.
+func validateNick(s string) (string, error) {
+	s = strings.TrimSpace(s)
+	switch {
+	case s == "":
+		return "", errors.New("the nick is empty")
+	case len(s) > 64:
+		return "", errors.New("the nick is longer than 64 bytes")
+	case strings.ContainsAny(s, " ,*?!@:\r\n\x00\x01"):
+		return "", fmt.Errorf("%q contains a character IRC does not allow in nicks", s)
+	case strings.ContainsAny(s[:1], "#&$+~%0123456789-'"):
+		return "", fmt.Errorf("%q starts with a character IRC does not allow at the start of a nick", s)
+	}
+	return s, nil
+}

@@ -1,0 +1,190 @@
+package config
+
+import (
+	_ "embed"
+	"encoding/base64"
+	"fmt"
+	"net"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+
+	up "go.mau.fi/util/configupgrade"
+	"go.mau.fi/util/random"
+)
+
+// ExampleYAML is the network section of the example config, as `sealbridge -e` writes it.
+//
+//go:embed example.yaml
+var ExampleYAML string
+
+// Config is the `network:` section of the config file.
+type Config struct {
+	// Networks the admin allows users to log in to, by ID. The ID is part of every portal, ghost and
+	// login ID, so it must never change once users have logged in.
+	Networks map[string]*Network `yaml:"networks"`
+	// CredentialsKey is the base64 of 32 random bytes that seals IRC passwords at rest
+	// (XChaCha20-Poly1305). It lives only in this file, never in the database.
+	CredentialsKey string `yaml:"credentials_key"`
+	// CTCPReplies makes the bridge answer CTCP VERSION, PING, TIME and CLIENTINFO. Off by default:
+	// answering tells anyone on IRC what software a user runs.
+	CTCPReplies bool `yaml:"ctcp_replies"`
+	// PlaintextNotice is posted once in every new portal room.
+	PlaintextNotice string `yaml:"plaintext_notice"`
+}
+
+// Network describes one IRC network users may log in to.
+type Network struct {
+	// Name is shown to users (login prompts, room topics); defaults to the ID.
+	Name    string `yaml:"name"`
+	Address string `yaml:"address"`
+	Port    int    `yaml:"port"`
+	// TLS is on unless explicitly set to false; certificates are always verified unless
+	// TLSInsecureSkipVerify is set.
+	TLS                   *bool  `yaml:"tls"`
+	TLSInsecureSkipVerify bool   `yaml:"tls_insecure_skip_verify"`
+	TLSCAFile             string `yaml:"tls_ca_file"`
+	// Password is the server password (PASS), shared by every user of this network.
+	Password  string    `yaml:"password"`
+	Flood     Flood     `yaml:"flood"`
+	Reconnect Reconnect `yaml:"reconnect"`
+	// ID is the key of this network in Networks, filled in by ApplyDefaults.
+	ID string `yaml:"-"`
+}
+
+// Flood is the token bucket that paces lines to the server.
+type Flood struct {
+	Burst          int     `yaml:"burst"`
+	LinesPerSecond float64 `yaml:"lines_per_second"`
+}
+
+// Reconnect is the exponential backoff with full jitter used after a dropped connection.
+type Reconnect struct {
+	MinDelay time.Duration `yaml:"min_delay"`
+	MaxDelay time.Duration `yaml:"max_delay"`
+}
+
+// Defaults used where the config leaves a value out.
+const (
+	DefaultTLSPort        = 6697
+	DefaultPlainPort      = 6667
+	DefaultBurst          = 5
+	DefaultLinesPerSecond = 2.0
+	DefaultMinDelay       = 2 * time.Second
+	DefaultMaxDelay       = 5 * time.Minute
+)
+
+var networkIDPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,31}$`)
+
+// UseTLS tells whether connections to this network use TLS (the default).
+func (n *Network) UseTLS() bool { return n.TLS == nil || *n.TLS }
+
+// HostPort is the address to dial.
+func (n *Network) HostPort() string {
+	return net.JoinHostPort(n.Address, fmt.Sprint(n.Port))
+}
+
+// DisplayName is the name shown to users.
+func (n *Network) DisplayName() string {
+	if n.Name != "" {
+		return n.Name
+	}
+	return n.ID
+}
+
+// ApplyDefaults fills in every value the admin left out. Validate calls it.
+func (c *Config) ApplyDefaults() {
+	for id, n := range c.Networks {
+		if n == nil {
+			continue
+		}
+		n.ID = id
+		if n.Port == 0 {
+			n.Port = DefaultPlainPort
+			if n.UseTLS() {
+				n.Port = DefaultTLSPort
+			}
+		}
+		if n.Flood.Burst == 0 {
+			n.Flood.Burst = DefaultBurst
+		}
+		if n.Flood.LinesPerSecond == 0 {
+			n.Flood.LinesPerSecond = DefaultLinesPerSecond
+		}
+		if n.Reconnect.MinDelay == 0 {
+			n.Reconnect.MinDelay = DefaultMinDelay
+		}
+		if n.Reconnect.MaxDelay == 0 {
+			n.Reconnect.MaxDelay = DefaultMaxDelay
+		}
+	}
+}
+
+// Validate applies defaults and reports the first problem, naming the key and what to write instead.
+func (c *Config) Validate() error {
+	c.ApplyDefaults()
+	if len(c.Networks) == 0 {
+		return fmt.Errorf("network.networks: no IRC network is configured; add at least one, e.g. `libera: {address: irc.libera.chat}`")
+	}
+	for _, id := range c.NetworkIDs() {
+		n := c.Networks[id]
+		key := "network.networks." + id
+		switch {
+		case !networkIDPattern.MatchString(id):
+			return fmt.Errorf("%s: network IDs must be 1-32 lowercase letters, digits or dashes (they become part of room and user IDs)", key)
+		case n == nil:
+			return fmt.Errorf("%s: empty network; set at least `address`", key)
+		case n.Address == "":
+			return fmt.Errorf("%s.address: missing; write the IRC server's host name, e.g. irc.libera.chat", key)
+		case strings.ContainsAny(n.Address, " /:\r\n") && net.ParseIP(n.Address) == nil:
+			return fmt.Errorf("%s.address: %q is not a host name; write the host alone and the port under `port`", key, n.Address)
+		case n.Port < 1 || n.Port > 65535:
+			return fmt.Errorf("%s.port: %d is not a TCP port (1-65535)", key, n.Port)
+		case strings.ContainsAny(n.Password, "\r\n\x00"):
+			return fmt.Errorf("%s.password: contains a line break or NUL, which IRC cannot carry", key)
+		case n.Flood.Burst < 1:
+			return fmt.Errorf("%s.flood.burst: must be at least 1 (default %d)", key, DefaultBurst)
+		case n.Flood.LinesPerSecond <= 0:
+			return fmt.Errorf("%s.flood.lines_per_second: must be above 0 (default %g)", key, DefaultLinesPerSecond)
+		case n.Reconnect.MinDelay <= 0 || n.Reconnect.MaxDelay < n.Reconnect.MinDelay:
+			return fmt.Errorf("%s.reconnect: need 0 < min_delay <= max_delay (defaults %s and %s)", key, DefaultMinDelay, DefaultMaxDelay)
+		}
+	}
+	if _, err := c.SealingKey(); err != nil {
+		return err
+	}
+	return nil
+}
+
+// SealingKey decodes CredentialsKey.
+func (c *Config) SealingKey() ([]byte, error) {
+	key, err := base64.StdEncoding.DecodeString(c.CredentialsKey)
+	if err != nil || len(key) != 32 {
+		return nil, fmt.Errorf("network.credentials_key: must be the base64 of 32 random bytes (write `generate` and the bridge fills it in on its next start)")
+	}
+	return key, nil
+}
+
+// NetworkIDs lists the configured networks in a stable order.
+func (c *Config) NetworkIDs() []string {
+	ids := make([]string, 0, len(c.Networks))
+	for id := range c.Networks {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	return ids
+}
+
+// Upgrade copies the admin's values onto the current example (mautrix's config upgrader) and fills in
+// a fresh credentials key where the config says `generate`.
+func Upgrade(helper up.Helper) {
+	helper.Copy(up.Map, "networks")
+	if key, ok := helper.Get(up.Str, "credentials_key"); !ok || key == "generate" {
+		helper.Set(up.Str, base64.StdEncoding.EncodeToString(random.Bytes(32)), "credentials_key")
+	} else {
+		helper.Copy(up.Str, "credentials_key")
+	}
+	helper.Copy(up.Bool, "ctcp_replies")
+	helper.Copy(up.Str, "plaintext_notice")
+}

@@ -1,0 +1,46 @@
+package database
+
+import (
+	"maunium.net/go/mautrix/bridgev2/database"
+)
+
+// UserLoginMetadata is stored as JSON on bridgev2's user_login row.
+type UserLoginMetadata struct {
+	Network string `json:"network"`
+	Nick    string `json:"nick"`
+	// SASLAccount is the account name for SASL PLAIN; empty for a login without SASL.
+	SASLAccount string `json:"sasl_account,omitempty"`
+	// SASLPassword is sealed (see Sealer) with the login ID as context; never the plaintext.
+	SASLPassword string `json:"sasl_password_sealed,omitempty"`
+	// Channels the login is in, by casefolded name, rejoined after every reconnect.
+	Channels map[string]*Channel `json:"channels,omitempty"`
+}
+
+// Channel is one channel a login has joined.
+type Channel struct {
+	Name string `json:"name"`
+	// Key is the channel key (+k), sealed like the password.
+	Key string `json:"key_sealed,omitempty"`
+}
+
+// PortalMetadata is stored on bridgev2's portal row.
+type PortalMetadata struct {
+	// Target is the channel name or nick as IRC spells it, for sending.
+	Target string `json:"target,omitempty"`
+}
+
+// GhostMetadata is stored on bridgev2's ghost row.
+type GhostMetadata struct {
+	Nick string `json:"nick,omitempty"`
+}
+
+// MetaTypes tells bridgev2 how to decode the metadata above.
+func MetaTypes() database.MetaTypes {
+	return database.MetaTypes{
+		Portal:    func() any { return &PortalMetadata{} },
+		Ghost:     func() any { return &GhostMetadata{} },
+		Message:   nil,
+		Reaction:  nil,
+		UserLogin: func() any { return &UserLoginMetadata{} },
+	}
+}
