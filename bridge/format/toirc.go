@@ -28,7 +28,8 @@ import (
 // any other C0 control character than '\t' and '\n' except the mIRC codes we
 // add: control characters typed by Matrix users (CTCP's \x01, raw mIRC codes)
 // are dropped, and \r\n and lone \r become '\n'. Leading and trailing blank
-// lines are removed.
+// lines are removed. If formatted cannot be parsed (x/net/html refuses
+// nesting deeper than 512 elements), the body is used instead.
 func ToIRC(body, formatted string, pill PillFunc) string {
 	if formatted == "" {
 		return strings.Trim(cleanPlain(body), "\n")

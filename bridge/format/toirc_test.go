@@ -128,3 +128,16 @@ func checkIRCText(t testing.TB, s string) {
 		t.Fatalf("output %q has leading or trailing newline", s)
 	}
 }
+
+// x/net/html refuses documents nested deeper than 512 elements; ToIRC then
+// falls back to the plain body rather than sending nothing.
+func TestToIRCTooDeepFallsBackToBody(t *testing.T) {
+	in := strings.Repeat("<blockquote>", 600) + "x"
+	if got := ToIRC("plain\r\nbody\x01", in, nil); got != "plain\nbody" {
+		t.Errorf("got %q", got)
+	}
+	in = strings.Repeat("<b>", 400) + "x"
+	if got := ToIRC("body", in, nil); got != "\x02x" {
+		t.Errorf("got %q", got)
+	}
+}

@@ -22,10 +22,14 @@ import (
 // body keeps the nick. Words in monospace text, inside URLs or spanning a
 // formatting change are not mentions. mention may be nil.
 //
-// Invalid UTF-8 is replaced with U+FFFD and NUL bytes are dropped, in body and
-// formatted alike.
+// Invalid UTF-8 is replaced with U+FFFD, NUL bytes are dropped and "\r\n"
+// and lone '\r' become '\n', in body and formatted alike (an HTML parser
+// would turn '\r' into '\n' anyway).
 func ToMatrix(text string, mention MentionFunc) (body, formatted string) {
 	text = strings.ToValidUTF8(strings.ReplaceAll(text, "\x00", ""), "\uFFFD")
+	if strings.Contains(text, "\r") {
+		text = strings.ReplaceAll(strings.ReplaceAll(text, "\r\n", "\n"), "\r", "\n")
+	}
 
 	type run struct {
 		start, end int // in body

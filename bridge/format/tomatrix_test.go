@@ -95,6 +95,9 @@ func TestToMatrix(t *testing.T) {
 
 		{"newline", "\x02a\nb", "a\nb", "<strong>a<br>b</strong>"},
 		{"newline plain", "a\nb", "a\nb", ""},
+		{"newline plain CR", "a\r\nb\rc", "a\nb\nc", ""},
+		// Fuzz regression: '\r' after a pill made body and formatted differ.
+		{"CR after mention", "bob\r", "bob\n", pillBob + "<br>"},
 		{"nul dropped", "a\x00b", "ab", ""},
 		{"invalid utf8", "\xff\x02x", "\uFFFDx", "\uFFFD<strong>x</strong>"},
 		{"emoji", "\x02😀\x02", "😀", "<strong>😀</strong>"},
