@@ -116,9 +116,10 @@ func (c *Client) connect(ctx context.Context, fallback bool) (*session, error) {
 	c.mu.Lock()
 	c.sess = s
 	c.mu.Unlock()
+	// Queue the opening lines before reading so that they precede any PONG.
+	s.reg.start()
 	go s.writeLoop()
 	go s.readLoop()
-	s.reg.start()
 
 	select {
 	case err = <-s.regResult:
@@ -329,6 +330,10 @@ func (c *Client) sleep(ctx context.Context, d time.Duration) bool {
 	}
 }
 
+// quitWait is how long shutdown waits for the server to close the link
+// after QUIT.
+var quitWait = 2 * time.Second
+
 // shutdown sends QUIT, waits briefly for the server to close the link, and
 // then closes it.
 func (c *Client) shutdown(s *session, reason string) {
@@ -339,7 +344,7 @@ func (c *Client) shutdown(s *session, reason string) {
 	if line, err := encodeLine(nil, "QUIT", []string{reason}, 0); err == nil {
 		_ = s.enqueue(outLine{data: line}, true)
 	}
-	t := time.NewTimer(2 * time.Second)
+	t := time.NewTimer(quitWait)
 	defer t.Stop()
 	select {
 	case <-s.done:
