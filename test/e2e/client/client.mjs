@@ -353,10 +353,16 @@ async function cmdCreateDM({ user_id, encrypted = true, name }) {
   } catch (e) {
     log("setting m.direct failed (ignored):", errString(e));
   }
-  // Do not reply before sync knows the room and (when encrypted) the crypto
-  // layer knows it is encrypted: a send into a room the client does not yet
-  // know would go out in the clear.
-  await waitJoined(room_id);
+  // Do not reply before sync knows the room, the invitee's membership and
+  // (when encrypted) that the room is encrypted: a send into a room the
+  // client does not yet know goes out in the clear, and a send before the
+  // invite has come down sync encrypts the room key for nobody but
+  // ourselves (/createRoom returns before sync has all its events).
+  const room = await waitJoined(room_id);
+  await waitFor(`invite of ${user_id} in ${room_id} to come down sync`, () => {
+    const m = room.getMember(user_id);
+    return m && (m.membership === "invite" || m.membership === "join");
+  });
   if (encrypted) {
     await waitFor(`crypto to know ${room_id} is encrypted`, () =>
       c.getCrypto().isEncryptionEnabledInRoom(room_id),

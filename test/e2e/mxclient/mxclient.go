@@ -583,6 +583,48 @@ func (c *Client) WaitEvent(ctx context.Context, match func(Event) bool) (Event, 
 	}
 }
 
+// WaitDecrypted waits until eventID has been reported successfully decrypted
+// (or as a plaintext event) and returns that report. Reports of it as
+// undecryptable do not end the wait, since a late room key can still fix
+// them; when ctx ends, the error says whether the event was seen at all and,
+// if it was only seen undecryptable, with which error. That tells "arrived
+// but could not be decrypted" apart from "never arrived".
+func (c *Client) WaitDecrypted(ctx context.Context, eventID string) (Event, error) {
+	ev, err := c.WaitEvent(ctx, func(e Event) bool { return e.EventID == eventID && e.DecryptionError == "" })
+	if err == nil {
+		return ev, nil
+	}
+	if utd, ok := c.LastReport(eventID); ok {
+		return Event{}, fmt.Errorf("mxclient: event %s arrived but stayed undecryptable (%s): %w", eventID, utd.DecryptionError, err)
+	}
+	return Event{}, fmt.Errorf("mxclient: event %s never arrived: %w", eventID, err)
+}
+
+// FirstReport returns the first report of eventID, if any: with an error in
+// DecryptionError when the client could not decrypt it at first.
+func (c *Client) FirstReport(eventID string) (Event, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, e := range c.events {
+		if e.EventID == eventID {
+			return e, true
+		}
+	}
+	return Event{}, false
+}
+
+// LastReport returns the latest report of eventID, if any.
+func (c *Client) LastReport(eventID string) (Event, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i := len(c.events) - 1; i >= 0; i-- {
+		if c.events[i].EventID == eventID {
+			return c.events[i], true
+		}
+	}
+	return Event{}, false
+}
+
 // WaitInvite returns the first invite, among all received so far and those
 // still to come, for which match returns true (nil matches any).
 func (c *Client) WaitInvite(ctx context.Context, match func(Invite) bool) (Invite, error) {
