@@ -24,16 +24,16 @@ func TestMain(m *testing.M) {
 // fakeServer is a scripted IRC server on loopback: each accepted
 // connection is handed to the test, which reads and writes lines on it.
 type fakeServer struct {
-	t     *testing.T
+	t     testing.TB
 	ln    net.Listener
 	conns chan *fakeConn
 }
 
-func newFakeServer(t *testing.T) *fakeServer {
+func newFakeServer(t testing.TB) *fakeServer {
 	return newFakeServerTLS(t, nil)
 }
 
-func newFakeServerTLS(t *testing.T, tc *tls.Config) *fakeServer {
+func newFakeServerTLS(t testing.TB, tc *tls.Config) *fakeServer {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -83,7 +83,7 @@ func (s *fakeServer) expectNoConn(d time.Duration) {
 }
 
 type fakeConn struct {
-	t    *testing.T
+	t    testing.TB
 	conn net.Conn
 	r    *ircreader.Reader
 }
@@ -339,3 +339,5 @@ func connectedClient(t *testing.T, srv *fakeServer, cfg Config) (*Client, *fakeC
 	t.Cleanup(func() { _ = c.Close() })
 	return c, fc, h
 }
+
+func testLoggerDiscard() zerolog.Logger { return zerolog.Nop() }

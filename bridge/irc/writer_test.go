@@ -29,7 +29,9 @@ func TestSendRejectsUnsafeLines(t *testing.T) {
 		{"empty command", func() error { return c.Send("", "#a") }, ErrUnsafeParam},
 		{"CR in priority", func() error { return c.SendPriority("PONG", "a\rb") }, ErrUnsafeParam},
 		{"too long", func() error { return c.Send("PRIVMSG", "#a", long) }, ErrLineTooLong},
-		{"513 bytes", func() error { return c.Send("PRIVMSG", "#a", "a "+strings.Repeat("x", 512-len("PRIVMSG #a :a \r\n")+1)) }, ErrLineTooLong},
+		{"513 bytes", func() error {
+			return c.Send("PRIVMSG", "#a", "a "+strings.Repeat("x", 512-len("PRIVMSG #a :a \r\n")+1))
+		}, ErrLineTooLong},
 		{"bad tag name", func() error { return c.SendTagged(map[string]string{"bad tag": "x"}, "TAGMSG", "#a") }, ErrUnsafeParam},
 		{"NUL in tag value", func() error { return c.SendTagged(map[string]string{"+reply": "a\x00"}, "TAGMSG", "#a") }, ErrUnsafeParam},
 		{"tags too long", func() error { return c.SendTagged(map[string]string{"+x": strings.Repeat("y", 9000)}, "TAGMSG", "#a") }, ErrLineTooLong},
