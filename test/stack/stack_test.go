@@ -96,6 +96,24 @@ namespaces:
 		if err := irc.SASLPlain(ctx, true, "stackuser4", "stackuser", "correct-horse"); err != nil {
 			t.Fatalf("SASL over TLS with CAFile: %v", err)
 		}
+		// The operator block works (tests may need KILL, SAJOIN...).
+		c, err := dialIRC(ctx, irc.Addr(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if err := c.register(ctx, "stackoper", false); err != nil {
+			t.Fatal(err)
+		}
+		c.send("OPER %s %s", irc.OperName, irc.OperPassword)
+		if _, err := c.until(ctx, func(m ircMsg) (bool, error) {
+			if m.Command == "491" || m.Command == "464" {
+				return false, fmt.Errorf("OPER: %s", m.Raw)
+			}
+			return m.Command == "381", nil
+		}); err != nil {
+			t.Fatal(err)
+		}
 	})
 
 	t.Run("Dendrite", func(t *testing.T) {
