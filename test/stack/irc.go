@@ -18,6 +18,8 @@ import (
 	"math/big"
 	"net"
 	"os"
+	"os/exec"
+	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -159,7 +161,13 @@ func StartIRC(ctx context.Context, dir string) (*IRC, error) {
 		"--modulesdir=" + anopeModulesDir,
 		"--localedir=" + anopeLocaleDir,
 		"--config=services.conf",
-	}, nil)
+	}, func(cmd *exec.Cmd) {
+		// Anope sleeps 3 s after a warning when both its uid and gid are 0
+		// (src/init.cpp); as root, run it with gid nogroup instead.
+		if os.Getuid() == 0 {
+			cmd.SysProcAttr.Credential = &syscall.Credential{Uid: 0, Gid: nogroupGID()}
+		}
+	})
 	if err != nil {
 		i.Stop()
 		return nil, err
@@ -402,6 +410,16 @@ func renderFile(path, text string, data any) error {
 		return err
 	}
 	return os.WriteFile(path, buf.Bytes(), 0o644)
+}
+
+// nogroupGID is the gid of group nogroup (65534 on Debian).
+func nogroupGID() uint32 {
+	if g, err := user.LookupGroup("nogroup"); err == nil {
+		if id, err := strconv.Atoi(g.Gid); err == nil && id != 0 {
+			return uint32(id)
+		}
+	}
+	return 65534
 }
 
 func randomHex(n int) string {
