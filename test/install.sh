@@ -44,8 +44,8 @@ if [ ${#missing[@]} -gt 0 ]; then
 	fi
 	cleanup_policy() { if [ -n "$added_policy" ]; then rm -f "$policy"; fi; }
 	trap cleanup_policy EXIT
-	apt-get update -q
-	apt-get install -y -q --no-install-recommends "${packages[@]}"
+	apt-get -o DPkg::Lock::Timeout=300 update -q
+	apt-get -o DPkg::Lock::Timeout=300 install -y -q --no-install-recommends "${packages[@]}"
 	cleanup_policy
 	added_policy=
 	trap - EXIT
@@ -104,7 +104,7 @@ client="$here/e2e/client"
 if [ -f "$client/package.json" ]; then
 	if ! command -v npm >/dev/null 2>&1; then
 		log "npm not found: installing Debian's nodejs and npm"
-		apt-get install -y -q --no-install-recommends nodejs npm
+		apt-get -o DPkg::Lock::Timeout=300 install -y -q --no-install-recommends nodejs npm
 	fi
 	if [ -d "$client/node_modules" ] && (cd "$client" && npm ls --all >/dev/null 2>&1); then
 		# Not reinstalled: npm ci would delete node_modules under a running test.

@@ -14,6 +14,22 @@
 // and cancelling the context kills the started processes (as Stop does).
 // Startup waits are bounded by the context and by an internal timeout.
 //
+// Starting again on the same directory keeps state: Dendrite reuses its
+// signing key and SQLite databases, Anope its anope.db (a restart test);
+// ports and the IRC CA are new each time.
+//
+// Things found out while setting this up, so nobody has to again:
+//   - InspIRCd 3 completes a client's registration (001) on its
+//     once-a-second timer, so every new IRC connection takes about 1 s.
+//   - Anope's casemap must match InspIRCd's (rfc1459 by default) or the
+//     link fails CAPAB negotiation; Anope sleeps 3 s at start when both its
+//     uid and gid are 0, so it runs as uid 0 with gid nogroup.
+//   - nickserv's stock regdelay (30 s) and forceemail are turned off, and
+//     killprotect is not a default, so tests keep their nicks.
+//   - InspIRCd 3.15 may dump core while exiting; cores are disabled.
+//   - postgres refuses to run as root: as root, initdb and postgres run as
+//     the postgres OS user in a directory under os.TempDir().
+//
 // The package has no test-framework dependency so that any test (or a
 // small program) can use it; the end-to-end test of the package itself is
 // behind the build tag e2e: go test -tags e2e ./test/stack/ -v

@@ -183,6 +183,29 @@ namespaces:
 		}
 	})
 
+	t.Run("Restart", func(t *testing.T) {
+		// Same directories again: accounts survive (documented behaviour).
+		if err := irc.Stop(); err != nil {
+			t.Fatal(err)
+		}
+		var err error
+		if irc, err = StartIRC(ctx, irc.Dir); err != nil {
+			t.Fatal(err)
+		}
+		if err := irc.SASLPlain(ctx, false, "stackuser5", "stackuser", "correct-horse"); err != nil {
+			t.Fatalf("SASL after restart: %v", err)
+		}
+		if err := d.Stop(); err != nil {
+			t.Fatal(err)
+		}
+		if d, err = StartDendrite(ctx, d.Dir, regPath); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := d.Login(ctx, "alice", "alice-password"); err != nil {
+			t.Fatalf("login after restart: %v", err)
+		}
+	})
+
 	t.Run("Stop", func(t *testing.T) {
 		for _, s := range []interface{ Stop() error }{d, irc, pg} {
 			if err := s.Stop(); err != nil {
