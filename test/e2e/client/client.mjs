@@ -64,6 +64,15 @@ async function waitFor(what, cond, timeoutMs = 30000, stepMs = 50) {
   }
 }
 
+/** Resolves like p, or rejects if p has not settled after ms. */
+function withTimeout(p, ms, what) {
+  let timer;
+  const t = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${ms}ms waiting for ${what}`)), ms);
+  });
+  return Promise.race([p, t]).finally(() => clearTimeout(timer));
+}
+
 function errString(e) {
   if (!e) return "unknown error";
   if (e.errcode || e.data?.errcode) {
@@ -185,6 +194,7 @@ async function cmdLogin({ homeserver, user, password: pw, register }) {
   const t0 = Date.now();
   const anon = createClient({ baseUrl: homeserver });
   let registered = false;
+  log(`login: ${register ? "registering and " : ""}logging in ${user} on ${homeserver}`);
   if (register) {
     const localpart = user.startsWith("@") ? user.slice(1).split(":")[0] : user;
     const body = { username: localpart, password: pw, inhibit_login: true };
@@ -223,7 +233,9 @@ async function cmdLogin({ homeserver, user, password: pw, register }) {
     accessToken: loginResp.access_token,
   });
   wireClient(client);
+  log(`login: logged in as ${loginResp.user_id} device ${loginResp.device_id}; initialising Rust crypto`);
   await client.initRustCrypto({ useIndexedDB: false });
+  log("login: starting client, waiting for the initial sync");
   const tCrypto = Date.now();
 
   const prepared = new Promise((resolve, reject) => {
@@ -238,7 +250,8 @@ async function cmdLogin({ homeserver, user, password: pw, register }) {
     client.on(ClientEvent.Sync, onSync);
   });
   await client.startClient({ initialSyncLimit: 50 });
-  await prepared;
+  await withTimeout(prepared, 120000, "the initial sync");
+  log("login: initial sync done; bootstrapping cross-signing");
   const tSync = Date.now();
 
   // Cross-signing, the way Element sets it up on a new account: bootstrap
