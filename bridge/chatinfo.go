@@ -30,20 +30,24 @@ func (cl *IRCClient) GetChatInfo(ctx context.Context, portal *bridgev2.Portal) (
 			return setPortalTarget(p, target)
 		},
 	}
+	var members []member
 	found := cl.withChannel(target, func(ch *channelState) {
 		name, topic := ch.Name, ch.Topic
 		info.Name, info.Topic = &name, &topic
 		for _, m := range ch.Members {
-			nick := m.Nick
-			pl := powerLevel(m.Modes)
-			info.Members.Members = append(info.Members.Members, bridgev2.ChatMember{
-				EventSender: cl.sender(nick),
-				Membership:  event.MembershipJoin,
-				UserInfo:    &bridgev2.UserInfo{Name: &nick},
-				PowerLevel:  &pl,
-			})
+			members = append(members, *m)
 		}
 	})
+	// cl.sender takes cl.mu, so the members are built outside withChannel.
+	for _, m := range members {
+		nick, pl := m.Nick, powerLevel(m.Modes)
+		info.Members.Members = append(info.Members.Members, bridgev2.ChatMember{
+			EventSender: cl.sender(nick),
+			Membership:  event.MembershipJoin,
+			UserInfo:    &bridgev2.UserInfo{Name: &nick},
+			PowerLevel:  &pl,
+		})
+	}
 	if !found {
 		// Not in the channel on this connection (yet): name it, keep the members bridgev2 has.
 		info.Name = &target

@@ -1,0 +1,88 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"text/template"
+
+	"maunium.net/go/mautrix/bridgev2/matrix/mxmain"
+
+	"github.com/sealbridge/sealbridge/bridge"
+)
+
+// exampleEdits turn mautrix's generic example config into sealbridge's: encrypted portals required,
+// keys shared only with cross-signed devices, the bot cross-signing itself, SQLite by default.
+// Each edit must match exactly once (ExampleConfig panics otherwise, and a test runs it).
+var exampleEdits = []struct{ old, new string }{
+	{"    allow: false\n    # Whether to force-enable encryption in all bridged rooms.\n    default: false\n",
+		"    allow: true\n    # Whether to force-enable encryption in all bridged rooms.\n    default: true\n"},
+	{"    require: false\n", "    require: true\n"},
+	{"    self_sign: false\n", "    self_sign: true\n"},
+	{"        receive: unverified\n", "        receive: cross-signed-tofu\n"},
+	{"    type: postgres\n", "    type: sqlite3-fk-wal\n"},
+	{"    uri: postgres://user:password@host/database?sslmode=disable\n",
+		"    uri: file:sealbridge.db?_txlock=immediate\n"},
+}
+
+// ExampleConfig is the full example config that `sealbridge -e` writes.
+func ExampleConfig(networkExample string) string {
+	base := mxmain.MatrixExampleConfigBase
+	for _, e := range exampleEdits {
+		if n := strings.Count(base, e.old); n != 1 {
+			panic(fmt.Sprintf("example config edit %q matched %d times", e.old, n))
+		}
+		base = strings.Replace(base, e.old, e.new, 1)
+	}
+	tpl := template.Must(template.New("example-config.yaml").Delims("$<<", ">>").Parse(base))
+	var buf strings.Builder
+	buf.WriteString("# Network-specific config options\nnetwork:\n")
+	for _, line := range strings.Split(strings.TrimRight(networkExample, "\n"), "\n") {
+		buf.WriteString("    " + line + "\n")
+	}
+	buf.WriteRune('\n')
+	if err := tpl.Execute(&buf, bridge.NewConnector().GetName()); err != nil {
+		panic(err)
+	}
+	return buf.String()
+}
+
+// handleWriteExample takes over mxmain's `-e`, whose example has encryption off, and writes ours.
+// It follows mxmain's flags: -c/--config names the file ("-" for stdout), an existing file is kept.
+func handleWriteExample(m *mxmain.BridgeMain) bool {
+	path, want := "config.yaml", false
+	args := os.Args[1:]
+	for i := 0; i < len(args); i++ {
+		switch a := args[i]; {
+		case a == "-e" || a == "--generate-example-config":
+			want = true
+		case (a == "-c" || a == "--config") && i+1 < len(args):
+			path = args[i+1]
+			i++
+		case strings.HasPrefix(a, "--config="):
+			path = strings.TrimPrefix(a, "--config=")
+		case strings.HasPrefix(a, "-") && !strings.HasPrefix(a, "--") && strings.Contains(a, "e") && len(a) > 2:
+			// combined short flags like -ec are not supported by mxmain either; leave them to it
+		}
+	}
+	if !want {
+		return false
+	}
+	networkExample, _, _ := m.Connector.GetConfig()
+	cfg := ExampleConfig(networkExample)
+	if path == "-" {
+		fmt.Print(cfg)
+		return true
+	}
+	if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
+		fmt.Fprintln(os.Stderr, path, "already exists, please remove it if you want to generate a new example")
+		os.Exit(1)
+	}
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		fmt.Fprintln(os.Stderr, "Failed to write the example config:", err)
+		os.Exit(1)
+	}
+	fmt.Println("Wrote example config to", path)
+	return true
+}

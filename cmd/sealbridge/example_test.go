@@ -1,0 +1,58 @@
+package main
+
+import (
+	"os"
+	"strings"
+	"testing"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/sealbridge/sealbridge/config"
+)
+
+// The example-config.yaml at the repository root must be exactly what `sealbridge -e` writes.
+func TestExampleConfigFileIsCurrent(t *testing.T) {
+	want := ExampleConfig(config.ExampleYAML)
+	got, err := os.ReadFile("../../example-config.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(got) != want {
+		t.Fatal("example-config.yaml differs from `sealbridge -e -c -`; regenerate it with `make example-config`")
+	}
+}
+
+func TestExampleConfigEncryptionOnAndValid(t *testing.T) {
+	var cfg struct {
+		Network    config.Config `yaml:"network"`
+		Encryption struct {
+			Allow, Default, Require bool
+			SelfSign                bool `yaml:"self_sign"`
+			Levels                  struct {
+				Receive, Share string
+			} `yaml:"verification_levels"`
+		} `yaml:"encryption"`
+		Database struct{ Type, URI string } `yaml:"database"`
+	}
+	if err := yaml.Unmarshal([]byte(ExampleConfig(config.ExampleYAML)), &cfg); err != nil {
+		t.Fatal(err)
+	}
+	e := cfg.Encryption
+	if !e.Allow || !e.Default || !e.Require || !e.SelfSign {
+		t.Errorf("encryption settings in the example: %+v", e)
+	}
+	if e.Levels.Receive != "cross-signed-tofu" || e.Levels.Share != "cross-signed-tofu" {
+		t.Errorf("key sharing levels: %+v", e.Levels)
+	}
+	if cfg.Database.Type != "sqlite3-fk-wal" || !strings.HasPrefix(cfg.Database.URI, "file:") {
+		t.Errorf("database default: %+v", cfg.Database)
+	}
+	n := cfg.Network.Networks["libera"]
+	if n == nil || !n.UseTLS() || n.TLSInsecureSkipVerify {
+		t.Fatalf("example network: %+v", n)
+	}
+	cfg.Network.CredentialsKey = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
+	if err := cfg.Network.Validate(); err != nil {
+		t.Fatalf("example network section does not validate: %v", err)
+	}
+}

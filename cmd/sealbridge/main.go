@@ -1,0 +1,33 @@
+// Command sealbridge runs the IRC<->Matrix bridge: it wires the IRC network connector into mautrix's
+// bridge main (config, registration, database, appservice, encryption) and adds sealbridge's example
+// config, which has encryption on.
+package main
+
+import (
+	_ "go.mau.fi/util/dbutil/litestream" // SQLite driver "sqlite3-fk-wal"
+	"maunium.net/go/mautrix/bridgev2/matrix/mxmain"
+
+	"github.com/sealbridge/sealbridge/bridge"
+)
+
+// Filled in at build time with -ldflags "-X main.Tag=... -X main.Commit=... -X 'main.BuildTime=...'".
+var (
+	Tag       = ""
+	Commit    = "unknown"
+	BuildTime = "unknown"
+)
+
+func main() {
+	m := &mxmain.BridgeMain{
+		Name:        "sealbridge",
+		Description: "An IRC bridge for Matrix with end-to-end encrypted portal rooms.",
+		URL:         "https://github.com/sealbridge/sealbridge",
+		Version:     "0.1.0",
+		Connector:   bridge.NewConnector(),
+	}
+	m.InitVersion(Tag, Commit, BuildTime)
+	if handleWriteExample(m) {
+		return
+	}
+	m.Run()
+}

@@ -1,0 +1,339 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"context"
+	"database/sql"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ergochat/irc-go/ircmsg"
+	_ "github.com/lib/pq"
+	"maunium.net/go/mautrix/id"
+
+	"github.com/sealbridge/sealbridge/test/e2e/mxclient"
+	"github.com/sealbridge/sealbridge/test/stack"
+)
+
+const waitLong = 90 * time.Second
+
+// TestBridge runs the whole user story once per database: an admin sets the bridge up, a Matrix
+// user logs in through the bot (with and without SASL), joins a channel, talks both ways with plain
+// IRC users, opens DMs from both sides; then the homeserver's own database must hold no plaintext
+// message in any room, and the SASL password must be in neither the bridge database nor its log.
+func TestBridge(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
+	defer cancel()
+	base := os.Getenv("SEALBRIDGE_E2E_DIR") // kept for inspection when set
+	if base == "" {
+		base = t.TempDir()
+	} else {
+		must(t, os.RemoveAll(base))
+	}
+	ircd, err := stack.StartIRC(ctx, filepath.Join(base, "irc"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ircd.Stop()
+	pg, err := stack.StartPostgres(ctx, filepath.Join(base, "pg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pg.Stop()
+
+	t.Run("sqlite", func(t *testing.T) {
+		dir := filepath.Join(base, "sqlite")
+		must(t, os.MkdirAll(dir, 0o700))
+		dbPath := filepath.Join(dir, "sealbridge.db")
+		runBridgeStory(t, ctx, ircd, dir, "sqlite3-fk-wal", "file:"+dbPath+"?_txlock=immediate", "sq", func(secret string) []string {
+			var hits []string
+			for _, f := range []string{dbPath, dbPath + "-wal"} {
+				if strings.Contains(readFile(f), secret) {
+					hits = append(hits, f)
+				}
+			}
+			return hits
+		})
+	})
+	t.Run("postgres", func(t *testing.T) {
+		dir := filepath.Join(base, "postgres")
+		must(t, os.MkdirAll(dir, 0o700))
+		uri, err := pg.CreateDatabase(ctx, "sealbridge")
+		if err != nil {
+			t.Fatal(err)
+		}
+		runBridgeStory(t, ctx, ircd, dir, "postgres", uri, "pg", func(secret string) []string {
+			return postgresTablesContaining(t, uri, secret)
+		})
+	})
+}
+
+func runBridgeStory(t *testing.T, ctx context.Context, ircd *stack.IRC, dir, dbType, dbURI, tag string, dbContains func(string) []string) {
+	configPath, regPath := writeBridgeConfig(t, bridgeSetup{
+		dir: dir, dbType: dbType, dbURI: dbURI,
+		hsURL: "http://placeholder", serverName: "localhost",
+		ircAddr: "127.0.0.1", ircPort: ircd.TLSPort, ircCA: ircd.CAFile,
+	})
+	hs, err := stack.StartDendrite(ctx, filepath.Join(dir, "dendrite"), regPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hs.Stop()
+	var cfg map[string]any
+	readYAML(t, configPath, &cfg)
+	set(cfg, hs.URL, "homeserver", "address")
+	set(cfg, hs.ServerName, "homeserver", "domain")
+	writeYAML(t, configPath, cfg)
+	br := startBridge(t, dir, configPath)
+
+	// Nicks are per run so that the two runs never meet on the shared IRC server.
+	bobNick, carolNick, aliceNick, saslNick := tag+"bob", tag+"carol", tag+"alice", tag+"sasl"
+	channel := "#seal-" + tag
+	saslPassword := "s3cret-" + tag + "-Pw!" + time.Now().Format("150405.000")
+	must(t, ircd.RegisterAccount(ctx, saslNick, saslPassword))
+
+	bob := newIRCUser(t, ctx, ircd, bobNick)
+	carol := newIRCUser(t, ctx, ircd, carolNick)
+	bob.send(t, "JOIN", channel)
+	bob.waitFor(t, "JOIN echo", waitLong, func(m *ircmsg.Message) bool { return m.Command == "JOIN" && strings.EqualFold(m.Nick(), bobNick) })
+
+	mx, err := mxclient.New(ctx, filepath.Join(dir, "mxclient.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mx.Close()
+	userID, _, err := mx.Login(ctx, hs.URL, "alice", "alice-password", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mgmt, err := mx.CreateDM(ctx, br.botMXID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitCtx := func() (context.Context, context.CancelFunc) { return context.WithTimeout(ctx, waitLong) }
+	command := func(text string) {
+		t.Helper()
+		if _, err := mx.Send(ctx, mgmt, "m.text", text, ""); err != nil {
+			t.Fatalf("sending %q: %v", strings.Fields(text)[0], err)
+		}
+	}
+	botSays := func(substr string) string {
+		t.Helper()
+		c, cancel := waitCtx()
+		defer cancel()
+		ev, err := mx.WaitEvent(c, func(e mxclient.Event) bool {
+			return e.RoomID == mgmt && e.Sender == br.botMXID && e.Type == "m.room.message" && strings.Contains(e.Body(), substr)
+		})
+		if err != nil {
+			t.Fatalf("the bot never said %q: %v\nbridge log:\n%s", substr, err, tail(br.logPath, 30))
+		}
+		return ev.Body()
+	}
+	// The bot joins the DM and answers help with the bridge's commands.
+	command("help")
+	botSays("join")
+
+	// A wrong SASL password is refused with a clear message and leaves no login behind.
+	command("login sasl testnet " + saslNick + " " + saslNick + " wrong-password")
+	botSays("rejected the SASL account name or password")
+	command("list-logins")
+	botSays("You're not logged in")
+
+	// Log in with a plain nick.
+	command("login nick testnet " + aliceNick)
+	botSays("Connected to Test IRC as " + aliceNick)
+
+	// Join a channel: the bridge creates an encrypted portal and invites us.
+	command("join " + channel)
+	chanRoom := waitRoomNamed(t, mx, channel)
+	c, cancel := waitCtx()
+	_, err = mx.WaitEvent(c, func(e mxclient.Event) bool { return e.RoomID == chanRoom && e.Type == "m.room.encryption" })
+	cancel()
+	if err != nil {
+		t.Fatalf("channel portal is not encrypted: %v", err)
+	}
+	bob.waitFor(t, "alice joining", waitLong, func(m *ircmsg.Message) bool { return m.Command == "JOIN" && strings.EqualFold(m.Nick(), aliceNick) })
+	bobMXID := ghostMXID(cfg, hs.ServerName, "testnet/"+bobNick)
+
+	// IRC -> Matrix: formatting and /me survive.
+	bob.send(t, "PRIVMSG", channel, "hello \x02bold\x02 and \x1ditalic\x1d")
+	ev := waitMessage(t, mx, chanRoom, bobMXID, "hello bold and italic")
+	if f := ev.FormattedBody(); !strings.Contains(f, "<strong>bold</strong>") || !strings.Contains(f, "<em>italic</em>") {
+		t.Errorf("formatting lost IRC->Matrix: %q", f)
+	}
+	bob.send(t, "PRIVMSG", channel, "\x01ACTION waves\x01")
+	if ev = waitMessage(t, mx, chanRoom, bobMXID, "waves"); ev.MsgType() != "m.emote" {
+		t.Errorf("IRC /me arrived as %s, want m.emote", ev.MsgType())
+	}
+
+	// Matrix -> IRC: formatting as mIRC codes, emote as CTCP ACTION.
+	_, err = mx.Send(ctx, chanRoom, "m.text", "hi bold there", "hi <strong>bold</strong> there")
+	must(t, err)
+	bob.waitFor(t, "formatted message from alice", waitLong, privmsgFrom(aliceNick, channel, "hi \x02bold\x02 there"))
+	_, err = mx.Send(ctx, chanRoom, "m.emote", "dances", "")
+	must(t, err)
+	bob.waitFor(t, "emote from alice", waitLong, privmsgFrom(aliceNick, channel, "\x01ACTION dances\x01"))
+
+	// A private message from IRC opens a new encrypted DM whose first message decrypts.
+	bob.send(t, "PRIVMSG", aliceNick, "psst, first message")
+	dmEv := waitMessage(t, mx, "", bobMXID, "psst, first message")
+	if first, _ := mx.FirstReport(dmEv.EventID); first.DecryptionError != "" {
+		t.Logf("first DM message was at first undecryptable (%s), decrypted later", first.DecryptionError)
+	}
+	bobDM := dmEv.RoomID
+	if bobDM == chanRoom || !dmEv.Encrypted {
+		t.Fatalf("the IRC private message arrived in room %s (encrypted=%v), not in a new encrypted DM", bobDM, dmEv.Encrypted)
+	}
+	_, err = mx.Send(ctx, bobDM, "m.text", "reply in private", "")
+	must(t, err)
+	bob.waitFor(t, "private reply", waitLong, privmsgFrom(aliceNick, bobNick, "reply in private"))
+
+	// A DM opened from Matrix with `pm`.
+	command("pm " + carolNick)
+	carolMXID := ghostMXID(cfg, hs.ServerName, "testnet/"+carolNick)
+	carolDM := waitRoomWithMember(t, mx, carolMXID, chanRoom, bobDM, mgmt)
+	_, err = mx.Send(ctx, carolDM, "m.text", "hello carol", "")
+	must(t, err)
+	carol.waitFor(t, "DM from alice", waitLong, privmsgFrom(aliceNick, carolNick, "hello carol"))
+	carol.send(t, "PRIVMSG", aliceNick, "hi alice")
+	waitMessage(t, mx, carolDM, carolMXID, "hi alice")
+
+	// Log out and in again with SASL: the account registered in Anope.
+	command("logout testnet:" + userID)
+	botSays("Logged out")
+	command("login sasl testnet " + saslNick + " " + saslNick + " " + saslPassword)
+	botSays("Connected to Test IRC as " + saslNick)
+	command("join " + channel)
+	bob.waitFor(t, "the SASL login joining", waitLong, func(m *ircmsg.Message) bool { return m.Command == "JOIN" && strings.EqualFold(m.Nick(), saslNick) })
+	bob.send(t, "PRIVMSG", channel, "welcome back")
+	waitMessage(t, mx, chanRoom, bobMXID, "welcome back")
+
+	// The promise: the homeserver holds no plaintext message in any room.
+	for _, room := range []string{mgmt, chanRoom, bobDM, carolDM} {
+		types, err := hs.EventTypesInRoom(room)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if types["m.room.message"] != 0 || types["m.room.encrypted"] == 0 {
+			t.Errorf("room %s on the homeserver: %v (want no m.room.message, some m.room.encrypted)", room, types)
+		}
+	}
+	// The SASL password is sealed in the database and absent from the log.
+	if hits := dbContains(saslPassword); len(hits) > 0 {
+		t.Errorf("the SASL password is readable in the bridge database: %v", hits)
+	}
+	if strings.Contains(readFile(br.logPath), saslPassword) {
+		t.Error("the SASL password appears in the bridge log")
+	}
+	for _, body := range []string{"psst, first message", "reply in private", "hello carol", "hi bold there"} {
+		for _, line := range infoLines(br.logPath) {
+			if strings.Contains(line, body) {
+				t.Errorf("a message body appears in the log at info level: %s", line)
+			}
+		}
+	}
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// ghostMXID formats a ghost's Matrix ID the way the bridge's username template does.
+func ghostMXID(cfg map[string]any, serverName, ghostID string) string {
+	tpl := get(cfg, "appservice", "username_template").(string)
+	return "@" + strings.Replace(tpl, "{{.}}", id.EncodeUserLocalpart(ghostID), 1) + ":" + serverName
+}
+
+func waitMessage(t *testing.T, mx *mxclient.Client, room, sender, body string) mxclient.Event {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), waitLong)
+	defer cancel()
+	ev, err := mx.WaitEvent(ctx, mxclient.Message(room, sender, body))
+	if err != nil {
+		var seen []string
+		for _, e := range mx.Events() {
+			if e.Type == "m.room.message" || e.DecryptionError != "" {
+				seen = append(seen, e.String())
+			}
+		}
+		t.Fatalf("no message %q from %s in %q: %v\nseen:\n%s", body, sender, room, err, strings.Join(seen, "\n"))
+	}
+	return ev
+}
+
+// waitRoomNamed waits for a room whose m.room.name is name.
+func waitRoomNamed(t *testing.T, mx *mxclient.Client, name string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), waitLong)
+	defer cancel()
+	ev, err := mx.WaitEvent(ctx, func(e mxclient.Event) bool {
+		n, _ := e.Content["name"].(string)
+		return e.Type == "m.room.name" && strings.EqualFold(n, name)
+	})
+	if err != nil {
+		t.Fatalf("no room named %s: %v", name, err)
+	}
+	return ev.RoomID
+}
+
+// waitRoomWithMember waits for a room (other than the excluded ones) where userID is a member.
+func waitRoomWithMember(t *testing.T, mx *mxclient.Client, userID string, exclude ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), waitLong)
+	defer cancel()
+	ev, err := mx.WaitEvent(ctx, func(e mxclient.Event) bool {
+		for _, x := range exclude {
+			if e.RoomID == x {
+				return false
+			}
+		}
+		return mxclient.Membership("", userID, "join")(e)
+	})
+	if err != nil {
+		t.Fatalf("no room with %s: %v", userID, err)
+	}
+	return ev.RoomID
+}
+
+// postgresTablesContaining names the tables of the bridge database whose text contains secret.
+func postgresTablesContaining(t *testing.T, uri, secret string) []string {
+	t.Helper()
+	db, err := sql.Open("postgres", uri)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	rows, err := db.Query(`SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tables []string
+	for rows.Next() {
+		var name string
+		must(t, rows.Scan(&name))
+		tables = append(tables, name)
+	}
+	rows.Close()
+	if len(tables) == 0 {
+		t.Fatal("the bridge database has no tables")
+	}
+	var hits []string
+	for _, table := range tables {
+		var found bool
+		q := `SELECT EXISTS (SELECT 1 FROM "` + table + `" t WHERE position($1 in t::text) > 0)`
+		if err := db.QueryRow(q, secret).Scan(&found); err != nil {
+			t.Fatalf("scanning %s: %v", table, err)
+		}
+		if found {
+			hits = append(hits, table)
+		}
+	}
+	return hits
+}
