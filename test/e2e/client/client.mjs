@@ -16,7 +16,8 @@
 //                    {"event": "log", ...} is never used; logs go to stderr.
 // Nothing but protocol lines is ever written to stdout.
 //
-// Commands: login, create_dm, join, send, members, set_autojoin, stop.
+// Commands: login, create_dm, join, send, members, invite, leave, redact,
+// set_autojoin, stop.
 // See README.md next to this file.
 
 // Everything the SDK (or anything else) logs must go to stderr: stdout is
@@ -120,7 +121,16 @@ function emitEvent(ev, why) {
   // and wire content, never as the SDK's placeholder m.room.message with
   // msgtype m.bad.encrypted, so it cannot be mistaken for a message.
   const type = decryptionError ? ev.getWireType() : ev.getType();
-  const content = (decryptionError ? ev.getWireContent() : ev.getContent()) ?? {};
+  // getOriginalContent, not getContent: the latter shows the content of a
+  // later edit once the SDK has aggregated it, and we report each event as
+  // it is. An encrypted event keeps m.relates_to in its cleartext wire
+  // content; report it as part of the content, as clients see it.
+  let content = decryptionError ? ev.getWireContent() : ev.getOriginalContent();
+  content = { ...(content ?? {}) };
+  const wireRel = ev.getWireContent()?.["m.relates_to"];
+  if (encrypted && !decryptionError && wireRel && !content["m.relates_to"]) {
+    content["m.relates_to"] = wireRel;
+  }
   const key = `${eventId}\u0000${type}\u0000${decryptionError ?? ""}`;
   if (emitted.has(key)) return;
   emitted.add(key);
@@ -138,6 +148,9 @@ function emitEvent(ev, why) {
   const sk = ev.getStateKey();
   if (sk !== undefined && sk !== null) line.state_key = sk;
   if (encrypted) line.wire_type = ev.getWireType();
+  const redacts = ev.event.redacts ?? content.redacts;
+  if (redacts) line.redacts = redacts;
+  if (ev.isRedacted()) line.redacted = true;
   log(`emit ${why}: ${roomId} ${eventId} ${type}${decryptionError ? " UTD " + decryptionError : ""}`);
   out(line);
 }
@@ -431,6 +444,25 @@ async function cmdMembers({ room_id }) {
   };
 }
 
+async function cmdInvite({ room_id, user_id }) {
+  const c = needClient();
+  await c.invite(room_id, user_id);
+  return {};
+}
+
+async function cmdLeave({ room_id }) {
+  const c = needClient();
+  await c.leave(room_id);
+  return {};
+}
+
+async function cmdRedact({ room_id, event_id, reason }) {
+  const c = needClient();
+  await waitJoined(room_id);
+  const res = await c.redactEvent(room_id, event_id, undefined, reason ? { reason } : undefined);
+  return { event_id: res.event_id };
+}
+
 let stopping = false;
 async function cmdStop() {
   stopping = true;
@@ -450,6 +482,9 @@ const commands = {
   join: cmdJoin,
   send: cmdSend,
   members: cmdMembers,
+  invite: cmdInvite,
+  leave: cmdLeave,
+  redact: cmdRedact,
   set_autojoin: async ({ enabled }) => {
     autojoin = !!enabled;
     return { autojoin };

@@ -69,6 +69,11 @@ type Event struct {
 	// WireType is the type on the wire (m.room.encrypted) for encrypted events.
 	WireType       string `json:"wire_type,omitempty"`
 	OriginServerTS int64  `json:"origin_server_ts"`
+	// Redacts is the target of an m.room.redaction.
+	Redacts string `json:"redacts,omitempty"`
+	// Redacted is true when the event had already been redacted when it was
+	// reported.
+	Redacted bool `json:"redacted,omitempty"`
 }
 
 // Body returns content.body, or "".
@@ -521,6 +526,40 @@ func (c *Client) SendEvent(ctx context.Context, roomID, eventType string, conten
 	}
 	err = c.Call(ctx, "send", map[string]any{"room_id": roomID, "event_type": eventType, "content": content}, &res)
 	return res.EventID, err
+}
+
+// Invite invites userID to roomID.
+func (c *Client) Invite(ctx context.Context, roomID, userID string) error {
+	return c.Call(ctx, "invite", map[string]any{"room_id": roomID, "user_id": userID}, nil)
+}
+
+// Leave leaves roomID.
+func (c *Client) Leave(ctx context.Context, roomID string) error {
+	return c.Call(ctx, "leave", map[string]any{"room_id": roomID}, nil)
+}
+
+// Redact redacts eventID in roomID (reason may be empty) and returns the
+// redaction's event id.
+func (c *Client) Redact(ctx context.Context, roomID, eventID, reason string) (string, error) {
+	args := map[string]any{"room_id": roomID, "event_id": eventID}
+	if reason != "" {
+		args["reason"] = reason
+	}
+	var res struct {
+		EventID string `json:"event_id"`
+	}
+	err := c.Call(ctx, "redact", args, &res)
+	return res.EventID, err
+}
+
+// Edit sends an edit (m.replace) of eventID with a new m.text body.
+func (c *Client) Edit(ctx context.Context, roomID, eventID, newBody string) (string, error) {
+	return c.SendEvent(ctx, roomID, "m.room.message", map[string]any{
+		"msgtype":       "m.text",
+		"body":          "* " + newBody,
+		"m.new_content": map[string]any{"msgtype": "m.text", "body": newBody},
+		"m.relates_to":  map[string]any{"rel_type": "m.replace", "event_id": eventID},
+	})
 }
 
 // Members lists the room's members as the client's sync sees them.

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -26,7 +27,11 @@ func homeserver(t *testing.T) string {
 
 func newClient(ctx context.Context, t *testing.T, name string) *mxclient.Client {
 	t.Helper()
-	logPath := filepath.Join(t.TempDir(), name+".log")
+	dir := os.Getenv("SEALBRIDGE_E2E_LOG_DIR") // keep the logs there when set
+	if dir == "" {
+		dir = t.TempDir()
+	}
+	logPath := filepath.Join(dir, strings.ReplaceAll(t.Name(), "/", "_")+"-"+name+".log")
 	c, err := mxclient.New(ctx, logPath)
 	if err != nil {
 		t.Fatalf("starting client %s: %v", name, err)
@@ -242,5 +247,46 @@ func TestFirstMessageToInvitee(t *testing.T) {
 	}
 	if got := len(b.Events()); got == 0 {
 		t.Fatal("Events() is empty")
+	}
+
+	// Edits keep m.relates_to (cleartext on the wire) in the reported
+	// content; redactions are reported with their target.
+	editID, err := a.Edit(ctx, roomID, firstID, "after all")
+	if err != nil {
+		t.Fatalf("edit: %v", err)
+	}
+	ev, err = b.WaitDecrypted(ctx, editID)
+	if err != nil {
+		t.Fatalf("dave: edit: %v", err)
+	}
+	rel, _ := ev.Content["m.relates_to"].(map[string]any)
+	newContent, _ := ev.Content["m.new_content"].(map[string]any)
+	if rel["rel_type"] != "m.replace" || rel["event_id"] != firstID || newContent["body"] != "after all" {
+		t.Fatalf("dave's view of the edit is wrong: %s %v", ev, ev.Content)
+	}
+	redID, err := a.Redact(ctx, roomID, firstID, "oops")
+	if err != nil {
+		t.Fatalf("redact: %v", err)
+	}
+	ev, err = b.WaitEvent(ctx, mxclient.EventID(redID))
+	if err != nil {
+		t.Fatalf("dave never saw the redaction: %v", err)
+	}
+	if ev.Type != "m.room.redaction" || ev.Redacts != firstID {
+		t.Fatalf("dave's view of the redaction is wrong: %s redacts=%q", ev, ev.Redacts)
+	}
+	if err := b.Leave(ctx, roomID); err != nil {
+		t.Fatalf("leave: %v", err)
+	}
+	if _, err := a.WaitEvent(ctx, mxclient.Membership(roomID, daveID, "leave")); err != nil {
+		t.Fatalf("carol never saw dave leave: %v", err)
+	}
+	if err := a.Invite(ctx, roomID, daveID); err != nil {
+		t.Fatalf("re-invite: %v", err)
+	}
+	if _, err := a.WaitEvent(ctx, func(e mxclient.Event) bool {
+		return mxclient.Membership(roomID, daveID, "invite")(e) && e.OriginServerTS >= ev.OriginServerTS
+	}); err != nil {
+		t.Fatalf("carol never saw dave re-invited: %v", err)
 	}
 }
