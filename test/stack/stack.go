@@ -236,7 +236,22 @@ func ToolsBin() string {
 	if d := os.Getenv("SEALBRIDGE_TOOLS_BIN"); d != "" {
 		return d
 	}
-	return filepath.Join(sourceDir(), "..", "tools", "bin")
+	if src := sourceDir(); filepath.IsAbs(src) {
+		return filepath.Join(src, "..", "tools", "bin")
+	}
+	// Built with -trimpath: look for the repository above the working
+	// directory (go test runs in the package's directory).
+	if wd, err := os.Getwd(); err == nil {
+		for d := wd; ; d = filepath.Dir(d) {
+			if _, err := os.Stat(filepath.Join(d, "test", "tools", "go.mod")); err == nil {
+				return filepath.Join(d, "test", "tools", "bin")
+			}
+			if filepath.Dir(d) == d {
+				break
+			}
+		}
+	}
+	return filepath.Join("test", "tools", "bin")
 }
 
 // absDir makes dir absolute and creates it.
