@@ -116,6 +116,64 @@ namespaces:
 		}
 	})
 
+	t.Run("ManyClients", func(t *testing.T) {
+		// Several clients from 127.0.0.1 at once, each flooding a channel:
+		// no clone limit, no excess-flood disconnects, all lines arrive.
+		const clients, lines = 12, 100
+		var wg sync.WaitGroup
+		errc := make(chan error, clients)
+		conns := make([]*ircConn, clients)
+		for n := range conns {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				c, err := dialIRC(ctx, irc.Addr(), nil)
+				if err != nil {
+					errc <- err
+					return
+				}
+				conns[n] = c
+				if err := c.register(ctx, fmt.Sprintf("flood%d", n), false); err != nil {
+					errc <- err
+					return
+				}
+				c.send("JOIN #flood")
+				_, err = c.until(ctx, func(m ircMsg) (bool, error) { return m.Command == "366", nil })
+				errc <- err
+			}()
+		}
+		wg.Wait()
+		for range conns {
+			if err := <-errc; err != nil {
+				t.Fatal(err)
+			}
+		}
+		defer func() {
+			for _, c := range conns {
+				c.Close()
+			}
+		}()
+		for n, c := range conns[1:] {
+			go func() {
+				for i := 0; i < lines; i++ {
+					c.send("PRIVMSG #flood :line %d from %d", i, n+1)
+				}
+			}()
+		}
+		got := 0
+		if _, err := conns[0].until(ctx, func(m ircMsg) (bool, error) {
+			if m.Command == "PRIVMSG" {
+				got++
+			}
+			if m.Command == "QUIT" {
+				return false, fmt.Errorf("a client quit: %s", m.Raw)
+			}
+			return got == (clients-1)*lines, nil
+		}); err != nil {
+			t.Fatalf("after %d lines: %v", got, err)
+		}
+	})
+
 	t.Run("Dendrite", func(t *testing.T) {
 		if err := d.RegisterUser(ctx, "alice", "alice-password", false); err != nil {
 			t.Fatal(err)
