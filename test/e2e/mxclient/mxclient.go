@@ -24,8 +24,17 @@
 //	defer c.Close()
 //	userID, deviceID, err := c.Login(ctx, hsURL, "alice", "secret", true)
 //	roomID, err := c.CreateDM(ctx, "@bob:example.org")
-//	_, err = c.Send(ctx, roomID, "m.text", "hello", "")
+//	eventID, err := c.Send(ctx, roomID, "m.text", "hello", "")
 //	ev, err := c.WaitEvent(ctx, mxclient.Message(roomID, "", "hi back"))
+//	ev, err = other.WaitDecrypted(ctx, eventID) // on another Client
+//
+// An encrypted event is often reported undecryptable for a moment first (the
+// room event came down sync before the to-device message with its key) and
+// then again, decrypted. Use [Client.WaitDecrypted] to wait for the
+// decrypted report; its error tells a missing key from a missing event.
+// [Client.FirstReport] shows whether the first attempt failed.
+//
+// The protocol is documented in test/e2e/client/README.md.
 package mxclient
 
 import (
