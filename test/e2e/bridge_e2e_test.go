@@ -73,22 +73,22 @@ func TestBridge(t *testing.T) {
 }
 
 func runBridgeStory(t *testing.T, ctx context.Context, ircd *stack.IRC, dir, dbType, dbURI, tag string, dbContains func(string) []string) {
-	configPath, regPath := writeBridgeConfig(t, bridgeSetup{
-		dir: dir, dbType: dbType, dbURI: dbURI,
-		hsURL: "http://placeholder", serverName: "localhost",
-		ircAddr: "127.0.0.1", ircPort: ircd.TLSPort, ircCA: ircd.CAFile,
+	configPath, regPath, err := stack.WriteBridgeConfig(stack.BridgeSetup{
+		Binary: bridgeBinary, Dir: dir, DBType: dbType, DBURI: dbURI, ServerName: "localhost",
+		IRCAddr: "127.0.0.1", IRCPort: ircd.TLSPort, IRCTLS: true, IRCCAFile: ircd.CAFile,
 	})
+	must(t, err)
 	hs, err := stack.StartDendrite(ctx, filepath.Join(dir, "dendrite"), regPath)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer hs.Stop()
-	var cfg map[string]any
-	readYAML(t, configPath, &cfg)
-	set(cfg, hs.URL, "homeserver", "address")
-	set(cfg, hs.ServerName, "homeserver", "domain")
-	writeYAML(t, configPath, cfg)
-	br := startBridge(t, dir, configPath)
+	must(t, stack.SetHomeserver(configPath, hs.URL, hs.ServerName))
+	cfg, err := stack.ReadYAML(configPath)
+	must(t, err)
+	br, err := stack.StartBridge(ctx, bridgeBinary, configPath)
+	must(t, err)
+	defer br.Stop()
 
 	// Nicks are per run so that the two runs never meet on the shared IRC server.
 	bobNick, carolNick, aliceNick, saslNick := tag+"bob", tag+"carol", tag+"alice", tag+"sasl"
@@ -110,7 +110,7 @@ func runBridgeStory(t *testing.T, ctx context.Context, ircd *stack.IRC, dir, dbT
 	if err != nil {
 		t.Fatal(err)
 	}
-	mgmt, err := mx.CreateDM(ctx, br.botMXID)
+	mgmt, err := mx.CreateDM(ctx, br.BotMXID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,10 +126,10 @@ func runBridgeStory(t *testing.T, ctx context.Context, ircd *stack.IRC, dir, dbT
 		c, cancel := waitCtx()
 		defer cancel()
 		ev, err := mx.WaitEvent(c, func(e mxclient.Event) bool {
-			return e.RoomID == mgmt && e.Sender == br.botMXID && e.Type == "m.room.message" && strings.Contains(e.Body(), substr)
+			return e.RoomID == mgmt && e.Sender == br.BotMXID && e.Type == "m.room.message" && strings.Contains(e.Body(), substr)
 		})
 		if err != nil {
-			t.Fatalf("the bot never said %q: %v\nbridge log:\n%s", substr, err, tail(br.logPath, 30))
+			t.Fatalf("the bot never said %q: %v\nbridge log:\n%s", substr, err, tail(br.LogPath, 30))
 		}
 		return ev.Body()
 	}
@@ -226,11 +226,11 @@ func runBridgeStory(t *testing.T, ctx context.Context, ircd *stack.IRC, dir, dbT
 	if hits := dbContains(saslPassword); len(hits) > 0 {
 		t.Errorf("the SASL password is readable in the bridge database: %v", hits)
 	}
-	if strings.Contains(readFile(br.logPath), saslPassword) {
+	if strings.Contains(readFile(br.LogPath), saslPassword) {
 		t.Error("the SASL password appears in the bridge log")
 	}
 	for _, body := range []string{"psst, first message", "reply in private", "hello carol", "hi bold there"} {
-		for _, line := range infoLines(br.logPath) {
+		for _, line := range infoLines(br.LogPath) {
 			if strings.Contains(line, body) {
 				t.Errorf("a message body appears in the log at info level: %s", line)
 			}
@@ -247,7 +247,7 @@ func must(t *testing.T, err error) {
 
 // ghostMXID formats a ghost's Matrix ID the way the bridge's username template does.
 func ghostMXID(cfg map[string]any, serverName, ghostID string) string {
-	tpl := get(cfg, "appservice", "username_template").(string)
+	tpl := stack.GetYAML(cfg, "appservice", "username_template").(string)
 	return "@" + strings.Replace(tpl, "{{.}}", id.EncodeUserLocalpart(ghostID), 1) + ":" + serverName
 }
 

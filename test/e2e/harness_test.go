@@ -11,13 +11,11 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/ergochat/irc-go/ircmsg"
 	"github.com/rs/zerolog"
-	"gopkg.in/yaml.v3"
 
 	"github.com/sealbridge/sealbridge/bridge/irc"
 	"github.com/sealbridge/sealbridge/test/stack"
@@ -48,121 +46,6 @@ func TestMain(m *testing.M) {
 		return m.Run()
 	}()
 	os.Exit(code)
-}
-
-// bridgeProc is a running sealbridge.
-type bridgeProc struct {
-	cmd     *exec.Cmd
-	logPath string
-	dir     string
-	botMXID string
-	done    chan struct{}
-}
-
-// bridgeSetup names what the bridge config points at.
-type bridgeSetup struct {
-	dir        string
-	hsURL      string
-	serverName string
-	dbType     string
-	dbURI      string
-	ircAddr    string
-	ircPort    int
-	ircCA      string
-}
-
-// writeBridgeConfig writes the example config with `sealbridge -e`, points it at the test stack and
-// writes the registration with `sealbridge -g`, exactly as an admin would.
-func writeBridgeConfig(t *testing.T, s bridgeSetup) (configPath, registrationPath string) {
-	t.Helper()
-	configPath = filepath.Join(s.dir, "config.yaml")
-	registrationPath = filepath.Join(s.dir, "registration.yaml")
-	run(t, s.dir, bridgeBinary, "-e", "-c", configPath)
-	var cfg map[string]any
-	readYAML(t, configPath, &cfg)
-	asPort, err := stack.FreePort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	set(cfg, s.hsURL, "homeserver", "address")
-	set(cfg, s.serverName, "homeserver", "domain")
-	set(cfg, fmt.Sprintf("http://127.0.0.1:%d", asPort), "appservice", "address")
-	set(cfg, "127.0.0.1", "appservice", "hostname")
-	set(cfg, asPort, "appservice", "port")
-	set(cfg, s.dbType, "database", "type")
-	set(cfg, s.dbURI, "database", "uri")
-	set(cfg, map[string]any{"*": "relay", s.serverName: "user", "@admin:" + s.serverName: "admin"}, "bridge", "permissions")
-	set(cfg, map[string]any{
-		"min_level": "debug",
-		"writers":   []any{map[string]any{"type": "stdout", "format": "json"}},
-	}, "logging")
-	set(cfg, map[string]any{
-		"testnet": map[string]any{
-			"name":        "Test IRC",
-			"address":     s.ircAddr,
-			"port":        s.ircPort,
-			"tls":         true,
-			"tls_ca_file": s.ircCA,
-			"reconnect":   map[string]any{"min_delay": "1s", "max_delay": "10s"},
-		},
-	}, "network", "networks")
-	writeYAML(t, configPath, cfg)
-	run(t, s.dir, bridgeBinary, "-g", "-c", configPath, "-r", registrationPath)
-	return configPath, registrationPath
-}
-
-// startBridge runs the bridge against a homeserver that already has its registration.
-func startBridge(t *testing.T, dir, configPath string) *bridgeProc {
-	t.Helper()
-	var cfg map[string]any
-	readYAML(t, configPath, &cfg)
-	bot := get(cfg, "appservice", "bot", "username").(string)
-	domain := get(cfg, "homeserver", "domain").(string)
-	logPath := filepath.Join(dir, "bridge.log")
-	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bridgeBinary, "-c", configPath, "-r", filepath.Join(dir, "registration.yaml"), "--ignore-unsupported-server", "-n")
-	cmd.Dir = dir
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err = cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	b := &bridgeProc{cmd: cmd, logPath: logPath, dir: dir, botMXID: "@" + bot + ":" + domain, done: make(chan struct{})}
-	go func() { _ = cmd.Wait(); logFile.Close(); close(b.done) }()
-	t.Cleanup(func() { b.stop(t) })
-	// Ready once the appservice's HTTP server listens and the bot has synced its crypto.
-	deadline := time.Now().Add(90 * time.Second)
-	for time.Now().Before(deadline) {
-		select {
-		case <-b.done:
-			t.Fatalf("the bridge exited during startup:\n%s", tail(logPath, 40))
-		default:
-		}
-		if strings.Contains(readFile(logPath), "Bridge started") {
-			return b
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	t.Fatalf("the bridge did not start within 90s:\n%s", tail(logPath, 40))
-	return nil
-}
-
-func (b *bridgeProc) stop(t *testing.T) {
-	select {
-	case <-b.done:
-		return
-	default:
-	}
-	_ = syscall.Kill(-b.cmd.Process.Pid, syscall.SIGTERM)
-	select {
-	case <-b.done:
-	case <-time.After(15 * time.Second):
-		_ = syscall.Kill(-b.cmd.Process.Pid, syscall.SIGKILL)
-		<-b.done
-	}
 }
 
 // ircUser is an IRC test user: the engine against the real server, recording everything it hears.
@@ -230,61 +113,6 @@ func privmsgFrom(nick, target, text string) func(*ircmsg.Message) bool {
 		return m.Command == "PRIVMSG" && strings.EqualFold(m.Nick(), nick) && len(m.Params) == 2 &&
 			strings.EqualFold(m.Params[0], target) && m.Params[1] == text
 	}
-}
-
-func run(t *testing.T, dir, name string, args ...string) {
-	t.Helper()
-	cmd := exec.Command(name, args...)
-	cmd.Dir = dir
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("%s %v: %v\n%s", name, args, err, out)
-	}
-}
-
-func readYAML(t *testing.T, path string, into any) {
-	t.Helper()
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err = yaml.Unmarshal(data, into); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func writeYAML(t *testing.T, path string, v any) {
-	t.Helper()
-	data, err := yaml.Marshal(v)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err = os.WriteFile(path, data, 0o600); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func set(m map[string]any, value any, path ...string) {
-	for _, key := range path[:len(path)-1] {
-		next, ok := m[key].(map[string]any)
-		if !ok {
-			next = map[string]any{}
-			m[key] = next
-		}
-		m = next
-	}
-	m[path[len(path)-1]] = value
-}
-
-func get(m map[string]any, path ...string) any {
-	var cur any = m
-	for _, key := range path {
-		mm, ok := cur.(map[string]any)
-		if !ok {
-			return nil
-		}
-		cur = mm[key]
-	}
-	return cur
 }
 
 func readFile(path string) string {

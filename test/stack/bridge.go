@@ -1,0 +1,218 @@
+package stack
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// BridgeSetup names what a sealbridge config points at.
+type BridgeSetup struct {
+	Binary     string // the sealbridge binary
+	Dir        string // config, registration and bridge.log go here
+	DBType     string // "sqlite3-fk-wal" or "postgres"
+	DBURI      string
+	ServerName string // the homeserver's server name
+	IRCAddr    string
+	IRCPort    int
+	IRCTLS     bool
+	IRCCAFile  string // trusted CA for the IRC server's TLS certificate
+	NetworkID  string // default "testnet"
+	LogLevel   string // default "debug"
+}
+
+// WriteBridgeConfig writes the example config with `sealbridge -e`, points it at the given parts and
+// writes the appservice registration with `sealbridge -g`, as an admin would. The homeserver's
+// address is set later with SetHomeserver, once the homeserver (which needs the registration) runs.
+func WriteBridgeConfig(s BridgeSetup) (configPath, registrationPath string, err error) {
+	if s.NetworkID == "" {
+		s.NetworkID = "testnet"
+	}
+	if s.LogLevel == "" {
+		s.LogLevel = "debug"
+	}
+	configPath = filepath.Join(s.Dir, "config.yaml")
+	registrationPath = filepath.Join(s.Dir, "registration.yaml")
+	if err = runIn(s.Dir, s.Binary, "-e", "-c", configPath); err != nil {
+		return "", "", err
+	}
+	asPort, err := FreePort()
+	if err != nil {
+		return "", "", err
+	}
+	err = EditYAML(configPath, func(cfg map[string]any) {
+		SetYAML(cfg, "http://127.0.0.1:8008", "homeserver", "address")
+		SetYAML(cfg, s.ServerName, "homeserver", "domain")
+		SetYAML(cfg, fmt.Sprintf("http://127.0.0.1:%d", asPort), "appservice", "address")
+		SetYAML(cfg, "127.0.0.1", "appservice", "hostname")
+		SetYAML(cfg, asPort, "appservice", "port")
+		SetYAML(cfg, s.DBType, "database", "type")
+		SetYAML(cfg, s.DBURI, "database", "uri")
+		SetYAML(cfg, map[string]any{"*": "relay", s.ServerName: "user", "@admin:" + s.ServerName: "admin"}, "bridge", "permissions")
+		SetYAML(cfg, map[string]any{
+			"min_level": s.LogLevel,
+			"writers":   []any{map[string]any{"type": "stdout", "format": "json"}},
+		}, "logging")
+		network := map[string]any{
+			"name":      "Test IRC",
+			"address":   s.IRCAddr,
+			"port":      s.IRCPort,
+			"tls":       s.IRCTLS,
+			"reconnect": map[string]any{"min_delay": "1s", "max_delay": "10s"},
+		}
+		if s.IRCCAFile != "" {
+			network["tls_ca_file"] = s.IRCCAFile
+		}
+		SetYAML(cfg, map[string]any{s.NetworkID: network}, "network", "networks")
+	})
+	if err != nil {
+		return "", "", err
+	}
+	if err = runIn(s.Dir, s.Binary, "-g", "-c", configPath, "-r", registrationPath); err != nil {
+		return "", "", err
+	}
+	return configPath, registrationPath, nil
+}
+
+// SetHomeserver points a bridge config at a running homeserver.
+func SetHomeserver(configPath, url, serverName string) error {
+	return EditYAML(configPath, func(cfg map[string]any) {
+		SetYAML(cfg, url, "homeserver", "address")
+		SetYAML(cfg, serverName, "homeserver", "domain")
+	})
+}
+
+// Bridge is a running sealbridge.
+type Bridge struct {
+	LogPath string
+	BotMXID string
+	proc    *exec.Cmd
+	done    chan struct{}
+}
+
+// StartBridge runs sealbridge with the given config (its registration beside it) and returns once
+// it logs "Bridge started". Dendrite advertises only spec v1.2, hence --ignore-unsupported-server.
+func StartBridge(ctx context.Context, binary, configPath string) (*Bridge, error) {
+	dir := filepath.Dir(configPath)
+	cfg, err := ReadYAML(configPath)
+	if err != nil {
+		return nil, err
+	}
+	bot, _ := GetYAML(cfg, "appservice", "bot", "username").(string)
+	domain, _ := GetYAML(cfg, "homeserver", "domain").(string)
+	b := &Bridge{LogPath: filepath.Join(dir, "bridge.log"), BotMXID: "@" + bot + ":" + domain, done: make(chan struct{})}
+	logFile, err := os.OpenFile(b.LogPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	b.proc = exec.Command(binary, "-c", configPath, "-r", filepath.Join(dir, "registration.yaml"), "--ignore-unsupported-server", "-n")
+	b.proc.Dir = dir
+	b.proc.Stdout, b.proc.Stderr = logFile, logFile
+	b.proc.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err = b.proc.Start(); err != nil {
+		logFile.Close()
+		return nil, err
+	}
+	go func() { _ = b.proc.Wait(); logFile.Close(); close(b.done) }()
+	deadline := time.Now().Add(startupTimeout)
+	for time.Now().Before(deadline) {
+		select {
+		case <-b.done:
+			return nil, fmt.Errorf("the bridge exited during startup:\n%s", tailFile(b.LogPath, 40))
+		case <-ctx.Done():
+			b.Stop()
+			return nil, ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+		if data, _ := os.ReadFile(b.LogPath); strings.Contains(string(data), `"Bridge started"`) {
+			return b, nil
+		}
+	}
+	b.Stop()
+	return nil, fmt.Errorf("the bridge did not start within %s:\n%s", startupTimeout, tailFile(b.LogPath, 40))
+}
+
+// Stop sends SIGTERM (SIGKILL after 15 s) and waits for the bridge to exit.
+func (b *Bridge) Stop() {
+	select {
+	case <-b.done:
+		return
+	default:
+	}
+	_ = syscall.Kill(-b.proc.Process.Pid, syscall.SIGTERM)
+	select {
+	case <-b.done:
+	case <-time.After(15 * time.Second):
+		_ = syscall.Kill(-b.proc.Process.Pid, syscall.SIGKILL)
+		<-b.done
+	}
+}
+
+// Done is closed when the bridge process has exited.
+func (b *Bridge) Done() <-chan struct{} { return b.done }
+
+func runIn(dir, name string, args ...string) error {
+	cmd := exec.Command(name, args...)
+	cmd.Dir = dir
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("%s %v: %w\n%s", name, args, err, out)
+	}
+	return nil
+}
+
+// ReadYAML reads a YAML file into a generic map.
+func ReadYAML(path string) (map[string]any, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var cfg map[string]any
+	return cfg, yaml.Unmarshal(data, &cfg)
+}
+
+// EditYAML rewrites a YAML file through fn (comments are not kept).
+func EditYAML(path string, fn func(map[string]any)) error {
+	cfg, err := ReadYAML(path)
+	if err != nil {
+		return err
+	}
+	fn(cfg)
+	data, err := yaml.Marshal(cfg)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, data, 0o600)
+}
+
+// SetYAML sets a nested key, creating maps on the way.
+func SetYAML(m map[string]any, value any, path ...string) {
+	for _, key := range path[:len(path)-1] {
+		next, ok := m[key].(map[string]any)
+		if !ok {
+			next = map[string]any{}
+			m[key] = next
+		}
+		m = next
+	}
+	m[path[len(path)-1]] = value
+}
+
+// GetYAML reads a nested key (nil when absent).
+func GetYAML(m map[string]any, path ...string) any {
+	var cur any = m
+	for _, key := range path {
+		mm, ok := cur.(map[string]any)
+		if !ok {
+			return nil
+		}
+		cur = mm[key]
+	}
+	return cur
+}
