@@ -127,9 +127,19 @@ func (c *Client) connect(ctx context.Context, fallback bool) (*session, error) {
 		select {
 		case err = <-s.regResult:
 		default:
-			_ = conn.Close()
-			<-s.done
-			return nil, c.ctxError(ctx, ctx.Err())
+			c.mu.Lock()
+			registered := c.sess == s && c.registered
+			c.mu.Unlock()
+			if !registered {
+				_ = conn.Close()
+			}
+			// The reader always sends one result. nil means registration
+			// won the race (OnConnected was called): report success and let
+			// the session end like any other, with OnDisconnected.
+			if err = <-s.regResult; err != nil {
+				<-s.done
+				return nil, c.ctxError(ctx, ctx.Err())
+			}
 		}
 	}
 	if err != nil {
@@ -290,6 +300,7 @@ func (c *Client) Run(ctx context.Context) {
 		case <-s.done:
 		case <-ctx.Done():
 			c.shutdown(s, "")
+			<-s.done
 		case <-c.closeCtx.Done():
 			<-s.done
 		}
@@ -335,7 +346,8 @@ func (c *Client) sleep(ctx context.Context, d time.Duration) bool {
 var quitWait = 2 * time.Second
 
 // shutdown sends QUIT, waits briefly for the server to close the link, and
-// then closes it.
+// then closes it. Every wait is bounded, so that a Close called from a
+// Handler callback (that is, from the reader goroutine) cannot deadlock.
 func (c *Client) shutdown(s *session, reason string) {
 	s.quitting.Store(true)
 	if reason == "" {
@@ -352,11 +364,16 @@ func (c *Client) shutdown(s *session, reason string) {
 	case <-t.C:
 	}
 	_ = s.conn.Close()
-	<-s.done
+	t.Reset(quitWait)
+	select {
+	case <-s.done:
+	case <-t.C:
+	}
 }
 
 // Close sends QUIT, closes the connection and stops Run; the Client cannot
-// be used again.
+// be used again. It waits up to a few seconds for the server to close the
+// link; call it from a new goroutine when inside a Handler callback.
 func (c *Client) Close() error {
 	c.mu.Lock()
 	c.closed = true
