@@ -26,9 +26,7 @@ func (cl *IRCClient) GetChatInfo(ctx context.Context, portal *bridgev2.Portal) (
 			IsFull:      true,
 			PowerLevels: &bridgev2.PowerLevelOverrides{},
 		},
-		ExtraUpdates: func(ctx context.Context, p *bridgev2.Portal) bool {
-			return setPortalTarget(p, target)
-		},
+		ExtraUpdates: cl.portalUpdater(target),
 	}
 	var members []member
 	found := cl.withChannel(target, func(ch *channelState) {
@@ -76,9 +74,7 @@ func (cl *IRCClient) dmChatInfo(foldedNick string) *bridgev2.ChatInfo {
 				{EventSender: bridgev2.EventSender{Sender: other}, Membership: event.MembershipJoin, UserInfo: &bridgev2.UserInfo{Name: &nick}},
 			},
 		},
-		ExtraUpdates: func(ctx context.Context, p *bridgev2.Portal) bool {
-			return setPortalTarget(p, nick)
-		},
+		ExtraUpdates: cl.portalUpdater(nick),
 	}
 }
 
@@ -115,12 +111,22 @@ func (cl *IRCClient) GetCapabilities(ctx context.Context, portal *bridgev2.Porta
 	}
 }
 
-// setPortalTarget remembers how IRC spells the portal's channel or nick.
-func setPortalTarget(p *bridgev2.Portal, target string) bool {
-	meta, ok := p.Metadata.(*sbdb.PortalMetadata)
-	if !ok || meta.Target == target {
-		return false
+// portalUpdater is the ChatInfo.ExtraUpdates of every portal: it remembers how IRC spells the
+// portal's target, and for a portal whose room is being created it posts the plaintext notice once
+// the room exists.
+func (cl *IRCClient) portalUpdater(target string) bridgev2.ExtraUpdater[*bridgev2.Portal] {
+	return func(ctx context.Context, p *bridgev2.Portal) bool {
+		meta, ok := p.Metadata.(*sbdb.PortalMetadata)
+		if !ok {
+			return false
+		}
+		changed := meta.Target != target
+		meta.Target = target
+		if p.MXID == "" && !meta.NoticeSent && cl.conn.Config.PlaintextNotice != "" {
+			meta.NoticeSent = true
+			changed = true
+			go cl.conn.postPlaintextNotice(p)
+		}
+		return changed
 	}
-	meta.Target = target
-	return true
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"time"
 
 	"go.mau.fi/util/configupgrade"
 	"maunium.net/go/mautrix/bridgev2"
@@ -113,7 +114,18 @@ func (c *IRCConnector) trackClient(cl *IRCClient, connected bool) {
 	}
 }
 
-// plaintextNotice is the one notice each new portal gets about the IRC leg.
-func (c *IRCConnector) plaintextNotice() *event.MessageEventContent {
-	return &event.MessageEventContent{MsgType: event.MsgNotice, Body: c.Config.PlaintextNotice}
+// postPlaintextNotice waits for a new portal's room to exist and posts the notice that the IRC side
+// is not encrypted (design: said once in every new portal).
+func (c *IRCConnector) postPlaintextNotice(portal *bridgev2.Portal) {
+	log := c.Bridge.Log.With().Str("portal_id", string(portal.ID)).Logger()
+	ctx, cancel := context.WithTimeout(log.WithContext(c.Bridge.BackgroundCtx), 5*time.Minute)
+	defer cancel()
+	if err := portal.RoomCreated.Wait(ctx); err != nil || portal.MXID == "" {
+		log.Warn().Msg("Portal room was not created, no plaintext notice posted")
+		return
+	}
+	content := &event.MessageEventContent{MsgType: event.MsgNotice, Body: c.Config.PlaintextNotice}
+	if _, err := c.Bridge.Bot.SendMessage(ctx, portal.MXID, event.EventMessage, &event.Content{Parsed: content}, nil); err != nil {
+		log.Err(err).Msg("Failed to post the plaintext notice")
+	}
 }

@@ -27,6 +27,8 @@ type Channel struct {
 type PortalMetadata struct {
 	// Target is the channel name or nick as IRC spells it, for sending.
 	Target string `json:"target,omitempty"`
+	// NoticeSent records that the room got its one notice that IRC is plaintext.
+	NoticeSent bool `json:"notice_sent,omitempty"`
 }
 
 // GhostMetadata is stored on bridgev2's ghost row.

@@ -156,6 +156,17 @@ func runBridgeStory(t *testing.T, ctx context.Context, ircd *stack.IRC, dir, dbT
 	if err != nil {
 		t.Fatalf("channel portal is not encrypted: %v", err)
 	}
+	plaintextNotice := func(room string) {
+		t.Helper()
+		c, cancel := waitCtx()
+		defer cancel()
+		if _, err := mx.WaitEvent(c, func(e mxclient.Event) bool {
+			return e.RoomID == room && e.Sender == br.BotMXID && e.MsgType() == "m.notice" && strings.Contains(e.Body(), "plaintext")
+		}); err != nil {
+			t.Errorf("no plaintext notice in new portal %s: %v", room, err)
+		}
+	}
+	plaintextNotice(chanRoom)
 	bob.waitFor(t, "alice joining", waitLong, func(m *ircmsg.Message) bool { return m.Command == "JOIN" && strings.EqualFold(m.Nick(), aliceNick) })
 	bobMXID := ghostMXID(cfg, hs.ServerName, "testnet/"+bobNick)
 
@@ -188,6 +199,7 @@ func runBridgeStory(t *testing.T, ctx context.Context, ircd *stack.IRC, dir, dbT
 	if bobDM == chanRoom || !dmEv.Encrypted {
 		t.Fatalf("the IRC private message arrived in room %s (encrypted=%v), not in a new encrypted DM", bobDM, dmEv.Encrypted)
 	}
+	plaintextNotice(bobDM)
 	_, err = mx.Send(ctx, bobDM, "m.text", "reply in private", "")
 	must(t, err)
 	bob.waitFor(t, "private reply", waitLong, privmsgFrom(aliceNick, bobNick, "reply in private"))
