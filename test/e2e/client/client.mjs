@@ -155,10 +155,10 @@ function emitEvent(ev, why) {
   out(line);
 }
 
-async function handleInvite(roomId, sender) {
+async function handleInvite(roomId, sender, isDirect) {
   if (handledInvites.has(roomId)) return;
   handledInvites.add(roomId);
-  out({ event: "invite", room_id: roomId, sender: sender ?? null });
+  out({ event: "invite", room_id: roomId, sender: sender ?? null, is_direct: !!isDirect });
   if (!autojoin) return;
   for (let attempt = 1; attempt <= 5; attempt++) {
     try {
@@ -191,7 +191,8 @@ function wireClient(c) {
   });
   c.on(RoomMemberEvent.Membership, (mev, member) => {
     if (member.userId !== c.getUserId() || member.membership !== "invite") return;
-    handleInvite(member.roomId, mev?.getSender() ?? member.events?.member?.getSender()).catch((e) =>
+    const memberEvent = mev ?? member.events?.member;
+    handleInvite(member.roomId, memberEvent?.getSender(), memberEvent?.getContent()?.is_direct).catch((e) =>
       log("invite handling failed:", errString(e)),
     );
   });

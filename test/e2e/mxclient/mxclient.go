@@ -118,8 +118,9 @@ func (e Event) String() string {
 
 // Invite is an invite the client received (and, with autojoin on, joined).
 type Invite struct {
-	RoomID string `json:"room_id"`
-	Sender string `json:"sender"`
+	RoomID   string `json:"room_id"`
+	Sender   string `json:"sender"`
+	IsDirect bool   `json:"is_direct"`
 }
 
 // Member is one room member as the client sees it.
@@ -595,11 +596,25 @@ func (c *Client) Invites() []Invite {
 	return append([]Invite(nil), c.invites...)
 }
 
+// EventCount returns how many event reports there have been so far; pass it
+// to WaitEventFrom to consider only later ones.
+func (c *Client) EventCount() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.events)
+}
+
 // WaitEvent returns the first event, among all reported so far and those
 // still to come, for which match returns true. It fails when ctx ends or the
 // client exits.
 func (c *Client) WaitEvent(ctx context.Context, match func(Event) bool) (Event, error) {
-	i := 0
+	return c.WaitEventFrom(ctx, 0, match)
+}
+
+// WaitEventFrom is WaitEvent over the reports from index from on (see
+// EventCount).
+func (c *Client) WaitEventFrom(ctx context.Context, from int, match func(Event) bool) (Event, error) {
+	i := from
 	for {
 		c.mu.Lock()
 		for ; i < len(c.events); i++ {

@@ -112,8 +112,8 @@ func TestEncryptedDMFirstMessage(t *testing.T) {
 	if err != nil {
 		t.Fatalf("bob never got the invite: %v", err)
 	}
-	if inv.Sender != aliceID {
-		t.Errorf("invite sender = %q, want %q", inv.Sender, aliceID)
+	if inv.Sender != aliceID || !inv.IsDirect {
+		t.Errorf("invite = %+v, want a direct invite from %q", inv, aliceID)
 	}
 
 	ev, err := b.WaitDecrypted(ctx, firstID)
@@ -281,12 +281,11 @@ func TestFirstMessageToInvitee(t *testing.T) {
 	if _, err := a.WaitEvent(ctx, mxclient.Membership(roomID, daveID, "leave")); err != nil {
 		t.Fatalf("carol never saw dave leave: %v", err)
 	}
+	mark := a.EventCount()
 	if err := a.Invite(ctx, roomID, daveID); err != nil {
 		t.Fatalf("re-invite: %v", err)
 	}
-	if _, err := a.WaitEvent(ctx, func(e mxclient.Event) bool {
-		return mxclient.Membership(roomID, daveID, "invite")(e) && e.OriginServerTS >= ev.OriginServerTS
-	}); err != nil {
+	if _, err := a.WaitEventFrom(ctx, mark, mxclient.Membership(roomID, daveID, "invite")); err != nil {
 		t.Fatalf("carol never saw dave re-invited: %v", err)
 	}
 }
