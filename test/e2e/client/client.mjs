@@ -17,7 +17,7 @@
 // Nothing but protocol lines is ever written to stdout.
 //
 // Commands: login, create_dm, join, send, members, invite, leave, redact,
-// set_autojoin, stop.
+// devices, set_autojoin, stop.
 // See README.md next to this file.
 
 // Everything the SDK (or anything else) logs must go to stderr: stdout is
@@ -29,6 +29,7 @@ for (const m of ["log", "info", "debug", "trace", "warn"]) {
 
 await import("fake-indexeddb/auto");
 const sdk = await import("matrix-js-sdk");
+const { decodeRecoveryKey } = await import("matrix-js-sdk/lib/crypto-api/index.js");
 const { logger } = await import("matrix-js-sdk/lib/logger.js");
 
 const {
@@ -92,6 +93,10 @@ function errDetail(e) {
 let client = null; // MatrixClient after login
 let password = null;
 let autojoin = true;
+// Secret-storage keys we know, by key id (from our own bootstrap, or the
+// recovery key given to login); and a recovery key not yet matched to an id.
+const ssssKeys = new Map();
+let pendingRecoveryKey = null;
 const handledInvites = new Set();
 // Keys of emitted timeline states (event id + type + error), so an event is
 // re-emitted exactly when what a test can observe about it changes (e.g. a
@@ -201,7 +206,25 @@ function wireClient(c) {
 // ---------------------------------------------------------------------------
 // commands
 
-async function cmdLogin({ homeserver, user, password: pw, register }) {
+const cryptoCallbacks = {
+  // Called whenever the SDK needs a secret-storage key (reading or writing
+  // secrets): answer from the keys we know.
+  getSecretStorageKey: async ({ keys }) => {
+    for (const keyId of Object.keys(keys)) {
+      if (ssssKeys.has(keyId)) return [keyId, ssssKeys.get(keyId)];
+    }
+    if (pendingRecoveryKey) {
+      const keyId = Object.keys(keys)[0];
+      return [keyId, pendingRecoveryKey];
+    }
+    return null;
+  },
+  cacheSecretStorageKey: (keyId, _keyInfo, key) => {
+    ssssKeys.set(keyId, key);
+  },
+};
+
+async function cmdLogin({ homeserver, user, password: pw, register, secret_storage, recovery_key }) {
   if (client) throw new Error("already logged in");
   if (!homeserver || !user || !pw) throw new Error("login needs homeserver, user, password");
   password = pw;
@@ -245,7 +268,9 @@ async function cmdLogin({ homeserver, user, password: pw, register }) {
     userId: loginResp.user_id,
     deviceId: loginResp.device_id,
     accessToken: loginResp.access_token,
+    cryptoCallbacks,
   });
+  if (recovery_key) pendingRecoveryKey = decodeRecoveryKey(recovery_key);
   wireClient(client);
   log(`login: logged in as ${loginResp.user_id} device ${loginResp.device_id}; initialising Rust crypto`);
   await client.initRustCrypto({ useIndexedDB: false });
@@ -311,6 +336,29 @@ async function cmdLogin({ homeserver, user, password: pw, register }) {
     if (ready && status?.crossSigningVerified) break;
     log(`cross-signing not ready after bootstrap attempt ${attempt} (ready=${ready}, device cross-signed=${!!status?.crossSigningVerified}); retrying with a reset`);
   }
+  // Element's "secure backup" on top, when asked: secret storage with a
+  // recovery key holding the cross-signing keys, and a server-side key
+  // backup. A later login given that recovery key restores the same
+  // cross-signing identity instead of replacing it.
+  let recoveryKeyOut = recovery_key ?? null;
+  if (secret_storage && ready && status?.crossSigningVerified) {
+    if (!(await crypto.isSecretStorageReady())) {
+      let generated = null;
+      await crypto.bootstrapSecretStorage({
+        createSecretStorageKey: async () => {
+          generated = await crypto.createRecoveryKeyFromPassphrase();
+          return generated;
+        },
+        setupNewSecretStorage: !recovery_key,
+        setupNewKeyBackup: !(await crypto.getKeyBackupInfo()),
+      });
+      if (generated) recoveryKeyOut = generated.encodedPrivateKey;
+    }
+    if (!(await crypto.isSecretStorageReady())) throw new Error("secret storage bootstrap finished but isSecretStorageReady() is false");
+    // Make the key backup active now rather than at the next background check.
+    await crypto.checkKeyBackupAndEnable();
+    await waitFor("the key backup to become active", () => crypto.getActiveSessionBackupVersion(), 10000);
+  }
   const tCs = Date.now();
   const timings = {
     login_ms: tLogin - t0,
@@ -329,6 +377,8 @@ async function cmdLogin({ homeserver, user, password: pw, register }) {
     device_id: loginResp.device_id,
     registered,
     had_cross_signing: hadCrossSigning,
+    recovery_key: recoveryKeyOut,
+    key_backup_version: secret_storage ? ((await crypto.getActiveSessionBackupVersion()) ?? null) : null,
     cross_signing_ready: ready,
     device_cross_signed: !!status?.crossSigningVerified,
     timings,
@@ -464,6 +514,48 @@ async function cmdRedact({ room_id, event_id, reason }) {
   return { event_id: res.event_id };
 }
 
+// The devices of a user as our crypto sees them (after a fresh /keys/query):
+// signed_by_owner is whether the owner's self-signing key signed the device
+// (what a bridge that shares keys only with cross-signed devices checks);
+// cross_signing_verified additionally needs us to trust the owner's identity
+// (true for our own devices once we are cross-signed).
+async function cmdDevices({ user_id }) {
+  const c = needClient();
+  const crypto = c.getCrypto();
+  const userId = user_id || c.getUserId();
+  // Make sure the Rust crypto tracks the user (it does for anyone we share
+  // an encrypted room with) and has current keys for them: for an untracked
+  // user, getUserDeviceInfo would download the keys without storing them,
+  // and the verification status would know nothing. This uses the pinned
+  // SDK's internals (olmMachine, outgoingRequestsManager).
+  const tracked = [...(await crypto.getOlmMachineOrThrow().trackedUsers())].some((u) => u.toString() === userId);
+  if (!tracked) {
+    const { UserId } = await import("@matrix-org/matrix-sdk-crypto-wasm");
+    await crypto.getOlmMachineOrThrow().updateTrackedUsers([new UserId(userId)]);
+  }
+  await crypto.outgoingRequestsManager.doProcessOutgoingRequests();
+  const hasCrossSigning = await crypto.userHasCrossSigningKeys(userId, true);
+  const map = await crypto.getUserDeviceInfo([userId], true);
+  const devices = [];
+  for (const [deviceId, d] of map.get(userId) ?? new Map()) {
+    const st = await crypto.getDeviceVerificationStatus(userId, deviceId);
+    devices.push({
+      device_id: deviceId,
+      display_name: d.displayName ?? null,
+      signed_by_owner: !!st?.signedByOwner,
+      cross_signing_verified: !!st?.crossSigningVerified,
+      locally_verified: !!st?.localVerified,
+    });
+  }
+  const idStatus = await crypto.getUserVerificationStatus(userId);
+  return {
+    user_id: userId,
+    has_cross_signing: hasCrossSigning,
+    identity_verified: idStatus.isVerified(),
+    devices,
+  };
+}
+
 let stopping = false;
 async function cmdStop() {
   stopping = true;
@@ -486,6 +578,7 @@ const commands = {
   invite: cmdInvite,
   leave: cmdLeave,
   redact: cmdRedact,
+  devices: cmdDevices,
   set_autojoin: async ({ enabled }) => {
     autojoin = !!enabled;
     return { autojoin };

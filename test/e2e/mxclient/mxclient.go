@@ -137,9 +137,15 @@ type LoginInfo struct {
 	Registered bool   `json:"registered"`
 	// HadCrossSigning: the account already had cross-signing keys (a
 	// second login); the client then replaces them with a new identity.
-	HadCrossSigning   bool `json:"had_cross_signing"`
-	CrossSigningReady bool `json:"cross_signing_ready"`
-	DeviceCrossSigned bool `json:"device_cross_signed"`
+	HadCrossSigning bool `json:"had_cross_signing"`
+	// RecoveryKey is the secret-storage recovery key, with
+	// LoginOptions.SecretStorage (or the one passed in).
+	RecoveryKey string `json:"recovery_key"`
+	// KeyBackupVersion is the active server-side key backup, with
+	// LoginOptions.SecretStorage.
+	KeyBackupVersion  string `json:"key_backup_version"`
+	CrossSigningReady bool   `json:"cross_signing_ready"`
+	DeviceCrossSigned bool   `json:"device_cross_signed"`
 	Timings           struct {
 		LoginMS        int64 `json:"login_ms"`
 		CryptoInitMS   int64 `json:"crypto_init_ms"`
@@ -403,12 +409,16 @@ func (c *Client) Call(ctx context.Context, cmd string, args map[string]any, resu
 		return fmt.Errorf("mxclient: %s: %w", cmd, err)
 	}
 	logged := line
-	if _, ok := args["password"]; ok {
+	if _, ok := args["password"]; ok || args["recovery_key"] != nil {
 		redacted := map[string]any{}
 		for k, v := range msg {
 			redacted[k] = v
 		}
-		redacted["password"] = "<redacted>"
+		for _, k := range []string{"password", "recovery_key"} {
+			if _, ok := redacted[k]; ok {
+				redacted[k] = "<redacted>"
+			}
+		}
 		logged, _ = json.Marshal(redacted)
 	}
 	c.logLine(">", logged)
@@ -451,20 +461,47 @@ func (c *Client) Call(ctx context.Context, cmd string, args map[string]any, resu
 // password. It fails unless the new device ends up cross-signed by its own
 // identity. user is a localpart or a full user id.
 func (c *Client) Login(ctx context.Context, hsURL, user, pass string, register bool) (userID, deviceID string, err error) {
+	info, err := c.LoginWithOptions(ctx, LoginOptions{Homeserver: hsURL, User: user, Password: pass, Register: register})
+	return info.UserID, info.DeviceID, err
+}
+
+// LoginOptions are the arguments of LoginWithOptions.
+type LoginOptions struct {
+	Homeserver, User, Password string
+	Register                   bool
+	// SecretStorage additionally sets up what Element calls secure backup:
+	// secret storage (4S) holding the cross-signing keys, with a new
+	// recovery key (LoginInfo.RecoveryKey), and a server-side key backup.
+	SecretStorage bool
+	// RecoveryKey, from an earlier login's LoginInfo.RecoveryKey, lets a
+	// second login of the same user restore the cross-signing keys from
+	// secret storage and cross-sign the new device with the existing
+	// identity, instead of replacing the identity.
+	RecoveryKey string
+}
+
+// LoginWithOptions is Login with secret storage options.
+func (c *Client) LoginWithOptions(ctx context.Context, o LoginOptions) (LoginInfo, error) {
 	var info LoginInfo
-	err = c.Call(ctx, "login", map[string]any{
-		"homeserver": hsURL,
-		"user":       user,
-		"password":   pass,
-		"register":   register,
-	}, &info)
-	if err != nil {
-		return "", "", err
+	args := map[string]any{
+		"homeserver": o.Homeserver,
+		"user":       o.User,
+		"password":   o.Password,
+		"register":   o.Register,
+	}
+	if o.SecretStorage {
+		args["secret_storage"] = true
+	}
+	if o.RecoveryKey != "" {
+		args["recovery_key"] = o.RecoveryKey
+	}
+	if err := c.Call(ctx, "login", args, &info); err != nil {
+		return LoginInfo{}, err
 	}
 	c.mu.Lock()
 	c.login = info
 	c.mu.Unlock()
-	return info.UserID, info.DeviceID, nil
+	return info, nil
 }
 
 // LoginInfo returns what the last successful Login reported (ids, whether the
@@ -570,6 +607,35 @@ func (c *Client) Edit(ctx context.Context, roomID, eventID, newBody string) (str
 		"m.new_content": map[string]any{"msgtype": "m.text", "body": newBody},
 		"m.relates_to":  map[string]any{"rel_type": "m.replace", "event_id": eventID},
 	})
+}
+
+// Device is one device of a user as the client's crypto sees it.
+type Device struct {
+	DeviceID    string `json:"device_id"`
+	DisplayName string `json:"display_name"`
+	// SignedByOwner: the owner's self-signing key signed this device.
+	SignedByOwner bool `json:"signed_by_owner"`
+	// CrossSigningVerified: signed by the owner, and we trust the owner's
+	// identity (true for our own devices once we are cross-signed).
+	CrossSigningVerified bool `json:"cross_signing_verified"`
+	LocallyVerified      bool `json:"locally_verified"`
+}
+
+// UserDevices is the answer of Devices.
+type UserDevices struct {
+	UserID           string   `json:"user_id"`
+	HasCrossSigning  bool     `json:"has_cross_signing"`
+	IdentityVerified bool     `json:"identity_verified"`
+	Devices          []Device `json:"devices"`
+}
+
+// Devices queries userID's devices and cross-signing state ("" for our own).
+// Use it to check, e.g., that the bridge bot's device is cross-signed by the
+// bot (SignedByOwner).
+func (c *Client) Devices(ctx context.Context, userID string) (UserDevices, error) {
+	var res UserDevices
+	err := c.Call(ctx, "devices", map[string]any{"user_id": userID}, &res)
+	return res, err
 }
 
 // Members lists the room's members as the client's sync sees them.

@@ -145,6 +145,16 @@ func TestEncryptedDMFirstMessage(t *testing.T) {
 	}
 	t.Logf("alice: %s", ev)
 
+	// Alice sees bob's device cross-signed by bob (what the bridge checks
+	// before sharing keys with a device).
+	devs, err := a.Devices(ctx, bobID)
+	if err != nil {
+		t.Fatalf("devices: %v", err)
+	}
+	if !devs.HasCrossSigning || len(devs.Devices) != 1 || !devs.Devices[0].SignedByOwner {
+		t.Fatalf("alice's view of bob's devices: %+v", devs)
+	}
+
 	// State events are reported too.
 	if _, err := a.WaitEvent(ctx, func(e mxclient.Event) bool {
 		return e.RoomID == roomID && e.Type == "m.room.encryption" && e.IsState() && e.Content["algorithm"] == "m.megolm.v1.aes-sha2"
@@ -287,5 +297,61 @@ func TestFirstMessageToInvitee(t *testing.T) {
 	}
 	if _, err := a.WaitEventFrom(ctx, mark, mxclient.Membership(roomID, daveID, "invite")); err != nil {
 		t.Fatalf("carol never saw dave re-invited: %v", err)
+	}
+}
+
+// TestSecureBackupRelogin: with secret storage (Element's secure backup) set
+// up on the first login, a second login given the recovery key keeps the
+// user's cross-signing identity and gets its device cross-signed by it.
+func TestSecureBackupRelogin(t *testing.T) {
+	hs := homeserver(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	user := fmt.Sprintf("erin%d", time.Now().UnixNano()%1_000_000_000)
+
+	c1 := newClient(ctx, t, "erin1")
+	info1, err := c1.LoginWithOptions(ctx, mxclient.LoginOptions{Homeserver: hs, User: user, Password: "pass-" + user, Register: true, SecretStorage: true})
+	if err != nil {
+		t.Fatalf("first login: %v", err)
+	}
+	if info1.RecoveryKey == "" || info1.KeyBackupVersion == "" || !info1.DeviceCrossSigned {
+		t.Fatalf("first login: no recovery key / key backup / cross-signing: %+v", info1)
+	}
+	t.Logf("first login: %+v", info1.Timings)
+
+	c2 := newClient(ctx, t, "erin2")
+	info2, err := c2.LoginWithOptions(ctx, mxclient.LoginOptions{Homeserver: hs, User: user, Password: "pass-" + user, SecretStorage: true, RecoveryKey: info1.RecoveryKey})
+	if err != nil {
+		t.Fatalf("second login: %v", err)
+	}
+	if !info2.HadCrossSigning || !info2.DeviceCrossSigned || info2.RecoveryKey != info1.RecoveryKey {
+		t.Fatalf("second login: %+v", info2)
+	}
+	t.Logf("second login: %+v", info2.Timings)
+
+	// Same identity: the second device sees both devices cross-signed.
+	devs, err := c2.Devices(ctx, "")
+	if err != nil {
+		t.Fatalf("devices: %v", err)
+	}
+	if !devs.HasCrossSigning || len(devs.Devices) != 2 {
+		t.Fatalf("devices: %+v", devs)
+	}
+	for _, d := range devs.Devices {
+		if !d.SignedByOwner || !d.CrossSigningVerified {
+			t.Errorf("device %s is not cross-signed by the (kept) identity: %+v", d.DeviceID, d)
+		}
+	}
+	// Another user sees erin's devices signed by their owner.
+	other := newClient(ctx, t, "frank")
+	login(ctx, t, other, hs, "frank"+user)
+	devs, err = other.Devices(ctx, info1.UserID)
+	if err != nil {
+		t.Fatalf("devices: %v", err)
+	}
+	for _, d := range devs.Devices {
+		if !d.SignedByOwner || d.CrossSigningVerified {
+			t.Errorf("frank's view of erin's device %s: %+v (want signed by owner, not verified by frank)", d.DeviceID, d)
+		}
 	}
 }
