@@ -160,9 +160,11 @@ function emitEvent(ev, why) {
   out(line);
 }
 
-async function handleInvite(roomId, sender, isDirect) {
-  if (handledInvites.has(roomId)) return;
-  handledInvites.add(roomId);
+async function handleInvite(roomId, sender, isDirect, inviteEventId) {
+  // One report per invite event (a room can invite us again after we left).
+  const key = `${roomId}\u0000${inviteEventId ?? ""}`;
+  if (handledInvites.has(key)) return;
+  handledInvites.add(key);
   out({ event: "invite", room_id: roomId, sender: sender ?? null, is_direct: !!isDirect });
   if (!autojoin) return;
   for (let attempt = 1; attempt <= 5; attempt++) {
@@ -197,7 +199,12 @@ function wireClient(c) {
   c.on(RoomMemberEvent.Membership, (mev, member) => {
     if (member.userId !== c.getUserId() || member.membership !== "invite") return;
     const memberEvent = mev ?? member.events?.member;
-    handleInvite(member.roomId, memberEvent?.getSender(), memberEvent?.getContent()?.is_direct).catch((e) =>
+    handleInvite(
+      member.roomId,
+      memberEvent?.getSender(),
+      memberEvent?.getContent()?.is_direct,
+      memberEvent?.getId(),
+    ).catch((e) =>
       log("invite handling failed:", errString(e)),
     );
   });

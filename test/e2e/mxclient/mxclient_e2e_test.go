@@ -298,6 +298,16 @@ func TestFirstMessageToInvitee(t *testing.T) {
 	if _, err := a.WaitEventFrom(ctx, mark, mxclient.Membership(roomID, daveID, "invite")); err != nil {
 		t.Fatalf("carol never saw dave re-invited: %v", err)
 	}
+	// Dave is told about the second invite too.
+	n := 0
+	if _, err := b.WaitInvite(ctx, func(i mxclient.Invite) bool {
+		if i.RoomID == roomID {
+			n++
+		}
+		return n == 2
+	}); err != nil {
+		t.Fatalf("dave was not told about the second invite: %v (%+v)", err, b.Invites())
+	}
 }
 
 // TestSecureBackupRelogin: with secret storage (Element's secure backup) set
