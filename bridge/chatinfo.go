@@ -122,10 +122,10 @@ func (cl *IRCClient) portalUpdater(target string) bridgev2.ExtraUpdater[*bridgev
 		}
 		changed := meta.Target != target
 		meta.Target = target
-		if p.MXID == "" && !meta.NoticeSent && cl.conn.Config.PlaintextNotice != "" {
+		if p.MXID == "" && !meta.NoticeSent && cl.conn.Config.PlaintextNotice != "" && cl.login != nil {
 			meta.NoticeSent = true
 			changed = true
-			go cl.conn.postPlaintextNotice(p)
+			go cl.conn.postPlaintextNotice(p, cl.login.UserMXID)
 		}
 		return changed
 	}

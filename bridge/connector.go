@@ -11,6 +11,7 @@ import (
 	"maunium.net/go/mautrix/bridgev2/database"
 	"maunium.net/go/mautrix/bridgev2/networkid"
 	"maunium.net/go/mautrix/event"
+	"maunium.net/go/mautrix/id"
 
 	"github.com/sealbridge/sealbridge/config"
 	sbdb "github.com/sealbridge/sealbridge/database"
@@ -114,15 +115,29 @@ func (c *IRCConnector) trackClient(cl *IRCClient, connected bool) {
 	}
 }
 
-// postPlaintextNotice waits for a new portal's room to exist and posts the notice that the IRC side
-// is not encrypted (design: said once in every new portal).
-func (c *IRCConnector) postPlaintextNotice(portal *bridgev2.Portal) {
+// postPlaintextNotice waits for a new portal's room to exist and for the user to be invited to it,
+// then posts the notice that the IRC side is not encrypted (design: said once in every new portal).
+// Waiting for the invite matters: the bot shares the Megolm session with the members its state store
+// knows, so a message sent before the invite would stay undecryptable for the user.
+func (c *IRCConnector) postPlaintextNotice(portal *bridgev2.Portal, user id.UserID) {
 	log := c.Bridge.Log.With().Str("portal_id", string(portal.ID)).Logger()
 	ctx, cancel := context.WithTimeout(log.WithContext(c.Bridge.BackgroundCtx), 5*time.Minute)
 	defer cancel()
 	if err := portal.RoomCreated.Wait(ctx); err != nil || portal.MXID == "" {
 		log.Warn().Msg("Portal room was not created, no plaintext notice posted")
 		return
+	}
+	for {
+		member, err := c.Bridge.Matrix.GetMemberInfo(ctx, portal.MXID, user)
+		if err == nil && member != nil && (member.Membership == event.MembershipInvite || member.Membership == event.MembershipJoin) {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			log.Warn().Msg("User was never invited to the new portal, no plaintext notice posted")
+			return
+		case <-time.After(100 * time.Millisecond):
+		}
 	}
 	content := &event.MessageEventContent{MsgType: event.MsgNotice, Body: c.Config.PlaintextNotice}
 	if _, err := c.Bridge.Bot.SendMessage(ctx, portal.MXID, event.EventMessage, &event.Content{Parsed: content}, nil); err != nil {

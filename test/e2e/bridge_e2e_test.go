@@ -189,6 +189,42 @@ func runBridgeStory(t *testing.T, ctx context.Context, ircd *stack.IRC, dir, dbT
 	must(t, err)
 	bob.waitFor(t, "emote from alice", waitLong, privmsgFrom(aliceNick, channel, "\x01ACTION dances\x01"))
 
+	// Mentions both ways: an IRC nick mention of us becomes a pill; a pill becomes the nick.
+	bob.send(t, "PRIVMSG", channel, aliceNick+": look here")
+	ev = waitMessage(t, mx, chanRoom, bobMXID, aliceNick+": look here")
+	if !strings.Contains(ev.FormattedBody(), "https://matrix.to/#/"+userID) {
+		t.Errorf("mention of our nick is not a pill: %q", ev.FormattedBody())
+	}
+	_, err = mx.Send(ctx, chanRoom, "m.text", bobNick+": pinged", `<a href="https://matrix.to/#/`+bobMXID+`">`+bobNick+`</a>: pinged`)
+	must(t, err)
+	bob.waitFor(t, "pill as nick", waitLong, privmsgFrom(aliceNick, channel, bobNick+": pinged"))
+
+	// Topic, joins, nick changes and parts show in the room.
+	bob.send(t, "TOPIC", channel, "the new topic")
+	c, cancel = waitCtx()
+	_, err = mx.WaitEvent(c, func(e mxclient.Event) bool {
+		topic, _ := e.Content["topic"].(string)
+		return e.RoomID == chanRoom && e.Type == "m.room.topic" && topic == "the new topic"
+	})
+	cancel()
+	if err != nil {
+		t.Errorf("topic change not bridged: %v", err)
+	}
+	carolMXID := ghostMXID(cfg, hs.ServerName, "testnet/"+carolNick)
+	carol2 := carolNick + "2"
+	carol2MXID := ghostMXID(cfg, hs.ServerName, "testnet/"+carol2)
+	carol.send(t, "JOIN", channel)
+	waitMembership(t, mx, chanRoom, carolMXID, "join")
+	carol.send(t, "NICK", carol2)
+	waitMembership(t, mx, chanRoom, carolMXID, "leave")
+	waitMembership(t, mx, chanRoom, carol2MXID, "join")
+	carol.send(t, "PART", channel, "bye")
+	waitMembership(t, mx, chanRoom, carol2MXID, "leave")
+	carol.send(t, "NICK", carolNick)
+	carol.waitFor(t, "nick back", waitLong, func(m *ircmsg.Message) bool {
+		return m.Command == "NICK" && len(m.Params) > 0 && m.Params[0] == carolNick
+	})
+
 	// A private message from IRC opens a new encrypted DM whose first message decrypts.
 	bob.send(t, "PRIVMSG", aliceNick, "psst, first message")
 	dmEv := waitMessage(t, mx, "", bobMXID, "psst, first message")
@@ -206,7 +242,6 @@ func runBridgeStory(t *testing.T, ctx context.Context, ircd *stack.IRC, dir, dbT
 
 	// A DM opened from Matrix with `pm`.
 	command("pm " + carolNick)
-	carolMXID := ghostMXID(cfg, hs.ServerName, "testnet/"+carolNick)
 	carolDM := waitRoomWithMember(t, mx, carolMXID, chanRoom, bobDM, mgmt)
 	_, err = mx.Send(ctx, carolDM, "m.text", "hello carol", "")
 	must(t, err)
@@ -278,6 +313,15 @@ func waitMessage(t *testing.T, mx *mxclient.Client, room, sender, body string) m
 		t.Fatalf("no message %q from %s in %q: %v\nseen:\n%s", body, sender, room, err, strings.Join(seen, "\n"))
 	}
 	return ev
+}
+
+func waitMembership(t *testing.T, mx *mxclient.Client, room, userID, membership string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), waitLong)
+	defer cancel()
+	if _, err := mx.WaitEvent(ctx, mxclient.Membership(room, userID, membership)); err != nil {
+		t.Fatalf("no %s of %s in %s: %v", membership, userID, room, err)
+	}
 }
 
 // waitRoomNamed waits for a room whose m.room.name is name.
