@@ -23,8 +23,10 @@ func (cl *IRCClient) GetChatInfo(ctx context.Context, portal *bridgev2.Portal) (
 	}
 	info := &bridgev2.ChatInfo{
 		Members: &bridgev2.ChatMemberList{
-			IsFull:      true,
-			PowerLevels: &bridgev2.PowerLevelOverrides{},
+			IsFull: true,
+			// Other logins' nicks in a shared channel are their Matrix users, not ghosts.
+			CheckAllLogins: true,
+			PowerLevels:    &bridgev2.PowerLevelOverrides{},
 		},
 		ExtraUpdates: cl.portalUpdater(target),
 	}

@@ -115,6 +115,21 @@ func (c *IRCConnector) trackClient(cl *IRCClient, connected bool) {
 	}
 }
 
+// isOtherLoginsNick tells whether nick is, on cl's network, the IRC connection of another login of
+// this bridge. In a channel several logins share, that login bridges its own lines (as its user),
+// so the others must not bridge them again as a ghost.
+func (c *IRCConnector) isOtherLoginsNick(cl *IRCClient, nick string) bool {
+	folded := cl.fold(nick)
+	c.clientsLock.Lock()
+	defer c.clientsLock.Unlock()
+	for _, other := range c.clients {
+		if other != cl && other.network.ID == cl.network.ID && other.fold(other.irc.Nick()) == folded {
+			return true
+		}
+	}
+	return false
+}
+
 // postPlaintextNotice waits for a new portal's room to exist and for the user to be invited to it,
 // then posts the notice that the IRC side is not encrypted (design: said once in every new portal).
 // Waiting for the invite matters: the bot shares the Megolm session with the members its state store

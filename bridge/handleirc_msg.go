@@ -62,6 +62,9 @@ func (cl *IRCClient) handleMessage(msg *ircmsg.Message, at time.Time) {
 	if fromMe && cl.takeEcho(target, msg) {
 		return
 	}
+	if channel && !fromMe && cl.conn.isOtherLoginsNick(cl, nick) {
+		return // another Matrix user's own line in a shared channel: their login bridges it
+	}
 	_, msgid := msg.GetTag("msgid")
 	data := &ircMessage{nick: nick, text: text, notice: notice, action: action, channel: channel}
 	cl.queue(&simplevent.Message[*ircMessage]{

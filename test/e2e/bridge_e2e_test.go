@@ -259,6 +259,56 @@ func runBridgeStory(t *testing.T, ctx context.Context, ircd *stack.IRC, dir, dbT
 	bob.send(t, "PRIVMSG", channel, "welcome back")
 	waitMessage(t, mx, chanRoom, bobMXID, "welcome back")
 
+	// A second Matrix user shares the channel portal: every IRC line shows once, and alice's own
+	// lines are not bridged back as her IRC ghost by dave's connection.
+	mx2, err := mxclient.New(ctx, filepath.Join(dir, "mxclient-dave.log"))
+	must(t, err)
+	defer mx2.Close()
+	_, _, err = mx2.Login(ctx, hs.URL, "dave", "dave-password", true)
+	must(t, err)
+	mgmt2, err := mx2.CreateDM(ctx, br.BotMXID)
+	must(t, err)
+	_, err = mx2.Send(ctx, mgmt2, "m.text", "login nick testnet "+tag+"dave", "")
+	must(t, err)
+	c, cancel = waitCtx()
+	_, err = mx2.WaitEvent(c, func(e mxclient.Event) bool {
+		return e.RoomID == mgmt2 && e.Sender == br.BotMXID && strings.Contains(e.Body(), "Connected to")
+	})
+	cancel()
+	must(t, err)
+	_, err = mx2.Send(ctx, mgmt2, "m.text", "join "+channel, "")
+	must(t, err)
+	c, cancel = waitCtx()
+	_, err = mx2.WaitInvite(c, func(inv mxclient.Invite) bool { return inv.RoomID == chanRoom })
+	cancel()
+	if err != nil {
+		t.Fatalf("dave was not invited to the shared channel portal: %v", err)
+	}
+	waitMembership(t, mx2, chanRoom, mx2.UserID(), "join")
+	bob.send(t, "PRIVMSG", channel, "shared hello")
+	waitMessage(t, mx2, chanRoom, bobMXID, "shared hello")
+	_, err = mx.Send(ctx, chanRoom, "m.text", "from alice to all", "")
+	must(t, err)
+	bob.waitFor(t, "alice's line", waitLong, privmsgFrom(saslNick, channel, "from alice to all"))
+	bob.send(t, "PRIVMSG", channel, "barrier")
+	waitMessage(t, mx2, chanRoom, bobMXID, "barrier")
+	waitMessage(t, mx, chanRoom, bobMXID, "barrier")
+	for who, client := range map[string]*mxclient.Client{"alice": mx, "dave": mx2} {
+		counts := map[string]int{}
+		for _, e := range client.Events() {
+			if e.RoomID == chanRoom && e.Type == "m.room.message" {
+				counts[e.Sender+" "+e.Body()]++
+			}
+		}
+		if counts[bobMXID+" shared hello"] != 1 || counts[userID+" from alice to all"] != 1 {
+			t.Errorf("%s sees in the shared portal: %v (want each line once, from its author)", who, counts)
+		}
+		saslGhost := ghostMXID(cfg, hs.ServerName, "testnet/"+saslNick)
+		if counts[saslGhost+" from alice to all"] != 0 {
+			t.Errorf("%s sees alice's own line echoed back by her IRC ghost", who)
+		}
+	}
+
 	// The promise: the homeserver holds no plaintext message in any room.
 	for _, room := range []string{mgmt, chanRoom, bobDM, carolDM} {
 		types, err := hs.EventTypesInRoom(room)
