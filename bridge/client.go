@@ -34,6 +34,7 @@ type IRCClient struct {
 
 	runLock   sync.Mutex
 	runCancel context.CancelFunc
+	remote    *remoteQueue // IRC reader -> bridgev2, see remotequeue.go
 
 	mu       sync.Mutex
 	channels map[string]*channelState // by casefolded name, for the current connection
@@ -70,6 +71,7 @@ func newClient(c *IRCConnector, loginID networkid.UserLoginID, network *config.N
 		channels: make(map[string]*channelState),
 		nicks:    make(map[string]string),
 		echoes:   make(map[string][]string),
+		remote:   newRemoteQueue(),
 	}
 	if c.Bridge != nil {
 		cl.log = c.Bridge.Log.With().Str("login_id", string(loginID)).Str("network", network.ID).Logger()
@@ -111,6 +113,7 @@ func tlsConfig(network *config.Network, log zerolog.Logger) *tls.Config {
 func (cl *IRCClient) attach(login *bridgev2.UserLogin) {
 	cl.login = login
 	cl.log = login.Log.With().Str("network", cl.network.ID).Logger()
+	go cl.remote.run(cl.conn.Bridge.BackgroundCtx, func(evt bridgev2.RemoteEvent) { login.QueueRemoteEvent(evt) })
 }
 
 // Connect starts the connection loop in the background; the engine reconnects with backoff.

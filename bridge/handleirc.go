@@ -105,8 +105,9 @@ func (cl *IRCClient) withChannel(name string, fn func(ch *channelState)) bool {
 	return ch != nil
 }
 
+// queue hands an event to bridgev2 without ever blocking the IRC reader.
 func (cl *IRCClient) queue(evt bridgev2.RemoteEvent) {
-	cl.login.QueueRemoteEvent(evt)
+	cl.remote.push(evt)
 }
 
 func (cl *IRCClient) logContext(kind string) func(c zerolog.Context) zerolog.Context {

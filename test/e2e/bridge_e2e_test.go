@@ -114,6 +114,9 @@ func runBridgeStory(t *testing.T, ctx context.Context, ircd *stack.IRC, dir, dbT
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Homeservers send an appservice the events of rooms its users have joined, so (like a person)
+	// wait for the bot to accept the invite before talking to it.
+	waitMembership(t, mx, mgmt, br.BotMXID, "join")
 	waitCtx := func() (context.Context, context.CancelFunc) { return context.WithTimeout(ctx, waitLong) }
 	command := func(text string) {
 		t.Helper()
@@ -268,6 +271,7 @@ func runBridgeStory(t *testing.T, ctx context.Context, ircd *stack.IRC, dir, dbT
 	must(t, err)
 	mgmt2, err := mx2.CreateDM(ctx, br.BotMXID)
 	must(t, err)
+	waitMembership(t, mx2, mgmt2, br.BotMXID, "join")
 	_, err = mx2.Send(ctx, mgmt2, "m.text", "login nick testnet "+tag+"dave", "")
 	must(t, err)
 	c, cancel = waitCtx()
