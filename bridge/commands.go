@@ -198,7 +198,8 @@ func fnNetworks(ce *commands.Event) {
 	ce.Reply("%s", b.String())
 }
 
-// rememberKey stores a channel's sealed key before joining so that reconnects rejoin with it.
+// rememberKey stores a channel's sealed key before joining, so that reconnects rejoin with it. A
+// JOIN the server refuses removes the entry again (handleChannelError).
 func (cl *IRCClient) rememberKey(channel, sealedKey string) {
 	folded := cl.fold(channel)
 	cl.mu.Lock()
@@ -211,6 +212,7 @@ func (cl *IRCClient) rememberKey(channel, sealedKey string) {
 		cl.meta.Channels[folded] = &sbdb.Channel{Name: channel, Key: sealedKey}
 	}
 	cl.mu.Unlock()
+	cl.saveLogin()
 }
 
 // notifyUser sends a notice to the user's management room (the DM with the bridge bot).

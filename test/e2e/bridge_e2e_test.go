@@ -313,8 +313,38 @@ func runBridgeStory(t *testing.T, ctx context.Context, ircd *stack.IRC, dir, dbT
 		}
 	}
 
+	// A keyed (+k) channel: the key is sealed at rest and used again on rejoin.
+	keyChannel, channelKey := "#key-"+tag, "chan-key-"+tag+"-42"
+	bob.send(t, "JOIN", keyChannel)
+	bob.waitFor(t, "JOIN of the keyed channel", waitLong, func(m *ircmsg.Message) bool {
+		return m.Command == "JOIN" && strings.EqualFold(m.Nick(), bobNick) && strings.EqualFold(m.Params[0], keyChannel)
+	})
+	bob.send(t, "MODE", keyChannel, "+k", channelKey)
+	bob.waitFor(t, "MODE +k", waitLong, func(m *ircmsg.Message) bool { return m.Command == "MODE" && strings.EqualFold(m.Params[0], keyChannel) })
+	command("join " + keyChannel + " " + channelKey)
+	joinedKeyed := func(m *ircmsg.Message) bool {
+		return m.Command == "JOIN" && strings.EqualFold(m.Nick(), saslNick) && strings.EqualFold(m.Params[0], keyChannel)
+	}
+	bob.waitFor(t, "alice joining the keyed channel", waitLong, joinedKeyed)
+	keyRoom := waitRoomNamed(t, mx, keyChannel)
+
+	// A restart of the bridge: the login reconnects from the database and rejoins its channels,
+	// the keyed one with its unsealed key, and the portals carry on.
+	br.Stop()
+	bob.waitFor(t, "alice quitting", waitLong, func(m *ircmsg.Message) bool { return m.Command == "QUIT" && strings.EqualFold(m.Nick(), saslNick) })
+	seen := len(bob.messages())
+	br, err = stack.StartBridge(ctx, bridgeBinary, configPath)
+	must(t, err)
+	defer br.Stop()
+	bob.waitForAfter(t, seen, "alice rejoining the keyed channel after restart", waitLong, joinedKeyed)
+	bob.send(t, "PRIVMSG", keyChannel, "after the restart")
+	waitMessage(t, mx, keyRoom, bobMXID, "after the restart")
+	_, err = mx.Send(ctx, keyRoom, "m.text", "still here", "")
+	must(t, err)
+	bob.waitFor(t, "alice after restart", waitLong, privmsgFrom(saslNick, keyChannel, "still here"))
+
 	// The promise: the homeserver holds no plaintext message in any room.
-	for _, room := range []string{mgmt, chanRoom, bobDM, carolDM} {
+	for _, room := range []string{mgmt, chanRoom, bobDM, carolDM, keyRoom, mgmt2} {
 		types, err := hs.EventTypesInRoom(room)
 		if err != nil {
 			t.Fatal(err)
@@ -324,8 +354,10 @@ func runBridgeStory(t *testing.T, ctx context.Context, ircd *stack.IRC, dir, dbT
 		}
 	}
 	// The SASL password is sealed in the database and absent from the log.
-	if hits := dbContains(saslPassword); len(hits) > 0 {
-		t.Errorf("the SASL password is readable in the bridge database: %v", hits)
+	for what, secret := range map[string]string{"SASL password": saslPassword, "channel key": channelKey} {
+		if hits := dbContains(secret); len(hits) > 0 {
+			t.Errorf("the %s is readable in the bridge database: %v", what, hits)
+		}
 	}
 	if strings.Contains(readFile(br.LogPath), saslPassword) {
 		t.Error("the SASL password appears in the bridge log")

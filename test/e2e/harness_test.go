@@ -77,11 +77,24 @@ func (u *ircUser) OnMessage(_ *irc.Client, msg *ircmsg.Message, _ time.Time) {
 	u.mu.Unlock()
 }
 
+// messages is a snapshot of everything heard so far.
+func (u *ircUser) messages() []*ircmsg.Message {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return append([]*ircmsg.Message(nil), u.msgs...)
+}
+
 // waitFor returns the first message (heard so far or later) that matches.
 func (u *ircUser) waitFor(t *testing.T, what string, timeout time.Duration, match func(*ircmsg.Message) bool) *ircmsg.Message {
 	t.Helper()
+	return u.waitForAfter(t, 0, what, timeout, match)
+}
+
+// waitForAfter is waitFor ignoring the first skip messages.
+func (u *ircUser) waitForAfter(t *testing.T, skip int, what string, timeout time.Duration, match func(*ircmsg.Message) bool) *ircmsg.Message {
+	t.Helper()
 	deadline := time.After(timeout)
-	i := 0
+	i := skip
 	for {
 		u.mu.Lock()
 		for ; i < len(u.msgs); i++ {
