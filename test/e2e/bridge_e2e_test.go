@@ -76,6 +76,12 @@ func runBridgeStory(t *testing.T, ctx context.Context, ircd *stack.IRC, dir, dbT
 	configPath, regPath, err := stack.WriteBridgeConfig(stack.BridgeSetup{
 		Binary: bridgeBinary, Dir: dir, DBType: dbType, DBURI: dbURI, ServerName: "localhost",
 		IRCAddr: "127.0.0.1", IRCPort: ircd.TLSPort, IRCTLS: true, IRCCAFile: ircd.CAFile,
+		ExtraNetworks: map[string]any{
+			// nobody listens there: logins to it must fail cleanly
+			"deadnet": map[string]any{"address": "127.0.0.1", "port": deadPort(t), "tls": false},
+			// the real server's TLS port, but without trusting its CA: verification must fail
+			"untrusted": map[string]any{"address": "127.0.0.1", "port": ircd.TLSPort, "tls": true},
+		},
 	})
 	must(t, err)
 	hs, err := stack.StartDendrite(ctx, filepath.Join(dir, "dendrite"), regPath)
@@ -143,6 +149,16 @@ func runBridgeStory(t *testing.T, ctx context.Context, ircd *stack.IRC, dir, dbT
 	// A wrong SASL password is refused with a clear message and leaves no login behind.
 	command("login sasl testnet " + saslNick + " " + saslNick + " wrong-password")
 	botSays("rejected the SASL account name or password")
+	command("list-logins")
+	botSays("You're not logged in")
+
+	// Unreachable servers, untrusted certificates and nicks in use are refused with a clear message.
+	command("login nick deadnet " + aliceNick)
+	botSays("could not connect to deadnet")
+	command("login nick untrusted " + aliceNick)
+	botSays("certificate")
+	command("login nick testnet " + bobNick)
+	botSays("already in use")
 	command("list-logins")
 	botSays("You're not logged in")
 
@@ -242,6 +258,22 @@ func runBridgeStory(t *testing.T, ctx context.Context, ircd *stack.IRC, dir, dbT
 	_, err = mx.Send(ctx, bobDM, "m.text", "reply in private", "")
 	must(t, err)
 	bob.waitFor(t, "private reply", waitLong, privmsgFrom(aliceNick, bobNick, "reply in private"))
+
+	// CTCP: DCC is never bridged, and CTCP queries get no reply (ctcp_replies is off by default).
+	bob.send(t, "PRIVMSG", aliceNick, "\x01DCC SEND evil.exe 2130706433 4444 1000\x01")
+	bob.send(t, "PRIVMSG", aliceNick, "\x01VERSION\x01")
+	bob.send(t, "PRIVMSG", aliceNick, "after ctcp")
+	waitMessage(t, mx, bobDM, bobMXID, "after ctcp")
+	for _, e := range mx.Events() {
+		if e.RoomID == bobDM && (strings.Contains(e.Body(), "DCC") || strings.Contains(e.Body(), "VERSION")) {
+			t.Errorf("a CTCP request reached Matrix: %s", e)
+		}
+	}
+	for _, m := range bob.messages() {
+		if m.Command == "NOTICE" && strings.EqualFold(m.Nick(), aliceNick) && strings.Contains(m.Params[len(m.Params)-1], "VERSION") {
+			t.Errorf("the bridge answered CTCP VERSION although ctcp_replies is off: %q", m.Params)
+		}
+	}
 
 	// A DM opened from Matrix with `pm`.
 	command("pm " + carolNick)
@@ -369,6 +401,13 @@ func runBridgeStory(t *testing.T, ctx context.Context, ircd *stack.IRC, dir, dbT
 			}
 		}
 	}
+}
+
+// deadPort is a loopback port nobody listens on.
+func deadPort(t *testing.T) int {
+	port, err := stack.FreePort()
+	must(t, err)
+	return port
 }
 
 func must(t *testing.T, err error) {

@@ -25,7 +25,9 @@ type BridgeSetup struct {
 	IRCTLS     bool
 	IRCCAFile  string // trusted CA for the IRC server's TLS certificate
 	NetworkID  string // default "testnet"
-	LogLevel   string // default "debug"
+	// ExtraNetworks are added to network.networks as they are (e.g. one nobody listens on).
+	ExtraNetworks map[string]any
+	LogLevel      string // default "debug"
 }
 
 // WriteBridgeConfig writes the example config with `sealbridge -e`, points it at the given parts and
@@ -70,7 +72,11 @@ func WriteBridgeConfig(s BridgeSetup) (configPath, registrationPath string, err 
 		if s.IRCCAFile != "" {
 			network["tls_ca_file"] = s.IRCCAFile
 		}
-		SetYAML(cfg, map[string]any{s.NetworkID: network}, "network", "networks")
+		networks := map[string]any{s.NetworkID: network}
+		for id, n := range s.ExtraNetworks {
+			networks[id] = n
+		}
+		SetYAML(cfg, networks, "network", "networks")
 	})
 	if err != nil {
 		return "", "", err
