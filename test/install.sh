@@ -118,4 +118,103 @@ if [ -f "$client/package.json" ]; then
 	fi
 fi
 
+# --- Synapse (Debian sid chroot) ---------------------------------------------
+# BEGIN Synapse section (test/stack/synapse.go runs Synapse from this chroot).
+# Synapse comes from Debian unstable's matrix-synapse package, installed into a
+# minbase sid chroot that lives outside the work tree and survives between
+# runs: $SEALBRIDGE_SYNAPSE_ROOT, default /var/lib/sealbridge-test/synapse-sid.
+# It is built in a temp dir beside it and renamed into place only once
+# `python3 -c 'import synapse'` works inside it, so an interrupted run never
+# leaves a chroot that later runs trust. Set SEALBRIDGE_SKIP_SYNAPSE=1 to skip.
+synapse_root="${SEALBRIDGE_SYNAPSE_ROOT:-/var/lib/sealbridge-test/synapse-sid}"
+
+# synapse_mirror prints the Debian mirror apt on this machine uses (the first
+# .../debian URI in sources.list or *.sources; not debian-security).
+synapse_mirror() {
+	if [ -n "${SEALBRIDGE_DEBIAN_MIRROR:-}" ]; then echo "$SEALBRIDGE_DEBIAN_MIRROR"; return; fi
+	local m
+	m="$( (cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null |
+		awk '$1 == "deb" { for (i = 2; i <= NF; i++) if ($i ~ /^[a-z]+:\/\//) { print $i; break } }'
+		cat /etc/apt/sources.list.d/*.sources 2>/dev/null |
+		awk 'tolower($1) == "uris:" { for (i = 2; i <= NF; i++) print $i }') |
+		grep -E '^https?://[^ ]*/debian/?$' | head -n1)"
+	echo "${m:-http://deb.debian.org/debian}"
+}
+
+# synapse_umount_under DIR unmounts everything mounted at or below DIR,
+# deepest first (debootstrap or an interrupted run may leave /proc etc.).
+synapse_umount_under() {
+	local d mp
+	d="$(realpath -m "$1")"
+	awk '{ print $5 }' /proc/self/mountinfo | { grep -E "^$d(/|\$)" || true; } | sort -r |
+		while read -r mp; do umount -l "$mp" 2>/dev/null || true; done
+}
+
+# synapse_rm DIR removes a (half-made) chroot without crossing into mounts.
+synapse_rm() {
+	synapse_umount_under "$1"
+	rm -rf --one-file-system "$1"
+}
+
+synapse_ok() {
+	[ -x "$1/usr/bin/python3" ] && chroot "$1" python3 -c 'import synapse' >/dev/null 2>&1
+}
+
+if [ -n "${SEALBRIDGE_SKIP_SYNAPSE:-}" ]; then
+	log "Synapse: skipped (SEALBRIDGE_SKIP_SYNAPSE)"
+else
+	mkdir -p "$(dirname "$synapse_root")"
+	# One install at a time (two concurrent install.sh runs would race).
+	exec {synapse_lock}>"$(dirname "$synapse_root")/.synapse-install.lock"
+	flock "$synapse_lock"
+	synapse_t0=$SECONDS
+	# Leftovers of interrupted builds.
+	for old in "$synapse_root".tmp.*; do
+		if [ -e "$old" ]; then log "Synapse: removing leftover $old"; synapse_rm "$old"; fi
+	done
+	if synapse_ok "$synapse_root"; then
+		log "Synapse already installed in $synapse_root"
+	else
+		if ! command -v debootstrap >/dev/null 2>&1; then
+			log "installing debootstrap"
+			apt-get -o DPkg::Lock::Timeout=300 update -q
+			apt-get -o DPkg::Lock::Timeout=300 install -y -q --no-install-recommends debootstrap debian-archive-keyring
+		fi
+		mirror="$(synapse_mirror)"
+		tmp="$(mktemp -d "$synapse_root.tmp.XXXXXX")"
+		chmod 755 "$tmp"
+		trap 'synapse_rm "$tmp"' EXIT
+		log "Synapse: debootstrap --variant=minbase sid $tmp $mirror (about 2 minutes with the install)"
+		debootstrap --variant=minbase sid "$tmp" "$mirror" >"$tmp.debootstrap.log" 2>&1 || {
+			echo "install.sh: debootstrap failed:" >&2; tail -n 30 "$tmp.debootstrap.log" >&2
+			tail -n 30 "$tmp/debootstrap/debootstrap.log" >&2 2>/dev/null || true
+			rm -f "$tmp.debootstrap.log"; exit 1; }
+		rm -f "$tmp.debootstrap.log"
+		# No services start inside the chroot; apt needs /proc for some postinsts.
+		printf '#!/bin/sh\nexit 101\n' >"$tmp/usr/sbin/policy-rc.d"
+		chmod 755 "$tmp/usr/sbin/policy-rc.d"
+		cp -L /etc/resolv.conf "$tmp/etc/resolv.conf" 2>/dev/null || true
+		mount --bind /proc "$tmp/proc"
+		log "Synapse: apt-get install matrix-synapse in the chroot"
+		chroot "$tmp" env DEBIAN_FRONTEND=noninteractive LANG=C.UTF-8 \
+			apt-get -q -o Acquire::Check-Valid-Until=false update
+		chroot "$tmp" env DEBIAN_FRONTEND=noninteractive LANG=C.UTF-8 \
+			apt-get -q -y -o Acquire::Check-Valid-Until=false install --no-install-recommends matrix-synapse
+		chroot "$tmp" apt-get clean
+		umount "$tmp/proc"
+		synapse_ok "$tmp" || { echo "install.sh: 'import synapse' fails in the new chroot" >&2; exit 1; }
+		# Swap in atomically; an old broken chroot is moved aside first.
+		if [ -e "$synapse_root" ]; then
+			mv "$synapse_root" "$synapse_root.tmp.old$$"
+		fi
+		mv "$tmp" "$synapse_root"
+		trap - EXIT
+		if [ -e "$synapse_root.tmp.old$$" ]; then synapse_rm "$synapse_root.tmp.old$$"; fi
+		log "Synapse: chroot built in $((SECONDS - synapse_t0))s"
+	fi
+	log "Synapse $(chroot "$synapse_root" python3 -c 'import synapse; print(synapse.__version__)') in $synapse_root ($((SECONDS - synapse_t0))s)"
+	exec {synapse_lock}>&-
+fi
+# END Synapse section
+
 log "done"
