@@ -35,6 +35,8 @@ type IRCClient struct {
 	runLock   sync.Mutex
 	runCancel context.CancelFunc
 	remote    *remoteQueue // IRC reader -> bridgev2, see remotequeue.go
+	// everConnected is set after the first registration, so later ones count as reconnects.
+	everConnected bool
 
 	mu       sync.Mutex
 	channels map[string]*channelState // by casefolded name, for the current connection
@@ -114,6 +116,21 @@ func (cl *IRCClient) attach(login *bridgev2.UserLogin) {
 	cl.login = login
 	cl.log = login.Log.With().Str("network", cl.network.ID).Logger()
 	go cl.remote.run(cl.conn.Bridge.BackgroundCtx, func(evt bridgev2.RemoteEvent) { login.QueueRemoteEvent(evt) })
+	cl.conn.register(cl)
+}
+
+// state is the connection's state for the metrics: connected, connecting (the connection loop runs
+// but is not registered) or disconnected.
+func (cl *IRCClient) state() string {
+	if cl.irc.Connected() {
+		return "connected"
+	}
+	cl.runLock.Lock()
+	defer cl.runLock.Unlock()
+	if cl.runCancel != nil {
+		return "connecting"
+	}
+	return "disconnected"
 }
 
 // Connect starts the connection loop in the background; the engine reconnects with backoff.
@@ -145,7 +162,10 @@ func (cl *IRCClient) Disconnect() {
 
 func (cl *IRCClient) IsLoggedIn() bool { return true }
 
-func (cl *IRCClient) LogoutRemote(ctx context.Context) { cl.Disconnect() }
+func (cl *IRCClient) LogoutRemote(ctx context.Context) {
+	cl.Disconnect()
+	cl.conn.unregister(cl)
+}
 
 func (cl *IRCClient) IsThisUser(ctx context.Context, userID networkid.UserID) bool {
 	return userID == cl.ownUserID()
@@ -164,6 +184,10 @@ func (cl *IRCClient) sendState(state status.BridgeState) {
 // OnConnected runs after every successful registration: report the state and rejoin channels.
 func (cl *IRCClient) OnConnected(c *irc.Client) {
 	cl.mu.Lock()
+	if cl.everConnected {
+		cl.conn.Metrics.Reconnects.Inc()
+	}
+	cl.everConnected = true
 	clear(cl.channels)
 	clear(cl.echoes)
 	channels := make([]*sbdb.Channel, 0, len(cl.meta.Channels))

@@ -13,6 +13,7 @@ import (
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
 
+	"github.com/sealbridge/sealbridge/bridge/metrics"
 	"github.com/sealbridge/sealbridge/config"
 	sbdb "github.com/sealbridge/sealbridge/database"
 )
@@ -23,8 +24,12 @@ type IRCConnector struct {
 	Config config.Config
 	sealer *sbdb.Sealer
 
+	// Metrics is always collected; it is served only when network.metrics.enabled is set.
+	Metrics *metrics.Metrics
+
 	clientsLock sync.Mutex
 	clients     map[string]*IRCClient // by login ID, only connected ones
+	all         map[string]*IRCClient // by login ID, every login with a client
 }
 
 var (
@@ -35,7 +40,13 @@ var (
 
 // NewConnector makes an unconfigured connector; mxmain fills Config from the config file.
 func NewConnector() *IRCConnector {
-	return &IRCConnector{clients: make(map[string]*IRCClient)}
+	c := &IRCConnector{
+		clients: make(map[string]*IRCClient),
+		all:     make(map[string]*IRCClient),
+		Metrics: metrics.New(),
+	}
+	c.Metrics.SetSources(c.connectionStates, c.queueDepth)
+	return c
 }
 
 func (c *IRCConnector) Init(br *bridgev2.Bridge) {
@@ -56,8 +67,18 @@ func (c *IRCConnector) Start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	c.sealer, err = sbdb.NewSealer(key)
-	return err
+	if c.sealer, err = sbdb.NewSealer(key); err != nil {
+		return err
+	}
+	if c.Config.Metrics.Enabled {
+		log := c.Bridge.Log.With().Str("component", "metrics").Logger()
+		go func() {
+			if err := c.Metrics.Serve(c.Bridge.BackgroundCtx, c.Config.Metrics.Listen, log); err != nil {
+				log.Err(err).Msg("Metrics listener failed")
+			}
+		}()
+	}
+	return nil
 }
 
 func (c *IRCConnector) GetName() bridgev2.BridgeName {
@@ -103,6 +124,47 @@ func (c *IRCConnector) LoadUserLogin(ctx context.Context, login *bridgev2.UserLo
 	}
 	login.Client = newIRCClient(c, login, network)
 	return nil
+}
+
+// register adds a login's client to the set the metrics report on (unregister removes it).
+func (c *IRCConnector) register(cl *IRCClient) {
+	c.clientsLock.Lock()
+	c.all[string(cl.loginID)] = cl
+	c.clientsLock.Unlock()
+}
+
+func (c *IRCConnector) unregister(cl *IRCClient) {
+	c.clientsLock.Lock()
+	if c.all[string(cl.loginID)] == cl {
+		delete(c.all, string(cl.loginID))
+	}
+	c.clientsLock.Unlock()
+}
+
+func (c *IRCConnector) snapshot() []*IRCClient {
+	c.clientsLock.Lock()
+	defer c.clientsLock.Unlock()
+	out := make([]*IRCClient, 0, len(c.all))
+	for _, cl := range c.all {
+		out = append(out, cl)
+	}
+	return out
+}
+
+func (c *IRCConnector) connectionStates() map[string]int {
+	counts := map[string]int{}
+	for _, cl := range c.snapshot() {
+		counts[cl.state()]++
+	}
+	return counts
+}
+
+func (c *IRCConnector) queueDepth() int {
+	n := 0
+	for _, cl := range c.snapshot() {
+		n += cl.irc.QueueLen() + cl.remote.Len()
+	}
+	return n
 }
 
 func (c *IRCConnector) trackClient(cl *IRCClient, connected bool) {

@@ -14,6 +14,7 @@ import (
 	"maunium.net/go/mautrix/id"
 
 	"github.com/sealbridge/sealbridge/bridge/format"
+	"github.com/sealbridge/sealbridge/bridge/metrics"
 )
 
 // ircMessage is one PRIVMSG or NOTICE on its way to Matrix.
@@ -65,6 +66,7 @@ func (cl *IRCClient) handleMessage(msg *ircmsg.Message, at time.Time) {
 	if channel && !fromMe && cl.conn.isOtherLoginsNick(cl, nick) {
 		return // another Matrix user's own line in a shared channel: their login bridges it
 	}
+	arrived := time.Now()
 	_, msgid := msg.GetTag("msgid")
 	data := &ircMessage{nick: nick, text: text, notice: notice, action: action, channel: channel}
 	cl.queue(&simplevent.Message[*ircMessage]{
@@ -75,6 +77,9 @@ func (cl *IRCClient) handleMessage(msg *ircmsg.Message, at time.Time) {
 			Timestamp:    at,
 			CreatePortal: !channel, // channel portals are made once NAMES has ended
 			LogContext:   cl.logContext(strings.ToLower(msg.Command)),
+			PostHandleFunc: func(ctx context.Context, portal *bridgev2.Portal) {
+				cl.conn.Metrics.Observe(metrics.IRCToMatrix, arrived)
+			},
 		},
 		Data:               data,
 		ID:                 MakeMessageID(cl.network.ID, string(key.ID), cl.fold(nick), msgid, at, text),

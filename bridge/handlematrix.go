@@ -13,6 +13,7 @@ import (
 
 	"github.com/sealbridge/sealbridge/bridge/format"
 	"github.com/sealbridge/sealbridge/bridge/irc"
+	"github.com/sealbridge/sealbridge/bridge/metrics"
 )
 
 // ctcpActionOverhead is what "\x01ACTION " and the closing "\x01" add to each line of an emote.
@@ -25,6 +26,7 @@ var errNotConnected = bridgev2.WrapErrorInStatus(errors.New("not connected to IR
 // HandleMatrixMessage sends a Matrix message over the user's own IRC connection: formatting as mIRC
 // codes, pills as nicks, emotes as CTCP ACTION, notices as NOTICE, split into safe lines.
 func (cl *IRCClient) HandleMatrixMessage(ctx context.Context, msg *bridgev2.MatrixMessage) (*bridgev2.MatrixMessageResponse, error) {
+	start := time.Now()
 	if !cl.irc.Connected() {
 		return nil, errNotConnected
 	}
@@ -72,6 +74,7 @@ func (cl *IRCClient) HandleMatrixMessage(ctx context.Context, msg *bridgev2.Matr
 			return nil, fmt.Errorf("only %d of %d lines reached IRC: %w", i, len(lines), err)
 		}
 	}
+	cl.conn.Metrics.Observe(metrics.MatrixToIRC, start)
 	return &bridgev2.MatrixMessageResponse{DB: &database.Message{
 		ID:        MakeMatrixMessageID(cl.network.ID, msg.Event.ID),
 		SenderID:  cl.ownUserID(),

@@ -32,6 +32,14 @@ type Config struct {
 	CTCPReplies bool `yaml:"ctcp_replies"`
 	// PlaintextNotice is posted once in every new portal room.
 	PlaintextNotice string `yaml:"plaintext_notice"`
+	// Metrics serves Prometheus metrics on their own listener.
+	Metrics Metrics `yaml:"metrics"`
+}
+
+// Metrics configures the Prometheus endpoint.
+type Metrics struct {
+	Enabled bool   `yaml:"enabled"`
+	Listen  string `yaml:"listen"`
 }
 
 // Network describes one IRC network users may log in to.
@@ -154,6 +162,11 @@ func (c *Config) Validate() error {
 	if _, err := c.SealingKey(); err != nil {
 		return err
 	}
+	if c.Metrics.Enabled {
+		if _, _, err := net.SplitHostPort(c.Metrics.Listen); err != nil {
+			return fmt.Errorf("network.metrics.listen: %q is not host:port (e.g. 127.0.0.1:8001)", c.Metrics.Listen)
+		}
+	}
 	return nil
 }
 
@@ -187,4 +200,6 @@ func Upgrade(helper up.Helper) {
 	}
 	helper.Copy(up.Bool, "ctcp_replies")
 	helper.Copy(up.Str, "plaintext_notice")
+	helper.Copy(up.Bool, "metrics", "enabled")
+	helper.Copy(up.Str, "metrics", "listen")
 }

@@ -515,6 +515,17 @@ func (c *Client) Connected() bool {
 	return c.sess != nil && c.registered
 }
 
+// QueueLen is the number of lines waiting in the send queue (flood control) of the current
+// connection; 0 when disconnected.
+func (c *Client) QueueLen() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.sess == nil {
+		return 0
+	}
+	return len(c.sess.queue)
+}
+
 func (c *Client) setNick(nick string) {
 	c.mu.Lock()
 	c.nick = nick

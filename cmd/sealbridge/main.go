@@ -8,6 +8,7 @@ import (
 	"maunium.net/go/mautrix/bridgev2/matrix/mxmain"
 
 	"github.com/sealbridge/sealbridge/bridge"
+	"github.com/sealbridge/sealbridge/bridge/metrics"
 )
 
 // Filled in at build time with -ldflags "-X main.Tag=... -X main.Commit=... -X 'main.BuildTime=...'".
@@ -18,12 +19,17 @@ var (
 )
 
 func main() {
+	connector := bridge.NewConnector()
 	m := &mxmain.BridgeMain{
 		Name:        "sealbridge",
 		Description: "An IRC bridge for Matrix with end-to-end encrypted portal rooms.",
 		URL:         "https://github.com/sealbridge/sealbridge",
 		Version:     "0.1.0",
-		Connector:   bridge.NewConnector(),
+		Connector:   connector,
+	}
+	m.PostInit = func() {
+		// Count decryption failures of incoming Matrix events (see bridge/metrics).
+		m.Matrix.Crypto = metrics.WrapCrypto(m.Matrix.Crypto, connector.Metrics)
 	}
 	m.InitVersion(Tag, Commit, BuildTime)
 	if handleWriteExample(m) {

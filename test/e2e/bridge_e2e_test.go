@@ -5,8 +5,12 @@ package e2e
 import (
 	"context"
 	"database/sql"
+	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -76,6 +80,7 @@ func runBridgeStory(t *testing.T, ctx context.Context, ircd *stack.IRC, dir, dbT
 	configPath, regPath, err := stack.WriteBridgeConfig(stack.BridgeSetup{
 		Binary: bridgeBinary, Dir: dir, DBType: dbType, DBURI: dbURI, ServerName: "localhost",
 		IRCAddr: "127.0.0.1", IRCPort: ircd.TLSPort, IRCTLS: true, IRCCAFile: ircd.CAFile,
+		MetricsListen: fmt.Sprintf("127.0.0.1:%d", deadPort(t)),
 		ExtraNetworks: map[string]any{
 			// nobody listens there: logins to it must fail cleanly
 			"deadnet": map[string]any{"address": "127.0.0.1", "port": deadPort(t), "tls": false},
@@ -284,6 +289,25 @@ func runBridgeStory(t *testing.T, ctx context.Context, ircd *stack.IRC, dir, dbT
 	carol.send(t, "PRIVMSG", aliceNick, "hi alice")
 	waitMessage(t, mx, carolDM, carolMXID, "hi alice")
 
+	// Health and metrics for the admin: liveness and readiness answer 200, and the Prometheus
+	// endpoint counts what this test bridged both ways and the connected login.
+	for _, path := range []string{"/_matrix/mau/live", "/_matrix/mau/ready"} {
+		if code, _ := httpGet(t, br.AppserviceURL+path); code != 200 {
+			t.Errorf("%s answered %d", path, code)
+		}
+	}
+	_, scrape := httpGet(t, br.MetricsURL)
+	for _, want := range []string{
+		`sealbridge_messages_bridged_total{direction="irc_to_matrix"}`,
+		`sealbridge_messages_bridged_total{direction="matrix_to_irc"}`,
+		`sealbridge_send_latency_seconds_count{direction="irc_to_matrix"}`,
+		`sealbridge_irc_connections{state="connected"}`,
+	} {
+		if v := metricValue(scrape, want); v < 1 {
+			t.Errorf("metric %s = %v, want at least 1", want, v)
+		}
+	}
+
 	// Log out and in again with SASL: the account registered in Anope.
 	command("logout testnet:" + userID)
 	botSays("Logged out")
@@ -401,6 +425,30 @@ func runBridgeStory(t *testing.T, ctx context.Context, ircd *stack.IRC, dir, dbT
 			}
 		}
 	}
+}
+
+func httpGet(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Errorf("GET %s: %v", url, err)
+		return 0, ""
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body)
+}
+
+// metricValue finds "name{labels} value" in a Prometheus text scrape (-1 when absent).
+func metricValue(scrape, series string) float64 {
+	for _, line := range strings.Split(scrape, "\n") {
+		if rest, ok := strings.CutPrefix(line, series+" "); ok {
+			if v, err := strconv.ParseFloat(strings.TrimSpace(rest), 64); err == nil {
+				return v
+			}
+		}
+	}
+	return -1
 }
 
 // deadPort is a loopback port nobody listens on.

@@ -25,6 +25,8 @@ type BridgeSetup struct {
 	IRCTLS     bool
 	IRCCAFile  string // trusted CA for the IRC server's TLS certificate
 	NetworkID  string // default "testnet"
+	// MetricsListen, when set, turns the Prometheus endpoint on at this host:port.
+	MetricsListen string
 	// ExtraNetworks are added to network.networks as they are (e.g. one nobody listens on).
 	ExtraNetworks map[string]any
 	LogLevel      string // default "debug"
@@ -77,6 +79,9 @@ func WriteBridgeConfig(s BridgeSetup) (configPath, registrationPath string, err 
 			networks[id] = n
 		}
 		SetYAML(cfg, networks, "network", "networks")
+		if s.MetricsListen != "" {
+			SetYAML(cfg, map[string]any{"enabled": true, "listen": s.MetricsListen}, "network", "metrics")
+		}
 	})
 	if err != nil {
 		return "", "", err
@@ -99,8 +104,12 @@ func SetHomeserver(configPath, url, serverName string) error {
 type Bridge struct {
 	LogPath string
 	BotMXID string
-	proc    *exec.Cmd
-	done    chan struct{}
+	// AppserviceURL is where the homeserver reaches the bridge (also /_matrix/mau/live and /ready).
+	AppserviceURL string
+	// MetricsURL is the Prometheus endpoint, when enabled.
+	MetricsURL string
+	proc       *exec.Cmd
+	done       chan struct{}
 }
 
 // StartBridge runs sealbridge with the given config (its registration beside it) and returns once
@@ -114,6 +123,11 @@ func StartBridge(ctx context.Context, binary, configPath string) (*Bridge, error
 	bot, _ := GetYAML(cfg, "appservice", "bot", "username").(string)
 	domain, _ := GetYAML(cfg, "homeserver", "domain").(string)
 	b := &Bridge{LogPath: filepath.Join(dir, "bridge.log"), BotMXID: "@" + bot + ":" + domain, done: make(chan struct{})}
+	b.AppserviceURL, _ = GetYAML(cfg, "appservice", "address").(string)
+	if on, _ := GetYAML(cfg, "network", "metrics", "enabled").(bool); on {
+		listen, _ := GetYAML(cfg, "network", "metrics", "listen").(string)
+		b.MetricsURL = "http://" + listen + "/metrics"
+	}
 	logFile, err := os.OpenFile(b.LogPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return nil, err

@@ -1,0 +1,143 @@
+// Package metrics is sealbridge's Prometheus instrumentation: the counters and histograms the bridge
+// updates, gauges read from the running logins at scrape time, and the HTTP listener that serves
+// them at /metrics (off unless `network.metrics.enabled` is set).
+package metrics
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/rs/zerolog"
+)
+
+// Directions of a bridged message.
+const (
+	IRCToMatrix = "irc_to_matrix"
+	MatrixToIRC = "matrix_to_irc"
+)
+
+// Metrics holds every collector in its own registry, so tests can make as many as they like.
+type Metrics struct {
+	Registry *prometheus.Registry
+
+	// Messages bridged, by direction.
+	Messages *prometheus.CounterVec
+	// SendLatency is how long the bridge took, by direction: IRC->Matrix from the line's arrival on
+	// the IRC socket to the homeserver accepting the event; Matrix->IRC from the bridge receiving the
+	// event to its lines being queued for the IRC server (flood control delay not included).
+	SendLatency *prometheus.HistogramVec
+	// DecryptionFailures counts failed Megolm decryptions of incoming Matrix events, by reason
+	// ("no_session": the key had not arrived yet, retried later; "other").
+	DecryptionFailures *prometheus.CounterVec
+	// Reconnects counts IRC connections re-established after a drop.
+	Reconnects prometheus.Counter
+
+	mu     sync.Mutex
+	states func() map[string]int
+	depth  func() int
+}
+
+// New makes the collectors and registers them with Go and process collectors.
+func New() *Metrics {
+	m := &Metrics{
+		Registry: prometheus.NewRegistry(),
+		Messages: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sealbridge_messages_bridged_total",
+			Help: "Messages bridged, by direction.",
+		}, []string{"direction"}),
+		SendLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "sealbridge_send_latency_seconds",
+			Help:    "Time the bridge took to pass a message on, by direction.",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+		}, []string{"direction"}),
+		DecryptionFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sealbridge_decryption_failures_total",
+			Help: "Failed decryptions of incoming Matrix events, by reason.",
+		}, []string{"reason"}),
+		Reconnects: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "sealbridge_irc_reconnects_total",
+			Help: "IRC connections re-established after a drop.",
+		}),
+	}
+	for _, dir := range []string{IRCToMatrix, MatrixToIRC} {
+		m.Messages.WithLabelValues(dir)
+	}
+	for _, reason := range []string{"no_session", "other"} {
+		m.DecryptionFailures.WithLabelValues(reason)
+	}
+	m.Registry.MustRegister(m.Messages, m.SendLatency, m.DecryptionFailures, m.Reconnects,
+		&gaugeCollector{m: m},
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// SetSources tells the gauges where to read, at scrape time, the IRC connections by state and the
+// number of lines and events waiting in the bridge's queues.
+func (m *Metrics) SetSources(states func() map[string]int, depth func() int) {
+	m.mu.Lock()
+	m.states, m.depth = states, depth
+	m.mu.Unlock()
+}
+
+// Observe records one bridged message.
+func (m *Metrics) Observe(direction string, since time.Time) {
+	m.Messages.WithLabelValues(direction).Inc()
+	m.SendLatency.WithLabelValues(direction).Observe(time.Since(since).Seconds())
+}
+
+var (
+	connDesc  = prometheus.NewDesc("sealbridge_irc_connections", "IRC connections (one per login), by state.", []string{"state"}, nil)
+	queueDesc = prometheus.NewDesc("sealbridge_send_queue_depth", "Lines waiting for IRC flood control plus IRC events waiting for the homeserver.", nil, nil)
+)
+
+// ConnectionStates are the states the connection gauge always reports.
+var ConnectionStates = []string{"connected", "connecting", "disconnected"}
+
+type gaugeCollector struct{ m *Metrics }
+
+func (g *gaugeCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- connDesc
+	ch <- queueDesc
+}
+
+func (g *gaugeCollector) Collect(ch chan<- prometheus.Metric) {
+	g.m.mu.Lock()
+	states, depth := g.m.states, g.m.depth
+	g.m.mu.Unlock()
+	counts := map[string]int{}
+	if states != nil {
+		counts = states()
+	}
+	for _, s := range ConnectionStates {
+		ch <- prometheus.MustNewConstMetric(connDesc, prometheus.GaugeValue, float64(counts[s]), s)
+	}
+	d := 0
+	if depth != nil {
+		d = depth()
+	}
+	ch <- prometheus.MustNewConstMetric(queueDesc, prometheus.GaugeValue, float64(d))
+}
+
+// Serve answers /metrics on addr until ctx ends.
+func (m *Metrics) Serve(ctx context.Context, addr string, log zerolog.Logger) error {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{}))
+	srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		<-ctx.Done()
+		shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(shutdownCtx)
+	}()
+	log.Info().Str("address", addr).Msg("Serving Prometheus metrics")
+	if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
