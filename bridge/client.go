@@ -87,6 +87,7 @@ func newClient(c *IRCConnector, loginID networkid.UserLoginID, network *config.N
 		SASLPassword:   password,
 		Flood:          irc.FloodConfig{Burst: network.Flood.Burst, LinesPerSecond: network.Flood.LinesPerSecond},
 		Backoff:        irc.BackoffConfig{Min: network.Reconnect.MinDelay, Max: network.Reconnect.MaxDelay},
+		Pace:           c.pacerFor(network).Wait,
 	}
 	if cfg.TLS {
 		cfg.TLSConfig = tlsConfig(network, cl.log)

@@ -30,6 +30,7 @@ type IRCConnector struct {
 	clientsLock sync.Mutex
 	clients     map[string]*IRCClient // by login ID, only connected ones
 	all         map[string]*IRCClient // by login ID, every login with a client
+	pacers      map[string]*pacer     // by network ID, shared by its logins' connection loops
 }
 
 var (
@@ -43,6 +44,7 @@ func NewConnector() *IRCConnector {
 	c := &IRCConnector{
 		clients: make(map[string]*IRCClient),
 		all:     make(map[string]*IRCClient),
+		pacers:  make(map[string]*pacer),
 		Metrics: metrics.New(),
 	}
 	c.Metrics.SetSources(c.connectionStates, c.queueDepth)
@@ -165,6 +167,18 @@ func (c *IRCConnector) queueDepth() int {
 		n += cl.irc.QueueLen() + cl.remote.Len()
 	}
 	return n
+}
+
+// pacerFor is the network's connection pacer.
+func (c *IRCConnector) pacerFor(network *config.Network) *pacer {
+	c.clientsLock.Lock()
+	defer c.clientsLock.Unlock()
+	p := c.pacers[network.ID]
+	if p == nil {
+		p = newPacer(network.Reconnect.ConnectsPerSecond, network.Reconnect.ConnectBurst)
+		c.pacers[network.ID] = p
+	}
+	return p
 }
 
 func (c *IRCConnector) trackClient(cl *IRCClient, connected bool) {

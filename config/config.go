@@ -67,10 +67,15 @@ type Flood struct {
 	LinesPerSecond float64 `yaml:"lines_per_second"`
 }
 
-// Reconnect is the exponential backoff with full jitter used after a dropped connection.
+// Reconnect is the exponential backoff with full jitter used after a dropped connection, and the
+// pace at which the bridge opens connections to the network across all its logins.
 type Reconnect struct {
 	MinDelay time.Duration `yaml:"min_delay"`
 	MaxDelay time.Duration `yaml:"max_delay"`
+	// ConnectsPerSecond and ConnectBurst bound new connections to this network across all logins,
+	// so a bridge or server restart with many logins is not a connection flood.
+	ConnectsPerSecond float64 `yaml:"connects_per_second"`
+	ConnectBurst      int     `yaml:"connect_burst"`
 }
 
 // Defaults used where the config leaves a value out.
@@ -81,6 +86,8 @@ const (
 	DefaultLinesPerSecond = 2.0
 	DefaultMinDelay       = 2 * time.Second
 	DefaultMaxDelay       = 5 * time.Minute
+	DefaultConnectsPerSec = 5.0
+	DefaultConnectBurst   = 10
 )
 
 var networkIDPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,31}$`)
@@ -126,6 +133,12 @@ func (c *Config) ApplyDefaults() {
 		if n.Reconnect.MaxDelay == 0 {
 			n.Reconnect.MaxDelay = DefaultMaxDelay
 		}
+		if n.Reconnect.ConnectsPerSecond == 0 {
+			n.Reconnect.ConnectsPerSecond = DefaultConnectsPerSec
+		}
+		if n.Reconnect.ConnectBurst == 0 {
+			n.Reconnect.ConnectBurst = DefaultConnectBurst
+		}
 	}
 }
 
@@ -157,6 +170,8 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("%s.flood.lines_per_second: must be above 0 (default %g)", key, DefaultLinesPerSecond)
 		case n.Reconnect.MinDelay <= 0 || n.Reconnect.MaxDelay < n.Reconnect.MinDelay:
 			return fmt.Errorf("%s.reconnect: need 0 < min_delay <= max_delay (defaults %s and %s)", key, DefaultMinDelay, DefaultMaxDelay)
+		case n.Reconnect.ConnectsPerSecond < 0 || n.Reconnect.ConnectBurst < 0:
+			return fmt.Errorf("%s.reconnect: connects_per_second and connect_burst must be positive (defaults %g and %d)", key, DefaultConnectsPerSec, DefaultConnectBurst)
 		}
 	}
 	if _, err := c.SealingKey(); err != nil {

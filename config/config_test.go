@@ -24,6 +24,9 @@ func TestDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	l := c.Networks["libera"]
+	if l.Reconnect.ConnectsPerSecond != 5 || l.Reconnect.ConnectBurst != 10 {
+		t.Errorf("connection pacing defaults: %+v", l.Reconnect)
+	}
 	if !l.UseTLS() || l.Port != 6697 || l.Flood.Burst != 5 || l.Flood.LinesPerSecond != 2 || l.ID != "libera" || l.DisplayName() != "libera" {
 		t.Errorf("defaults for a TLS network: %+v", l)
 	}
@@ -46,6 +49,8 @@ func TestValidationNamesTheKey(t *testing.T) {
 		{"networks: {lib: {address: x, password: \"a\\r\\nQUIT\"}}", "network.networks.lib.password"},
 		{"networks: {lib: {address: x, flood: {burst: -1}}}", "network.networks.lib.flood.burst"},
 		{"networks: {lib: {address: x, reconnect: {min_delay: 10m, max_delay: 1s}}}", "network.networks.lib.reconnect"},
+		{"networks: {lib: {address: x, reconnect: {connects_per_second: -1}}}", "network.networks.lib.reconnect: connects_per_second"},
+		{"networks: {lib: {address: x}}\nmetrics: {enabled: true, listen: nonsense}", "network.metrics.listen"},
 	} {
 		c := parse(t, tc.src+"\ncredentials_key: "+testKey)
 		err := c.Validate()

@@ -261,6 +261,13 @@ func (c *Client) Run(ctx context.Context) {
 			if ctx.Err() != nil || c.closeCtx.Err() != nil {
 				return
 			}
+			if c.cfg.Pace != nil {
+				// A shared pacer spreads the connections of many clients (e.g. after a
+				// server restart) instead of letting them all dial at once.
+				if err := c.cfg.Pace(ctx); err != nil {
+					return
+				}
+			}
 			var err error
 			s, err = c.connect(ctx, fallback)
 			fallback = true

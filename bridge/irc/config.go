@@ -49,6 +49,10 @@ type Config struct {
 	PingInterval time.Duration
 	// Dial replaces net.Dialer.DialContext when set.
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
+	// Pace, when set, is called by Run before every connection attempt (the first one included,
+	// not by Connect) and may wait; an error (ctx done) stops Run. Several clients share one Pace
+	// to spread their connections over time.
+	Pace func(ctx context.Context) error
 }
 
 const (

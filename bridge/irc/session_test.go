@@ -329,3 +329,45 @@ func TestTLS(t *testing.T) {
 		t.Fatal("TLS error should not be fatal")
 	}
 }
+
+// Run asks Pace before every connection attempt, the first included, and stops when Pace fails.
+func TestRunPacesConnections(t *testing.T) {
+	srv := newFakeServer(t)
+	h := newRecHandler()
+	cfg := testConfig(srv)
+	paced := make(chan struct{}, 10)
+	release := make(chan struct{})
+	cfg.Pace = func(ctx context.Context) error {
+		paced <- struct{}{}
+		select {
+		case <-release:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	c := New(cfg, h, testLogger(t))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { c.Run(ctx); close(done) }()
+	<-paced
+	srv.expectNoConn(100 * time.Millisecond) // held by the pacer: no dial yet
+	release <- struct{}{}
+	fc := srv.accept()
+	fc.registerNoCaps("bridge")
+	h.waitConnected(t)
+	fc.send("ERROR :Closing Link: (Ping timeout)")
+	_ = fc.conn.Close()
+	h.waitDisconnected(t)
+	select {
+	case <-paced: // the reconnect asks the pacer again
+	case <-time.After(10 * time.Second):
+		t.Fatal("reconnect did not go through Pace")
+	}
+	cancel() // Pace returns ctx's error: Run stops without dialing
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Run did not stop while waiting in Pace")
+	}
+}
