@@ -4,8 +4,12 @@ package stack
 
 import (
 	"context"
+	"crypto/ed25519"
+	"encoding/base64"
 	"encoding/json"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -24,9 +28,20 @@ import (
 func TestSynapse(t *testing.T) {
 	ctx := t.Context()
 	dir := t.TempDir()
+	// A stand-in appservice that records the transactions Synapse pushes.
+	txns := make(chan []byte, 100)
+	as := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPut && strings.HasPrefix(r.URL.Path, "/_matrix/app/v1/transactions/") {
+			b, _ := io.ReadAll(r.Body)
+			txns <- b
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte("{}"))
+	}))
+	defer as.Close()
 	regPath := filepath.Join(dir, "registration.yaml")
 	reg := `id: synapsetest
-url: http://127.0.0.1:9
+url: ` + as.URL + `
 as_token: as-token-synapsetest
 hs_token: hs-token-synapsetest
 sender_localpart: synapsetestbot
@@ -137,8 +152,10 @@ namespaces:
 		t.Errorf("unknown room: %v %v", c, err)
 	}
 
-	// The appservice: its sender answers whoami with the as_token, and
-	// appservice login (what a bridgev2 bot device uses) gives a device.
+	// The appservice: its sender answers whoami with the as_token; like a
+	// bridgev2 bot it registers (m.login.application_service; Synapse does
+	// not create the sender's account by itself, and tokens of a user with
+	// no account are rejected) and logs in for a device.
 	var who struct {
 		UserID string `json:"user_id"`
 	}
@@ -146,9 +163,13 @@ namespaces:
 	if who.UserID != s.UserID("synapsetestbot") {
 		t.Errorf("appservice whoami: %q", who.UserID)
 	}
+	mustDo(t, s, http.MethodPost, "/_matrix/client/v3/register", "as-token-synapsetest", map[string]any{
+		"type": "m.login.application_service", "username": "synapsetestbot", "inhibit_login": true,
+	}, nil)
 	var asLogin struct {
-		UserID   string `json:"user_id"`
-		DeviceID string `json:"device_id"`
+		UserID      string `json:"user_id"`
+		DeviceID    string `json:"device_id"`
+		AccessToken string `json:"access_token"`
 	}
 	mustDo(t, s, http.MethodPost, "/_matrix/client/v3/login", "as-token-synapsetest", map[string]any{
 		"type":       "m.login.application_service",
@@ -156,6 +177,23 @@ namespaces:
 	}, &asLogin)
 	if asLogin.UserID != s.UserID("synapsetestbot") || asLogin.DeviceID == "" {
 		t.Errorf("appservice login: %+v", asLogin)
+	}
+
+	// The bot cross-signs itself the way a bridge with self_sign does: a
+	// first upload of cross-signing keys needs no UIA.
+	uploadCrossSigning(t, s, asLogin.UserID, asLogin.AccessToken)
+
+	// An invite of the bot reaches the appservice in a transaction.
+	mustDo(t, s, http.MethodPost, "/_matrix/client/v3/rooms/"+url.PathEscape(room.RoomID)+"/invite", token,
+		map[string]string{"user_id": asLogin.UserID}, nil)
+	deadline := time.After(20 * time.Second)
+	for invited := false; !invited; {
+		select {
+		case b := <-txns:
+			invited = strings.Contains(string(b), `"invite"`) && strings.Contains(string(b), room.RoomID)
+		case <-deadline:
+			t.Fatal("no transaction with the bot's invite reached the appservice")
+		}
 	}
 
 	// Stop: the process is gone, nothing is mounted, the run dir is kept.
@@ -200,5 +238,33 @@ func assertNoMountsUnder(t *testing.T, root string) {
 		if f := strings.Fields(line); len(f) > 4 && (f[4] == root || strings.HasPrefix(f[4], root+"/")) {
 			t.Errorf("host mount left under %s: %s", root, line)
 		}
+	}
+}
+
+// uploadCrossSigning uploads a new master and self-signing key for userID
+// (no UIA: a first upload is allowed without, MSC3967).
+func uploadCrossSigning(t *testing.T, s *Synapse, userID, token string) {
+	t.Helper()
+	masterPub, masterPriv, _ := ed25519.GenerateKey(nil)
+	selfPub, _, _ := ed25519.GenerateKey(nil)
+	b64 := base64.RawStdEncoding.EncodeToString
+	key := func(usage string, pub ed25519.PublicKey) map[string]any {
+		return map[string]any{"user_id": userID, "usage": []string{usage},
+			"keys": map[string]string{"ed25519:" + b64(pub): b64(pub)}}
+	}
+	master, self := key("master", masterPub), key("self_signing", selfPub)
+	canonical, _ := json.Marshal(self) // sorted keys, no spaces: canonical JSON for ASCII
+	self["signatures"] = map[string]any{userID: map[string]string{
+		"ed25519:" + b64(masterPub): b64(ed25519.Sign(masterPriv, canonical)),
+	}}
+	mustDo(t, s, http.MethodPost, "/_matrix/client/v3/keys/device_signing/upload", token,
+		map[string]any{"master_key": master, "self_signing_key": self}, nil)
+	var q struct {
+		MasterKeys map[string]any `json:"master_keys"`
+	}
+	mustDo(t, s, http.MethodPost, "/_matrix/client/v3/keys/query", token,
+		map[string]any{"device_keys": map[string][]string{userID: {}}}, &q)
+	if q.MasterKeys[userID] == nil {
+		t.Errorf("no master key for %s after upload", userID)
 	}
 }
