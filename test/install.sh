@@ -146,7 +146,7 @@ synapse_mirror() {
 synapse_umount_under() {
 	local d mp
 	d="$(realpath -m "$1")"
-	awk '{ print $5 }' /proc/self/mountinfo | { grep -E "^$d(/|\$)" || true; } | sort -r |
+	awk -v d="$d" '$5 == d || index($5, d "/") == 1 { print $5 }' /proc/self/mountinfo | sort -r |
 		while read -r mp; do umount -l "$mp" 2>/dev/null || true; done
 }
 
