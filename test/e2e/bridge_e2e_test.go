@@ -25,10 +25,36 @@ import (
 
 const waitLong = 90 * time.Second
 
-// TestBridge runs the whole user story once per database: an admin sets the bridge up, a Matrix
-// user logs in through the bot (with and without SASL), joins a channel, talks both ways with plain
-// IRC users, opens DMs from both sides; then the homeserver's own database must hold no plaintext
-// message in any room, and the SASL password must be in neither the bridge database nor its log.
+// homeserver is what the story needs of Dendrite or Synapse.
+type homeserver interface {
+	Stop() error
+	EventTypesInRoom(roomID string) (map[string]int, error)
+}
+
+// startHomeserver starts the named homeserver with the bridge's registration.
+func startHomeserver(ctx context.Context, kind, dir, registration string) (hs homeserver, url, serverName string, err error) {
+	switch kind {
+	case "dendrite":
+		d, err := stack.StartDendrite(ctx, dir, registration)
+		if err != nil {
+			return nil, "", "", err
+		}
+		return d, d.URL, d.ServerName, nil
+	case "synapse":
+		s, err := stack.StartSynapse(ctx, dir, registration)
+		if err != nil {
+			return nil, "", "", err
+		}
+		return s, s.URL, s.ServerName, nil
+	}
+	return nil, "", "", fmt.Errorf("unknown homeserver %q", kind)
+}
+
+// TestBridge runs the whole user story on each homeserver (Dendrite and Synapse) and each database
+// (SQLite and PostgreSQL): an admin sets the bridge up, a Matrix user logs in through the bot (with
+// and without SASL), joins a channel, talks both ways with plain IRC users, opens DMs from both
+// sides; then the homeserver's own database must hold no plaintext message in any room, and the
+// SASL password must be in neither the bridge database nor its log.
 func TestBridge(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
@@ -49,34 +75,39 @@ func TestBridge(t *testing.T) {
 	}
 	defer pg.Stop()
 
-	t.Run("sqlite", func(t *testing.T) {
-		dir := filepath.Join(base, "sqlite")
-		must(t, os.MkdirAll(dir, 0o700))
-		dbPath := filepath.Join(dir, "sealbridge.db")
-		runBridgeStory(t, ctx, ircd, dir, "sqlite3-fk-wal", "file:"+dbPath+"?_txlock=immediate", "sq", func(secret string) []string {
-			var hits []string
-			for _, f := range []string{dbPath, dbPath + "-wal"} {
-				if strings.Contains(readFile(f), secret) {
-					hits = append(hits, f)
+	for _, hsKind := range []string{"dendrite", "synapse"} {
+		for _, db := range []string{"sqlite", "postgres"} {
+			// a per-run tag keeps nicks and channels of the runs apart on the shared IRC server
+			tag := hsKind[:1] + db[:1]
+			t.Run(hsKind+"/"+db, func(t *testing.T) {
+				dir := filepath.Join(base, hsKind+"-"+db)
+				must(t, os.MkdirAll(dir, 0o700))
+				if db == "sqlite" {
+					dbPath := filepath.Join(dir, "sealbridge.db")
+					runBridgeStory(t, ctx, ircd, hsKind, dir, "sqlite3-fk-wal", "file:"+dbPath+"?_txlock=immediate", tag, func(secret string) []string {
+						var hits []string
+						for _, f := range []string{dbPath, dbPath + "-wal"} {
+							if strings.Contains(readFile(f), secret) {
+								hits = append(hits, f)
+							}
+						}
+						return hits
+					})
+					return
 				}
-			}
-			return hits
-		})
-	})
-	t.Run("postgres", func(t *testing.T) {
-		dir := filepath.Join(base, "postgres")
-		must(t, os.MkdirAll(dir, 0o700))
-		uri, err := pg.CreateDatabase(ctx, "sealbridge")
-		if err != nil {
-			t.Fatal(err)
+				uri, err := pg.CreateDatabase(ctx, "sealbridge_"+tag)
+				if err != nil {
+					t.Fatal(err)
+				}
+				runBridgeStory(t, ctx, ircd, hsKind, dir, "postgres", uri, tag, func(secret string) []string {
+					return postgresTablesContaining(t, uri, secret)
+				})
+			})
 		}
-		runBridgeStory(t, ctx, ircd, dir, "postgres", uri, "pg", func(secret string) []string {
-			return postgresTablesContaining(t, uri, secret)
-		})
-	})
+	}
 }
 
-func runBridgeStory(t *testing.T, ctx context.Context, ircd *stack.IRC, dir, dbType, dbURI, tag string, dbContains func(string) []string) {
+func runBridgeStory(t *testing.T, ctx context.Context, ircd *stack.IRC, hsKind, dir, dbType, dbURI, tag string, dbContains func(string) []string) {
 	configPath, regPath, err := stack.WriteBridgeConfig(stack.BridgeSetup{
 		Binary: bridgeBinary, Dir: dir, DBType: dbType, DBURI: dbURI, ServerName: "localhost",
 		IRCAddr: "127.0.0.1", IRCPort: ircd.TLSPort, IRCTLS: true, IRCCAFile: ircd.CAFile,
@@ -89,12 +120,12 @@ func runBridgeStory(t *testing.T, ctx context.Context, ircd *stack.IRC, dir, dbT
 		},
 	})
 	must(t, err)
-	hs, err := stack.StartDendrite(ctx, filepath.Join(dir, "dendrite"), regPath)
+	hs, hsURL, serverName, err := startHomeserver(ctx, hsKind, filepath.Join(dir, hsKind), regPath)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer hs.Stop()
-	must(t, stack.SetHomeserver(configPath, hs.URL, hs.ServerName))
+	must(t, stack.SetHomeserver(configPath, hsURL, serverName))
 	cfg, err := stack.ReadYAML(configPath)
 	must(t, err)
 	br, err := stack.StartBridge(ctx, bridgeBinary, configPath)
@@ -117,7 +148,7 @@ func runBridgeStory(t *testing.T, ctx context.Context, ircd *stack.IRC, dir, dbT
 		t.Fatal(err)
 	}
 	defer mx.Close()
-	userID, _, err := mx.Login(ctx, hs.URL, "alice", "alice-password", true)
+	userID, _, err := mx.Login(ctx, hsURL, "alice", "alice-password", true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -192,7 +223,7 @@ func runBridgeStory(t *testing.T, ctx context.Context, ircd *stack.IRC, dir, dbT
 	}
 	plaintextNotice(chanRoom)
 	bob.waitFor(t, "alice joining", waitLong, func(m *ircmsg.Message) bool { return m.Command == "JOIN" && strings.EqualFold(m.Nick(), aliceNick) })
-	bobMXID := ghostMXID(cfg, hs.ServerName, "testnet/"+bobNick)
+	bobMXID := ghostMXID(cfg, serverName, "testnet/"+bobNick)
 
 	// IRC -> Matrix: formatting and /me survive.
 	bob.send(t, "PRIVMSG", channel, "hello \x02bold\x02 and \x1ditalic\x1d")
@@ -234,9 +265,9 @@ func runBridgeStory(t *testing.T, ctx context.Context, ircd *stack.IRC, dir, dbT
 	if err != nil {
 		t.Errorf("topic change not bridged: %v", err)
 	}
-	carolMXID := ghostMXID(cfg, hs.ServerName, "testnet/"+carolNick)
+	carolMXID := ghostMXID(cfg, serverName, "testnet/"+carolNick)
 	carol2 := carolNick + "2"
-	carol2MXID := ghostMXID(cfg, hs.ServerName, "testnet/"+carol2)
+	carol2MXID := ghostMXID(cfg, serverName, "testnet/"+carol2)
 	carol.send(t, "JOIN", channel)
 	waitMembership(t, mx, chanRoom, carolMXID, "join")
 	carol.send(t, "NICK", carol2)
@@ -323,7 +354,7 @@ func runBridgeStory(t *testing.T, ctx context.Context, ircd *stack.IRC, dir, dbT
 	mx2, err := mxclient.New(ctx, filepath.Join(dir, "mxclient-dave.log"))
 	must(t, err)
 	defer mx2.Close()
-	_, _, err = mx2.Login(ctx, hs.URL, "dave", "dave-password", true)
+	_, _, err = mx2.Login(ctx, hsURL, "dave", "dave-password", true)
 	must(t, err)
 	mgmt2, err := mx2.CreateDM(ctx, br.BotMXID)
 	must(t, err)
@@ -363,7 +394,7 @@ func runBridgeStory(t *testing.T, ctx context.Context, ircd *stack.IRC, dir, dbT
 		if counts[bobMXID+" shared hello"] != 1 || counts[userID+" from alice to all"] != 1 {
 			t.Errorf("%s sees in the shared portal: %v (want each line once, from its author)", who, counts)
 		}
-		saslGhost := ghostMXID(cfg, hs.ServerName, "testnet/"+saslNick)
+		saslGhost := ghostMXID(cfg, serverName, "testnet/"+saslNick)
 		if counts[saslGhost+" from alice to all"] != 0 {
 			t.Errorf("%s sees alice's own line echoed back by her IRC ghost", who)
 		}

@@ -3,6 +3,8 @@
 //
 //   - Dendrite (a Matrix homeserver, SQLite, federation off, open
 //     registration) built from the tools module in test/tools;
+//   - Synapse (the reference homeserver), Debian sid's matrix-synapse in a
+//     chroot that test/install.sh builds (see synapse.go);
 //   - InspIRCd 3 with the IRCv3 modules, a plain and a TLS client port
 //     (self-signed CA generated per run), linked to Anope 2.0 services
 //     (NickServ, SASL PLAIN);

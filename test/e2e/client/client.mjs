@@ -102,6 +102,10 @@ const handledInvites = new Set();
 // re-emitted exactly when what a test can observe about it changes (e.g. a
 // decryption failure later turning into a successful decryption).
 const emitted = new Set();
+// Rooms whose latest own m.room.member event seen in the timeline is a join. The SDK's
+// room.getMyMembership() can stay "invite" when the join arrives by sync while joinRoom() is still
+// pending (seen against Synapse); the timeline is the ground truth.
+const ownJoined = new Set();
 
 // ---------------------------------------------------------------------------
 // event reporting
@@ -152,6 +156,10 @@ function emitEvent(ev, why) {
   };
   const sk = ev.getStateKey();
   if (sk !== undefined && sk !== null) line.state_key = sk;
+  if (type === "m.room.member" && sk === client?.getUserId()) {
+    if (content.membership === "join") ownJoined.add(roomId);
+    else ownJoined.delete(roomId);
+  }
   if (encrypted) line.wire_type = ev.getWireType();
   const redacts = ev.event.redacts ?? content.redacts;
   if (redacts) line.redacts = redacts;
@@ -403,7 +411,7 @@ async function waitJoined(roomId, timeoutMs = 30000) {
     `room ${roomId} to be joined in sync`,
     () => {
       const room = c.getRoom(roomId);
-      return room && room.getMyMembership() === "join" ? room : null;
+      return room && (room.getMyMembership() === "join" || ownJoined.has(roomId)) ? room : null;
     },
     timeoutMs,
   );
