@@ -35,6 +35,8 @@ type IRCClient struct {
 	runLock   sync.Mutex
 	runCancel context.CancelFunc
 	remote    *remoteQueue // IRC reader -> bridgev2, see remotequeue.go
+	// stopRemote ends the remote queue's goroutine when the login is logged out.
+	stopRemote context.CancelFunc
 	// everConnected is set after the first registration, so later ones count as reconnects.
 	everConnected bool
 
@@ -116,7 +118,9 @@ func tlsConfig(network *config.Network, log zerolog.Logger) *tls.Config {
 func (cl *IRCClient) attach(login *bridgev2.UserLogin) {
 	cl.login = login
 	cl.log = login.Log.With().Str("network", cl.network.ID).Logger()
-	go cl.remote.run(cl.conn.Bridge.BackgroundCtx, func(evt bridgev2.RemoteEvent) { login.QueueRemoteEvent(evt) })
+	var ctx context.Context
+	ctx, cl.stopRemote = context.WithCancel(cl.conn.Bridge.BackgroundCtx)
+	go cl.remote.run(ctx, func(evt bridgev2.RemoteEvent) { login.QueueRemoteEvent(evt) })
 	cl.conn.register(cl)
 }
 
@@ -166,6 +170,9 @@ func (cl *IRCClient) IsLoggedIn() bool { return true }
 func (cl *IRCClient) LogoutRemote(ctx context.Context) {
 	cl.Disconnect()
 	cl.conn.unregister(cl)
+	if cl.stopRemote != nil {
+		cl.stopRemote()
+	}
 }
 
 func (cl *IRCClient) IsThisUser(ctx context.Context, userID networkid.UserID) bool {
@@ -191,9 +198,9 @@ func (cl *IRCClient) OnConnected(c *irc.Client) {
 	cl.everConnected = true
 	clear(cl.channels)
 	clear(cl.echoes)
-	channels := make([]*sbdb.Channel, 0, len(cl.meta.Channels))
+	channels := make([]sbdb.Channel, 0, len(cl.meta.Channels))
 	for _, ch := range cl.meta.Channels {
-		channels = append(channels, ch)
+		channels = append(channels, *ch) // copies: commands may change the entries meanwhile
 	}
 	cl.mu.Unlock()
 	cl.conn.trackClient(cl, true)
