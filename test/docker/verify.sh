@@ -148,9 +148,12 @@ GOPROXY_ARG=$(go env GOPROXY)
 
 step "buildah bud (isolation chroot, host network, no pulls)"
 start=$(date +%s)
-bah bud --isolation chroot --network host --pull-never --layers=false \
+if [ "${REUSE_IMAGE:-}" = 1 ] && bah inspect --type image "$IMAGE" >/dev/null 2>&1; then
+	echo "REUSE_IMAGE=1: keeping the $IMAGE built by an earlier run" | tee -a "$LOG"
+else bah bud --isolation chroot --network host --pull-never --layers=false \
 	--build-arg VERSION="$VERSION" --build-arg COMMIT="$COMMIT" --build-arg GOPROXY="$GOPROXY_ARG" \
 	-t "$IMAGE" -f "$WORK/context/Dockerfile" "$WORK/context" 2>&1 | tee -a "$LOG" | grep -E '^(STEP|COMMIT|sealbridge|Error|error)' || true
+fi
 bah inspect --type image "$IMAGE" >/dev/null 2>&1 || fail "the image did not build (see $LOG)"
 ok "built $IMAGE in $(($(date +%s) - start)) s"
 
@@ -220,20 +223,21 @@ grep -q '^as_token: ' "$DATA/registration.yaml" || fail "registration has no as_
 ! grep -q 'This value is generated when generating the registration' "$DATA/config.yaml" || fail "tokens not in config"
 ok "registration.yaml written (0600, 1337:1337), tokens in config.yaml"
 
-step "Run 4: the bridge starts (homeserver unreachable on purpose)"
+step "Run 4: the bridge starts (homeserver unreachable on purpose; stopped after 90 s)"
 set +e
-timeout 150 podman "${STORE[@]}" --runtime runc --cgroup-manager cgroupfs --events-backend file run --rm \
+timeout 90 podman "${STORE[@]}" --runtime runc --cgroup-manager cgroupfs --events-backend file run --rm \
 	--network host --ulimit nofile=4096:4096 --ulimit nproc=4096:4096 -v "$DATA:/data" "$IMAGE" >"$WORK/run4.log" 2>&1
 rc=$?
 set -e
-sed 's/\x1b\[[0-9;]*m//g' "$WORK/run4.log" | tail -n 12 | tee -a "$LOG"
 plain=$(sed 's/\x1b\[[0-9;]*m//g' "$WORK/run4.log")
-[ "$rc" != 0 ] && [ "$rc" != 124 ] || fail "run 4: expected the bridge to give up on the homeserver (exit $rc)"
+grep -E 'Initializing bridge|Starting HTTP listener|Failed to connect to homeserver' <<<"$plain" | head -n 4 | tee -a "$LOG"
+# mautrix keeps retrying an unreachable homeserver every 10 s after the first minute; it does not exit.
+[ "$rc" = 124 ] || fail "run 4: the bridge exited by itself (exit $rc)"
 grep -q 'Starting HTTP listener address=0.0.0.0:29355' <<<"$plain" || fail "no appservice listener"
-grep -q 'connection refused' <<<"$plain" || fail "no clear homeserver error"
+grep -q 'Failed to connect to homeserver, retrying in 10 seconds.*connection refused' <<<"$plain" ||
+	fail "no clear homeserver error"
 [ -s "$DATA/sealbridge.db" ] && [ "$(stat -c '%a %u' "$DATA/sealbridge.db")" = "600 1337" ] || fail "database file"
-ps=$(grep -o '"uid":[0-9]*' "$DATA/logs/bridge.log" | head -n1 || true)
-ok "bridge ran as the sealbridge user, migrated /data/sealbridge.db (0600), listened on 0.0.0.0:29355, gave up on the homeserver (exit $rc) ${ps}"
+ok "bridge ran as UID 1337, created /data/sealbridge.db (0600), listened on 0.0.0.0:29355, and reported the unreachable homeserver"
 
 step "Run 5: --user 1337:1337 (no root at all)"
 run --user 1337:1337 "$IMAGE" --version >"$WORK/run5.log" 2>&1 || { cat "$WORK/run5.log"; fail "--user run"; }
