@@ -7,7 +7,7 @@ LDFLAGS   := -s -w -X main.Tag=$(VERSION) -X main.Commit=$(COMMIT) -X 'main.Buil
 FUZZTIME  ?= 8s
 PKGS      := ./bridge/... ./cmd/... ./config/... ./database/...
 
-.PHONY: all build test test-deps vet unit fuzz-short fuzz e2e demo example-config clean
+.PHONY: all build test test-deps vet unit fuzz-short fuzz e2e demo example-config docker-verify clean
 
 all: build
 
@@ -53,6 +53,11 @@ demo: test-deps build
 
 example-config: build
 	rm -f example-config.yaml && ./sealbridge -e -c example-config.yaml
+
+# `make docker-verify` (root): builds the Dockerfile with buildah from locally made base images (no
+# registry, no Docker engine) and checks the image's first-run flow. REUSE_IMAGE=1 skips the rebuild.
+docker-verify:
+	bash test/docker/verify.sh
 
 clean:
 	rm -rf sealbridge demo
