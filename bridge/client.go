@@ -169,6 +169,11 @@ func (cl *IRCClient) IsLoggedIn() bool { return true }
 
 func (cl *IRCClient) LogoutRemote(ctx context.Context) {
 	cl.Disconnect()
+	cl.retire()
+}
+
+// retire ends what a client runs besides its connection, once it is logged out or replaced.
+func (cl *IRCClient) retire() {
 	cl.conn.unregister(cl)
 	if cl.stopRemote != nil {
 		cl.stopRemote()

@@ -42,9 +42,24 @@ type ircLogin struct {
 	conn *IRCConnector
 	user *bridgev2.User
 	sasl bool
+	// override is the login being re-authenticated (`relogin`), if any.
+	override *bridgev2.UserLogin
 }
 
-var _ bridgev2.LoginProcessUserInput = (*ircLogin)(nil)
+var (
+	_ bridgev2.LoginProcessUserInput    = (*ircLogin)(nil)
+	_ bridgev2.LoginProcessWithOverride = (*ircLogin)(nil)
+)
+
+// StartWithOverride starts a `relogin`: the same network with a new nick or credentials. The login
+// keeps its ID, portals and channels; its connection is replaced only once the new one works.
+func (l *ircLogin) StartWithOverride(ctx context.Context, override *bridgev2.UserLogin) (*bridgev2.LoginStep, error) {
+	if _, ok := override.Metadata.(*sbdb.UserLoginMetadata); !ok {
+		return nil, fmt.Errorf("login %s is not an IRC login", override.ID)
+	}
+	l.override = override
+	return l.Start(ctx)
+}
 
 func (l *ircLogin) Start(ctx context.Context) (*bridgev2.LoginStep, error) {
 	ids := l.conn.Config.NetworkIDs()
@@ -109,10 +124,20 @@ func (l *ircLogin) SubmitUserInput(ctx context.Context, input map[string]string)
 		return nil, err
 	}
 	loginID := MakeUserLoginID(networkID, l.user.MXID)
-	if existing := l.conn.Bridge.GetCachedUserLoginByID(loginID); existing != nil {
-		return nil, fmt.Errorf("you are already logged in to %s (login `%s`); log out of it first", network.DisplayName(), loginID)
-	}
 	meta := &sbdb.UserLoginMetadata{Network: networkID, Nick: nick}
+	var old *IRCClient
+	if l.override != nil {
+		if l.override.ID != loginID {
+			return nil, fmt.Errorf("login `%s` is on another network; a relogin keeps the network", l.override.ID)
+		}
+		// Keep the channels (their keys are sealed for this same login ID) and free the nick.
+		meta.Channels = l.override.Metadata.(*sbdb.UserLoginMetadata).Channels
+		if old, _ = l.override.Client.(*IRCClient); old != nil {
+			old.Disconnect()
+		}
+	} else if existing := l.conn.Bridge.GetCachedUserLoginByID(loginID); existing != nil {
+		return nil, fmt.Errorf("you are already logged in to %s (login `%s`); use `relogin %s` to change its nick or password, or log out first", network.DisplayName(), loginID, loginID)
+	}
 	var password string
 	if l.sasl {
 		meta.SASLAccount = input["account"]
@@ -126,6 +151,14 @@ func (l *ircLogin) SubmitUserInput(ctx context.Context, input map[string]string)
 	defer cancel()
 	if err = cl.irc.Connect(connectCtx); err != nil {
 		cl.irc.Close()
+		if old != nil {
+			// The relogin failed: bring the login back as it was, on a fresh client (a closed
+			// engine does not reconnect).
+			old.retire()
+			restored := newIRCClient(l.conn, l.override, network)
+			l.override.Client = restored
+			restored.Connect(l.conn.Bridge.BackgroundCtx)
+		}
 		return nil, loginError(network.DisplayName(), nick, err)
 	}
 	ul, err := l.user.NewLogin(ctx, &database.UserLogin{
@@ -133,8 +166,11 @@ func (l *ircLogin) SubmitUserInput(ctx context.Context, input map[string]string)
 		RemoteName: fmt.Sprintf("%s on %s", nick, network.DisplayName()),
 		Metadata:   meta,
 	}, &bridgev2.NewLoginParams{
-		DontReuseExisting: true,
+		DontReuseExisting: l.override == nil,
 		LoadUserLogin: func(ctx context.Context, login *bridgev2.UserLogin) error {
+			if old != nil {
+				old.retire()
+			}
 			cl.attach(login)
 			login.Client = cl
 			return nil

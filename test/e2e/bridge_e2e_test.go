@@ -349,6 +349,28 @@ func runBridgeStory(t *testing.T, ctx context.Context, ircd *stack.IRC, hsKind, 
 	bob.send(t, "PRIVMSG", channel, "welcome back")
 	waitMessage(t, mx, chanRoom, bobMXID, "welcome back")
 
+	// relogin replaces the connection of the same login: a wrong password keeps the old one, the
+	// right one reconnects and rejoins the login's channels.
+	loginID := "testnet:" + userID
+	command("relogin " + loginID + " sasl testnet " + saslNick + " " + saslNick + " not-the-password")
+	botSays("rejected the SASL account name or password")
+	seenBefore := len(bob.messages())
+	fromEvent := mx.EventCount()
+	command("relogin " + loginID + " sasl testnet " + saslNick + " " + saslNick + " " + saslPassword)
+	c, cancel = waitCtx()
+	_, err = mx.WaitEventFrom(c, fromEvent, func(e mxclient.Event) bool {
+		return e.RoomID == mgmt && e.Sender == br.BotMXID && strings.Contains(e.Body(), "Connected to Test IRC as "+saslNick)
+	})
+	cancel()
+	if err != nil {
+		t.Fatalf("relogin with the right password did not connect: %v", err)
+	}
+	bob.waitForAfter(t, seenBefore, "the relogin rejoining", waitLong, func(m *ircmsg.Message) bool {
+		return m.Command == "JOIN" && strings.EqualFold(m.Nick(), saslNick) && strings.EqualFold(m.Params[0], channel)
+	})
+	bob.send(t, "PRIVMSG", channel, "after relogin")
+	waitMessage(t, mx, chanRoom, bobMXID, "after relogin")
+
 	// A second Matrix user shares the channel portal: every IRC line shows once, and alice's own
 	// lines are not bridged back as her IRC ghost by dave's connection.
 	mx2, err := mxclient.New(ctx, filepath.Join(dir, "mxclient-dave.log"))
