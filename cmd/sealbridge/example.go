@@ -13,7 +13,8 @@ import (
 )
 
 // exampleEdits turn mautrix's generic example config into sealbridge's: encrypted portals required,
-// keys shared only with cross-signed devices, the bot cross-signing itself, SQLite by default.
+// keys shared only with cross-signed devices, the bot cross-signing itself, SQLite by default, logs at
+// info level.
 // Each edit must match exactly once (ExampleConfig panics otherwise, and a test runs it).
 var exampleEdits = []struct{ old, new string }{
 	{"    allow: false\n    # Whether to force-enable encryption in all bridged rooms.\n    default: false\n",
@@ -24,6 +25,8 @@ var exampleEdits = []struct{ old, new string }{
 	{"    type: postgres\n", "    type: sqlite3-fk-wal\n"},
 	{"    uri: postgres://user:password@host/database?sslmode=disable\n",
 		"    uri: file:sealbridge.db?_txlock=immediate\n"},
+	// info carries no message bodies; debug is for troubleshooting
+	{"    min_level: debug\n", "    min_level: info\n"},
 }
 
 // ExampleConfig is the full example config that `sealbridge -e` writes.
