@@ -35,6 +35,7 @@ func (cl *IRCClient) handleMessage(msg *ircmsg.Message, at time.Time) {
 		return
 	}
 	nick, target, text := msg.Nick(), msg.Params[0], msg.Params[1]
+	target = cl.stripStatusPrefix(target)
 	notice := msg.Command == "NOTICE"
 	if nick == "" || !strings.ContainsAny(msg.Source, "!@") && strings.Contains(nick, ".") {
 		return // server notices are not bridged
@@ -132,6 +133,16 @@ func (cl *IRCClient) inChannel(portal *bridgev2.Portal, nick string) bool {
 	found := false
 	cl.withChannel(name, func(ch *channelState) { _, found = ch.Members[cl.fold(nick)] })
 	return found
+}
+
+// stripStatusPrefix turns a STATUSMSG target ("@#chan": to the channel's ops) into the channel, so
+// that such a line goes to the channel's portal and never opens a private chat.
+func (cl *IRCClient) stripStatusPrefix(target string) string {
+	symbols := cl.irc.ISupport().PrefixSymbols
+	for len(target) > 1 && strings.IndexByte(symbols, target[0]) >= 0 {
+		target = target[1:]
+	}
+	return target
 }
 
 // parseCTCP recognises "\x01COMMAND arg\x01" (the closing \x01 is optional in the wild).

@@ -5,6 +5,10 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/ergochat/irc-go/ircmsg"
+	"github.com/rs/zerolog"
 
 	"github.com/sealbridge/sealbridge/bridge/irc"
 )
@@ -98,6 +102,21 @@ func TestLoginErrorsAreClearAndSecretFree(t *testing.T) {
 		got := loginError("Net", "nick", tc.err).Error()
 		if !strings.Contains(got, tc.want) {
 			t.Errorf("loginError(%v) = %q, want %q", tc.err, got, tc.want)
+		}
+	}
+}
+
+type nopHandler struct{}
+
+func (nopHandler) OnConnected(*irc.Client)                           {}
+func (nopHandler) OnMessage(*irc.Client, *ircmsg.Message, time.Time) {}
+func (nopHandler) OnDisconnected(*irc.Client, error, bool)           {}
+
+func TestStripStatusPrefix(t *testing.T) {
+	cl := &IRCClient{irc: irc.New(irc.Config{Nick: "me"}, nopHandler{}, zerolog.Nop())}
+	for in, want := range map[string]string{"@#chan": "#chan", "+#chan": "#chan", "@+#chan": "#chan", "#chan": "#chan", "nick": "nick", "@": "@"} {
+		if got := cl.stripStatusPrefix(in); got != want {
+			t.Errorf("stripStatusPrefix(%q) = %q, want %q", in, got, want)
 		}
 	}
 }
