@@ -1,0 +1,118 @@
+// Command bench is sealbridge's benchmark harness (issue 5). It drives the real code paths on
+// loopback and prints one table of figures, writing the same figures to a JSON file:
+//
+//	go run -tags goolm ./bench -out bench/results.json
+//
+// Figures are measurements, not pass/fail tests. A figure that the harness cannot measure yet is
+// written as null and shown as "not measured yet"; nothing is ever estimated.
+//
+// What it measures today:
+//
+//   - megolm_encrypt_us / megolm_decrypt_us: bare goolm Megolm group sessions on 256-byte
+//     plaintexts, median of several rounds (megolm.go);
+//   - rss_per_login_kib: idle connected logins of the IRC engine alone (bridge/irc, without
+//     bridgev2), against a fake IRC server running in a separate process (logins.go, ircd.go);
+//   - storm_peak_rss_growth_pct: every connection of 1,000 logins dropped server-side at once,
+//     reconnecting with the engine's backoff and a connection pacer (storm.go).
+//
+// Memory phases each run in a child process (this same binary, re-executed with -role), so that the
+// fake IRC server and the other phases do not count in the RSS being measured.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"time"
+)
+
+type options struct {
+	out       string
+	rounds    int
+	megolmOps int
+	logins    int
+	storm     int
+	skipIRC   bool
+	memprof   string
+
+	// Child roles.
+	role    string
+	addr    string
+	ircdPID int
+}
+
+func main() {
+	var o options
+	flag.StringVar(&o.out, "out", "bench/results.json", "where to write the JSON results")
+	flag.IntVar(&o.rounds, "rounds", 7, "rounds per micro-benchmark (the median is reported)")
+	flag.IntVar(&o.megolmOps, "megolm-ops", 5000, "Megolm encrypts (and decrypts) per round")
+	flag.IntVar(&o.logins, "logins", 2000, "idle connected logins for rss_per_login_kib")
+	flag.IntVar(&o.storm, "storm", 1000, "logins dropped and reconnected for storm_peak_rss_growth_pct")
+	flag.StringVar(&o.memprof, "memprofile", "", "write a heap profile of the idle logins to this file")
+	flag.BoolVar(&o.skipIRC, "skip-irc", false, "skip the IRC engine memory phases")
+	flag.StringVar(&o.role, "role", "", "internal: run as a child (ircd, logins, storm)")
+	flag.StringVar(&o.addr, "addr", "", "internal: fake IRC server address for a child")
+	flag.IntVar(&o.ircdPID, "ircd-pid", 0, "internal: fake IRC server pid (storm child)")
+	flag.Parse()
+
+	var err error
+	switch o.role {
+	case "":
+		err = orchestrate(o)
+	case "ircd":
+		err = runIRCd()
+	case "logins":
+		err = childLogins(o)
+	case "storm":
+		err = childStorm(o)
+	default:
+		err = fmt.Errorf("unknown role %q", o.role)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+// orchestrate runs every phase, prints the table and writes the JSON file.
+func orchestrate(o options) error {
+	start := time.Now()
+	var r results
+	var notes []string
+
+	logf("megolm: %d rounds of %d encrypts and decrypts of 256 bytes", o.rounds, o.megolmOps)
+	enc, dec, err := benchMegolm(o.rounds, o.megolmOps)
+	if err != nil {
+		return fmt.Errorf("megolm: %w", err)
+	}
+	r.MegolmEncryptUS, r.MegolmDecryptUS = &enc, &dec
+
+	if !o.skipIRC {
+		logf("irc engine: %d idle logins", o.logins)
+		lr, err := runLoginsPhase(o.logins, o.memprof)
+		if err != nil {
+			return fmt.Errorf("logins phase: %w", err)
+		}
+		r.RSSPerLoginKiB = &lr.PerLoginKiB
+		notes = append(notes, lr.notes()...)
+
+		logf("irc engine: storm of %d logins", o.storm)
+		sr, err := runStormPhase(o.storm)
+		if err != nil {
+			return fmt.Errorf("storm phase: %w", err)
+		}
+		r.StormPeakRSSGrowthPct = &sr.GrowthPct
+		notes = append(notes, sr.notes()...)
+	}
+
+	printTable(os.Stdout, r, notes)
+	if err := r.write(o.out); err != nil {
+		return err
+	}
+	logf("wrote %s (%s)", o.out, time.Since(start).Round(time.Second))
+	return nil
+}
+
+func logf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "bench: "+format+"\n", args...)
+}

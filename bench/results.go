@@ -1,0 +1,82 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+)
+
+// results holds exactly the keys of issue 5. A nil field was not measured and is written as null.
+type results struct {
+	MegolmEncryptUS       *float64 `json:"megolm_encrypt_us"`
+	MegolmDecryptUS       *float64 `json:"megolm_decrypt_us"`
+	IRCToMatrixMsgsPerS   *float64 `json:"irc_to_matrix_msgs_per_s"`
+	IRCToMatrixUSPerMsg   *float64 `json:"irc_to_matrix_us_per_msg"`
+	IRCToMatrixRatio      *float64 `json:"irc_to_matrix_ratio"`
+	MatrixToIRCMsgsPerS   *float64 `json:"matrix_to_irc_msgs_per_s"`
+	MatrixToIRCUSPerMsg   *float64 `json:"matrix_to_irc_us_per_msg"`
+	MatrixToIRCRatio      *float64 `json:"matrix_to_irc_ratio"`
+	LatencyP50MS          *float64 `json:"latency_p50_ms"`
+	LatencyP99MS          *float64 `json:"latency_p99_ms"`
+	RSSIdleMiB            *float64 `json:"rss_idle_mib"`
+	RSSPerLoginKiB        *float64 `json:"rss_per_login_kib"`
+	Startup10kPortalsS    *float64 `json:"startup_10k_portals_s"`
+	StormPeakRSSGrowthPct *float64 `json:"storm_peak_rss_growth_pct"`
+}
+
+type row struct {
+	key    string
+	value  *float64
+	unit   string
+	target string
+	scope  string // what was measured, when it is less than the issue asks
+}
+
+func (r results) rows() []row {
+	return []row{
+		{"megolm_encrypt_us", r.MegolmEncryptUS, "us", "(reference)", "bare goolm, 256 B, median of rounds"},
+		{"megolm_decrypt_us", r.MegolmDecryptUS, "us", "(reference)", "bare goolm, 256 B, median of rounds"},
+		{"irc_to_matrix_msgs_per_s", r.IRCToMatrixMsgsPerS, "msg/s", ">= 5000", ""},
+		{"irc_to_matrix_us_per_msg", r.IRCToMatrixUSPerMsg, "us CPU", "", ""},
+		{"irc_to_matrix_ratio", r.IRCToMatrixRatio, "x encrypt", "<= 3", ""},
+		{"matrix_to_irc_msgs_per_s", r.MatrixToIRCMsgsPerS, "msg/s", ">= 5000", ""},
+		{"matrix_to_irc_us_per_msg", r.MatrixToIRCUSPerMsg, "us CPU", "", ""},
+		{"matrix_to_irc_ratio", r.MatrixToIRCRatio, "x decrypt", "<= 3", ""},
+		{"latency_p50_ms", r.LatencyP50MS, "ms", "", ""},
+		{"latency_p99_ms", r.LatencyP99MS, "ms", "<= 10", ""},
+		{"rss_idle_mib", r.RSSIdleMiB, "MiB", "<= 40", ""},
+		{"rss_per_login_kib", r.RSSPerLoginKiB, "KiB", "<= 64", "IRC engine alone, without bridgev2"},
+		{"startup_10k_portals_s", r.Startup10kPortalsS, "s", "", ""},
+		{"storm_peak_rss_growth_pct", r.StormPeakRSSGrowthPct, "%", "<= 20", "IRC engine alone, without bridgev2"},
+	}
+}
+
+func (r results) write(path string) error {
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, append(b, '\n'), 0o644)
+}
+
+func printTable(w io.Writer, r results, notes []string) {
+	fmt.Fprintf(w, "\n%-27s %12s  %-10s %-12s %s\n", "figure", "value", "unit", "target", "scope")
+	for _, x := range r.rows() {
+		v, scope := "-", x.scope
+		if x.value != nil {
+			v = strconv.FormatFloat(*x.value, 'f', 2, 64)
+		} else {
+			scope = "not measured yet"
+		}
+		fmt.Fprintf(w, "%-27s %12s  %-10s %-12s %s\n", x.key, v, x.unit, x.target, scope)
+	}
+	if len(notes) > 0 {
+		fmt.Fprintln(w)
+		for _, n := range notes {
+			fmt.Fprintln(w, "  "+n)
+		}
+	}
+	fmt.Fprintln(w)
+}
