@@ -22,7 +22,9 @@ package main
 import (
 	"flag"
 	"fmt"
+	"math"
 	"os"
+	"slices"
 	"time"
 )
 
@@ -81,11 +83,13 @@ func orchestrate(o options) error {
 	var notes []string
 
 	logf("megolm: %d rounds of %d encrypts and decrypts of 256 bytes", o.rounds, o.megolmOps)
-	enc, dec, err := benchMegolm(o.rounds, o.megolmOps)
+	enc, dec, encs, decs, err := benchMegolm(o.rounds, o.megolmOps)
 	if err != nil {
 		return fmt.Errorf("megolm: %w", err)
 	}
-	r.MegolmEncryptUS, r.MegolmDecryptUS = &enc, &dec
+	r.MegolmEncryptUS, r.MegolmDecryptUS = round2(enc), round2(dec)
+	notes = append(notes, fmt.Sprintf("megolm: %d rounds of %d ops after a warm-up round; per-round means encrypt %.1f..%.1f us, decrypt %.1f..%.1f us",
+		o.rounds, o.megolmOps, slices.Min(encs), slices.Max(encs), slices.Min(decs), slices.Max(decs)))
 
 	if !o.skipIRC {
 		logf("irc engine: %d idle logins", o.logins)
@@ -93,7 +97,7 @@ func orchestrate(o options) error {
 		if err != nil {
 			return fmt.Errorf("logins phase: %w", err)
 		}
-		r.RSSPerLoginKiB = &lr.PerLoginKiB
+		r.RSSPerLoginKiB = round2(lr.PerLoginKiB)
 		notes = append(notes, lr.notes()...)
 
 		logf("irc engine: storm of %d logins", o.storm)
@@ -101,7 +105,7 @@ func orchestrate(o options) error {
 		if err != nil {
 			return fmt.Errorf("storm phase: %w", err)
 		}
-		r.StormPeakRSSGrowthPct = &sr.GrowthPct
+		r.StormPeakRSSGrowthPct = round2(sr.GrowthPct)
 		notes = append(notes, sr.notes()...)
 	}
 
@@ -115,4 +119,10 @@ func orchestrate(o options) error {
 
 func logf(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "bench: "+format+"\n", args...)
+}
+
+// round2 rounds to two decimals for the JSON file.
+func round2(v float64) *float64 {
+	v = math.Round(v*100) / 100
+	return &v
 }
