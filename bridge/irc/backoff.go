@@ -7,8 +7,9 @@ import (
 
 // backoffDelay returns the delay before reconnect attempt number attempt
 // (0 for the first retry): a uniformly random ("full jitter") duration
-// between Min and min(Max, Min*2^attempt), both inclusive. The randomness
-// staggers the reconnects of many logins after a server restart.
+// between Min and min(Max, Min*2^(attempt+1)), both inclusive. The randomness
+// staggers the reconnects of many logins after a server restart, the first
+// retry included (between Min and 2*Min).
 // rnd returns a number in [0, n); nil means math/rand/v2.
 func backoffDelay(cfg BackoffConfig, attempt int, rnd func(n int64) int64) time.Duration {
 	lo, hi := cfg.Min, cfg.Max
@@ -19,7 +20,7 @@ func backoffDelay(cfg BackoffConfig, attempt int, rnd func(n int64) int64) time.
 		hi = lo
 	}
 	ceiling := lo
-	for i := 0; i < attempt && ceiling < hi; i++ {
+	for i := 0; i <= attempt && ceiling < hi; i++ {
 		ceiling *= 2
 	}
 	if ceiling > hi || ceiling <= 0 {

@@ -530,7 +530,7 @@ func (c *Client) QueueLen() int {
 	if c.sess == nil {
 		return 0
 	}
-	return len(c.sess.queue)
+	return c.sess.queue.len()
 }
 
 func (c *Client) setNick(nick string) {

@@ -166,8 +166,8 @@ func FuzzParseLine(f *testing.F) {
 		c.caps, c.offered = map[string]string{}, map[string]string{}
 		c.mu.Unlock()
 		s.reg = &registration{s: s, c: c, cfg: c.cfg, fallback: true, offered: map[string]string{}, refused: map[string]bool{}}
-		for len(s.prio) > 0 {
-			<-s.prio
+		for s.prio.len() > 0 {
+			s.prio.pop()
 		}
 		r := ircreader.NewIRCReader(bytes.NewReader(data))
 		for {

@@ -20,7 +20,7 @@ type session struct {
 	conn net.Conn
 	log  zerolog.Logger
 
-	prio, queue chan outLine
+	prio, queue *lineQueue
 	// stop is closed when the reader ends; the writer then exits.
 	stop chan struct{}
 	// done is closed after the session is fully torn down; err is set.
@@ -45,8 +45,8 @@ func newSession(c *Client, conn net.Conn, fallback bool) *session {
 		cfg:       c.cfg,
 		conn:      conn,
 		log:       c.log,
-		prio:      make(chan outLine, priorityQueueSize),
-		queue:     make(chan outLine, sendQueueSize),
+		prio:      newLineQueue(priorityQueueSize),
+		queue:     newLineQueue(sendQueueSize),
 		stop:      make(chan struct{}),
 		done:      make(chan struct{}),
 		regResult: make(chan error, 1),
@@ -158,7 +158,7 @@ func isRegError(err error) bool {
 // flushPriority waits until the priority queue is empty or d passes.
 func (s *session) flushPriority(d time.Duration) {
 	deadline := time.Now().Add(d)
-	for len(s.prio) > 0 && time.Now().Before(deadline) {
+	for s.prio.len() > 0 && time.Now().Before(deadline) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	time.Sleep(10 * time.Millisecond)

@@ -220,7 +220,7 @@ func TestBackoffDelay(t *testing.T) {
 	cfg := BackoffConfig{Min: 2 * time.Second, Max: 5 * time.Minute}
 	lowest := func(int64) int64 { return 0 }
 	highest := func(n int64) int64 { return n - 1 }
-	for attempt, wantMax := range []time.Duration{2 * time.Second, 4 * time.Second, 8 * time.Second, 16 * time.Second} {
+	for attempt, wantMax := range []time.Duration{4 * time.Second, 8 * time.Second, 16 * time.Second, 32 * time.Second} {
 		if d := backoffDelay(cfg, attempt, lowest); d != cfg.Min {
 			t.Fatalf("attempt %d lowest %v", attempt, d)
 		}
@@ -244,6 +244,14 @@ func TestBackoffDelay(t *testing.T) {
 	}
 	if len(seen) < 100 {
 		t.Fatalf("only %d distinct delays", len(seen))
+	}
+	// The first retry is spread too, so logins dropped together do not all come back at Min.
+	first := map[time.Duration]bool{}
+	for i := 0; i < 200; i++ {
+		first[backoffDelay(cfg, 0, nil)] = true
+	}
+	if len(first) < 50 {
+		t.Fatalf("the first retry takes only %d distinct delays", len(first))
 	}
 	if d := backoffDelay(BackoffConfig{Min: time.Second, Max: time.Second}, 3, nil); d != time.Second {
 		t.Fatalf("min == max: %v", d)

@@ -69,12 +69,10 @@ func (s *session) enqueue(l outLine, priority bool) error {
 	if priority {
 		q = s.prio
 	}
-	select {
-	case q <- l:
-		return nil
-	default:
+	if !q.push(l) {
 		return ErrQueueFull
 	}
+	return nil
 }
 
 // writeLoop is the writer goroutine: priority lines go out at once, normal
@@ -84,26 +82,35 @@ func (s *session) writeLoop() {
 	b := newBucket(s.cfg.Flood, time.Now())
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
+	// writePrio writes every waiting priority line; false when the connection is gone.
+	writePrio := func() bool {
+		for {
+			p, ok := s.prio.pop()
+			if !ok {
+				return true
+			}
+			if !s.write(p) {
+				return false
+			}
+		}
+	}
 	for {
 		select {
-		case l := <-s.prio:
-			if !s.write(l) {
-				return
-			}
-			continue
 		case <-s.stop:
 			return
-		default:
-		}
-		select {
-		case <-s.stop:
-			return
-		case l := <-s.prio:
-			if !s.write(l) {
+		case <-s.prio.ready:
+			if !writePrio() {
 				return
 			}
-		case l := <-s.queue:
+		case <-s.queue.ready:
+			l, ok := s.queue.pop()
+			if !ok {
+				continue
+			}
 			for {
+				if !writePrio() { // protocol replies never wait behind a paced line
+					return
+				}
 				wait := b.take(time.Now())
 				if wait == 0 {
 					break
@@ -113,11 +120,8 @@ func (s *session) writeLoop() {
 				case <-s.stop:
 					timer.Stop()
 					return
-				case p := <-s.prio:
+				case <-s.prio.ready:
 					timer.Stop()
-					if !s.write(p) {
-						return
-					}
 				case <-timer.C:
 				}
 			}
