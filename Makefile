@@ -7,7 +7,7 @@ LDFLAGS   := -s -w -X main.Tag=$(VERSION) -X main.Commit=$(COMMIT) -X 'main.Buil
 FUZZTIME  ?= 8s
 PKGS      := ./bridge/... ./cmd/... ./config/... ./database/...
 
-.PHONY: all build test test-deps vet unit fuzz-short fuzz e2e demo example-config docker-verify clean
+.PHONY: all build test test-deps vet unit fuzz-short fuzz e2e demo bench example-config docker-verify clean
 
 all: build
 
@@ -27,6 +27,7 @@ vet:
 	if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
 	$(GO) vet -tags $(TAGS) $(PKGS)
 	$(GO) vet -tags $(TAGS),e2e ./test/...
+	$(GO) vet -tags $(TAGS) ./bench/
 
 unit:
 	$(GO) test -race -tags $(TAGS) -count=1 $(PKGS)
@@ -50,6 +51,10 @@ e2e:
 # `make demo`: a homeserver, an IRC network and the bridge, all on loopback, until Ctrl-C.
 demo: test-deps build
 	$(GO) run -tags $(TAGS) ./test/demo -bridge ./sealbridge -dir ./demo
+
+# `make bench`: the benchmark harness (bench/README.md); prints a table and writes bench/results.json.
+bench:
+	$(GO) run -tags $(TAGS) ./bench -out bench/results.json
 
 example-config: build
 	rm -f example-config.yaml && ./sealbridge -e -c example-config.yaml
