@@ -8,7 +8,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -167,56 +166,11 @@ func (d *Dendrite) RegisterUser(ctx context.Context, localpart, password string,
 // Login logs localpart in with a password (m.login.password) and returns
 // the access token.
 func (d *Dendrite) Login(ctx context.Context, localpart, password string) (accessToken string, err error) {
-	body, _ := json.Marshal(map[string]any{
-		"type":       "m.login.password",
-		"identifier": map[string]string{"type": "m.id.user", "user": localpart},
-		"password":   password,
-	})
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, d.URL+"/_matrix/client/v3/login", bytes.NewReader(body))
-	if err != nil {
-		return "", err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return "", err
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		return "", fmt.Errorf("login %s: %s: %s", localpart, resp.Status, b)
-	}
-	var r struct {
-		AccessToken string `json:"access_token"`
-		UserID      string `json:"user_id"`
-	}
-	if err := json.Unmarshal(b, &r); err != nil {
-		return "", err
-	}
-	if r.AccessToken == "" {
-		return "", fmt.Errorf("login %s: no access_token in %s", localpart, b)
-	}
-	return r.AccessToken, nil
+	return passwordLogin(ctx, d.URL, localpart, password)
 }
 
 func (d *Dendrite) get(ctx context.Context, path string) ([]byte, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, d.URL+path, nil)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return nil, err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("GET %s: %s", path, resp.Status)
-	}
-	return b, nil
+	return matrixDo(ctx, d.URL, http.MethodGet, path, "", nil)
 }
 
 // eventTypesSQL counts a room's events by type in Dendrite's roomserver
@@ -236,34 +190,7 @@ GROUP BY t.event_type;`
 // and no m.room.message at all. Unknown rooms give an empty map. It uses
 // the sqlite3 command-line tool, read-only, while Dendrite runs.
 func (d *Dendrite) EventTypesInRoom(roomID string) (map[string]int, error) {
-	if err := needFile(d.RoomserverDB); err != nil {
-		return nil, err
-	}
-	query := fmt.Sprintf(eventTypesSQL, strings.ReplaceAll(roomID, "'", "''"))
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "sqlite3", "-readonly", "-batch", "-json", "-cmd", ".timeout 10000", d.RoomserverDB, query)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		return nil, fmt.Errorf("sqlite3 %s: %v: %s", d.RoomserverDB, err, stderr.String())
-	}
-	counts := map[string]int{}
-	if len(bytes.TrimSpace(out)) == 0 { // no rows: sqlite3 prints nothing
-		return counts, nil
-	}
-	var rows []struct {
-		Type string `json:"type"`
-		N    int    `json:"n"`
-	}
-	if err := json.Unmarshal(out, &rows); err != nil {
-		return nil, fmt.Errorf("sqlite3 output %q: %w", out, err)
-	}
-	for _, r := range rows {
-		counts[r.Type] = r.N
-	}
-	return counts, nil
+	return countEventTypes(d.RoomserverDB, eventTypesSQL, roomID)
 }
 
 // yamlQuote quotes s as a JSON string, which is a valid YAML scalar.

@@ -12,12 +12,10 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"syscall"
 	"text/template"
 	"time"
@@ -298,57 +296,13 @@ func (s *Synapse) RegisterUser(ctx context.Context, localpart, password string, 
 // Login logs localpart in with a password (m.login.password) and returns
 // the access token.
 func (s *Synapse) Login(ctx context.Context, localpart, password string) (accessToken string, err error) {
-	b, err := s.Do(ctx, http.MethodPost, "/_matrix/client/v3/login", "", map[string]any{
-		"type":       "m.login.password",
-		"identifier": map[string]string{"type": "m.id.user", "user": localpart},
-		"password":   password,
-	})
-	if err != nil {
-		return "", fmt.Errorf("login %s: %w", localpart, err)
-	}
-	var r struct {
-		AccessToken string `json:"access_token"`
-	}
-	if err := json.Unmarshal(b, &r); err != nil || r.AccessToken == "" {
-		return "", fmt.Errorf("login %s: no access_token in %s", localpart, b)
-	}
-	return r.AccessToken, nil
+	return passwordLogin(ctx, s.URL, localpart, password)
 }
 
 // Do sends a JSON request (body nil: none) with an optional access token
 // and returns the response body; any status but 200 is an error.
 func (s *Synapse) Do(ctx context.Context, method, path, token string, body any) ([]byte, error) {
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return nil, err
-		}
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, s.URL+path, rd)
-	if err != nil {
-		return nil, err
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return nil, err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return b, fmt.Errorf("%s %s: %s: %s", method, path, resp.Status, b)
-	}
-	return b, nil
+	return matrixDo(ctx, s.URL, method, path, token, body)
 }
 
 // EventTypesInRoom counts the events of a room by event type, read from
@@ -359,35 +313,7 @@ func (s *Synapse) Do(ctx context.Context, method, path, token string, body any) 
 // Unknown rooms give an empty map. It uses the sqlite3 command-line tool,
 // read-only, while Synapse runs.
 func (s *Synapse) EventTypesInRoom(roomID string) (map[string]int, error) {
-	if err := needFile(s.DBPath); err != nil {
-		return nil, err
-	}
-	query := fmt.Sprintf(`SELECT type, COUNT(*) AS n FROM events WHERE room_id = '%s' GROUP BY type;`,
-		strings.ReplaceAll(roomID, "'", "''"))
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "sqlite3", "-readonly", "-batch", "-json", "-cmd", ".timeout 10000", s.DBPath, query)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		return nil, fmt.Errorf("sqlite3 %s: %v: %s", s.DBPath, err, stderr.String())
-	}
-	counts := map[string]int{}
-	if len(bytes.TrimSpace(out)) == 0 { // no rows: sqlite3 prints nothing
-		return counts, nil
-	}
-	var rows []struct {
-		Type string `json:"type"`
-		N    int    `json:"n"`
-	}
-	if err := json.Unmarshal(out, &rows); err != nil {
-		return nil, fmt.Errorf("sqlite3 output %q: %w", out, err)
-	}
-	for _, r := range rows {
-		counts[r.Type] = r.N
-	}
-	return counts, nil
+	return countEventTypes(s.DBPath, `SELECT type, COUNT(*) AS n FROM events WHERE room_id = '%s' GROUP BY type;`, roomID)
 }
 
 // writeSynapseSigningKey writes a Synapse signing key file: one line
