@@ -20,7 +20,7 @@ import (
 // nothing: this is the IRC engine alone, without bridgev2, portals or the database.
 type fleet struct {
 	clients []*irc.Client
-	pace    atomic.Pointer[pacer]
+	pace    atomic.Pointer[irc.Pacer]
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
 
@@ -45,7 +45,7 @@ func (f *fleet) OnDisconnected(_ *irc.Client, err error, _ bool) {
 }
 
 // startFleet creates n clients and runs them; connections are paced by p.
-func startFleet(addr string, n int, backoff irc.BackoffConfig, p *pacer) *fleet {
+func startFleet(addr string, n int, backoff irc.BackoffConfig, p *irc.Pacer) *fleet {
 	f := &fleet{}
 	f.pace.Store(p)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -112,39 +112,4 @@ func settledRSSKiB(free bool) int64 {
 	}
 	time.Sleep(time.Second)
 	return rssKiB()
-}
-
-// pacer spreads connection attempts: at most burst at once, then one per interval. It is the same
-// algorithm as bridge/pacer.go, copied because that type is unexported in package bridge.
-type pacer struct {
-	mu       sync.Mutex
-	interval time.Duration
-	burst    int
-	next     time.Time
-}
-
-func newPacer(perSecond float64, burst int) *pacer {
-	return &pacer{interval: time.Duration(float64(time.Second) / perSecond), burst: burst}
-}
-
-func (p *pacer) Wait(ctx context.Context) error {
-	p.mu.Lock()
-	now := time.Now()
-	if earliest := now.Add(-time.Duration(p.burst-1) * p.interval); p.next.Before(earliest) {
-		p.next = earliest
-	}
-	slot := p.next
-	p.next = p.next.Add(p.interval)
-	p.mu.Unlock()
-	if !slot.After(now) {
-		return ctx.Err()
-	}
-	t := time.NewTimer(slot.Sub(now))
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }

@@ -55,7 +55,7 @@ func childLogins(o options) error {
 
 	t0 := time.Now()
 	f := startFleet(o.addr, o.logins, irc.BackoffConfig{Min: time.Second, Max: 10 * time.Second},
-		newPacer(setupConnectsPerSecond, setupBurst))
+		irc.NewPacer(setupConnectsPerSecond, setupBurst))
 	if err := f.waitConnects(int64(o.logins), 2*time.Minute); err != nil {
 		return err
 	}

@@ -58,11 +58,11 @@ func runStormPhase(n int) (stormResult, error) {
 // until every login has reconnected.
 func childStorm(o options) error {
 	n := int64(o.storm)
-	f := startFleet(o.addr, o.storm, stormBackoff, newPacer(setupConnectsPerSecond, setupBurst))
+	f := startFleet(o.addr, o.storm, stormBackoff, irc.NewPacer(setupConnectsPerSecond, setupBurst))
 	if err := f.waitConnects(n, 2*time.Minute); err != nil {
 		return err
 	}
-	f.pace.Store(newPacer(stormConnectsPerSecond, stormBurst))
+	f.pace.Store(irc.NewPacer(stormConnectsPerSecond, stormBurst))
 	time.Sleep(2 * time.Second)
 	baseline := settledRSSKiB(true)
 	if err := resetPeakRSS(); err != nil {

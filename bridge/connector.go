@@ -13,6 +13,7 @@ import (
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
 
+	"github.com/sealbridge/sealbridge/bridge/irc"
 	"github.com/sealbridge/sealbridge/bridge/metrics"
 	"github.com/sealbridge/sealbridge/config"
 	sbdb "github.com/sealbridge/sealbridge/database"
@@ -30,7 +31,7 @@ type IRCConnector struct {
 	clientsLock sync.Mutex
 	clients     map[string]*IRCClient // by login ID, only connected ones
 	all         map[string]*IRCClient // by login ID, every login with a client
-	pacers      map[string]*pacer     // by network ID, shared by its logins' connection loops
+	pacers      map[string]*irc.Pacer // by network ID, shared by its logins' connection loops
 }
 
 var (
@@ -44,7 +45,7 @@ func NewConnector() *IRCConnector {
 	c := &IRCConnector{
 		clients: make(map[string]*IRCClient),
 		all:     make(map[string]*IRCClient),
-		pacers:  make(map[string]*pacer),
+		pacers:  make(map[string]*irc.Pacer),
 		Metrics: metrics.New(),
 	}
 	c.Metrics.SetSources(c.connectionStates, c.queueDepth)
@@ -170,12 +171,12 @@ func (c *IRCConnector) queueDepth() int {
 }
 
 // pacerFor is the network's connection pacer.
-func (c *IRCConnector) pacerFor(network *config.Network) *pacer {
+func (c *IRCConnector) pacerFor(network *config.Network) *irc.Pacer {
 	c.clientsLock.Lock()
 	defer c.clientsLock.Unlock()
 	p := c.pacers[network.ID]
 	if p == nil {
-		p = newPacer(network.Reconnect.ConnectsPerSecond, network.Reconnect.ConnectBurst)
+		p = irc.NewPacer(network.Reconnect.ConnectsPerSecond, network.Reconnect.ConnectBurst)
 		c.pacers[network.ID] = p
 	}
 	return p

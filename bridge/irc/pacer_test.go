@@ -1,4 +1,4 @@
-package bridge
+package irc
 
 import (
 	"context"
@@ -7,7 +7,7 @@ import (
 )
 
 func TestPacerBurstThenInterval(t *testing.T) {
-	p := newPacer(10, 3) // 100 ms apart after a burst of 3
+	p := NewPacer(10, 3) // 100 ms apart after a burst of 3
 	now := time.Unix(1000, 0)
 	var waits []time.Duration
 	for i := 0; i < 6; i++ {
@@ -33,7 +33,7 @@ func TestPacerBurstThenInterval(t *testing.T) {
 
 // 1,000 logins reconnecting at once are spread over 1,000/rate seconds.
 func TestPacerSpreadsAStorm(t *testing.T) {
-	p := newPacer(20, 10)
+	p := NewPacer(20, 10)
 	now := time.Now()
 	var last time.Duration
 	for i := 0; i < 1000; i++ {
@@ -45,7 +45,7 @@ func TestPacerSpreadsAStorm(t *testing.T) {
 }
 
 func TestPacerWaitHonoursContext(t *testing.T) {
-	p := newPacer(0.1, 1)
+	p := NewPacer(0.1, 1)
 	if err := p.Wait(context.Background()); err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package bridge
+package irc
 
 import (
 	"context"
@@ -6,28 +6,30 @@ import (
 	"time"
 )
 
-// pacer spreads connection attempts: at most burst at once, then one per interval. Every login of a
-// network shares its network's pacer, so a bridge restart or an IRC server restart with many logins
-// reconnects them over time instead of in one storm (servers throttle and ban connection floods).
-type pacer struct {
+// Pacer spreads connection attempts: at most burst at once, then one per interval. Clients that
+// share a Pacer as their Config.Pace (the bridge gives every login of a network the same one)
+// reconnect over time after a bridge or server restart instead of in one storm; servers throttle
+// and ban connection floods.
+type Pacer struct {
 	mu       sync.Mutex
 	interval time.Duration
 	burst    int
 	next     time.Time // when the next attempt may go without using the burst
 }
 
-func newPacer(perSecond float64, burst int) *pacer {
+// NewPacer allows burst attempts at once, then perSecond.
+func NewPacer(perSecond float64, burst int) *Pacer {
 	if perSecond <= 0 {
 		perSecond = 1
 	}
 	if burst < 1 {
 		burst = 1
 	}
-	return &pacer{interval: time.Duration(float64(time.Second) / perSecond), burst: burst}
+	return &Pacer{interval: time.Duration(float64(time.Second) / perSecond), burst: burst}
 }
 
 // reserve books the next slot and says how long to wait for it.
-func (p *pacer) reserve(now time.Time) time.Duration {
+func (p *Pacer) reserve(now time.Time) time.Duration {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	// Unused slots accumulate up to burst.
@@ -44,7 +46,7 @@ func (p *pacer) reserve(now time.Time) time.Duration {
 }
 
 // Wait blocks until this attempt's slot, or until ctx ends.
-func (p *pacer) Wait(ctx context.Context) error {
+func (p *Pacer) Wait(ctx context.Context) error {
 	wait := p.reserve(time.Now())
 	if wait == 0 {
 		return ctx.Err()
