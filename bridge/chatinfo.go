@@ -97,7 +97,7 @@ func (cl *IRCClient) GetUserInfo(ctx context.Context, ghost *bridgev2.Ghost) (*b
 }
 
 // GetCapabilities tells Matrix clients what an IRC room supports: text, notices and emotes with
-// formatting; no edits, reactions, replies or media yet.
+// formatting, and replies; no edits, reactions or media yet.
 func (cl *IRCClient) GetCapabilities(ctx context.Context, portal *bridgev2.Portal) *event.RoomFeatures {
 	return &event.RoomFeatures{
 		ID: "net.sealbridge.irc.capabilities.2026_11_23",
@@ -110,6 +110,7 @@ func (cl *IRCClient) GetCapabilities(ctx context.Context, portal *bridgev2.Porta
 			event.FmtUserLink:      event.CapLevelFullySupported,
 		},
 		MaxTextLength: 16 * 1024,
+		Reply:         event.CapLevelFullySupported,
 	}
 }
 

@@ -24,6 +24,8 @@ type ircMessage struct {
 	notice  bool
 	action  bool
 	channel bool
+	// replyTo is the msgid of the IRC message this one replies to (+draft/reply), if any.
+	replyTo string
 }
 
 // handleMessage bridges PRIVMSG and NOTICE: channel messages to the shared channel portal, private
@@ -69,7 +71,7 @@ func (cl *IRCClient) handleMessage(msg *ircmsg.Message, at time.Time) {
 	}
 	arrived := time.Now()
 	_, msgid := msg.GetTag("msgid")
-	data := &ircMessage{nick: nick, text: text, notice: notice, action: action, channel: channel}
+	data := &ircMessage{nick: nick, text: text, notice: notice, action: action, channel: channel, replyTo: replyTag(msg)}
 	cl.queue(&simplevent.Message[*ircMessage]{
 		EventMeta: simplevent.EventMeta{
 			Type:         bridgev2.RemoteEventMessage,
@@ -119,10 +121,25 @@ func (cl *IRCClient) convertIRCMessage(ctx context.Context, portal *bridgev2.Por
 		content.FormattedBody = formatted
 	}
 	content.Mentions = &event.Mentions{UserIDs: mentions}
-	return &bridgev2.ConvertedMessage{Parts: []*bridgev2.ConvertedMessagePart{{
+	converted := &bridgev2.ConvertedMessage{Parts: []*bridgev2.ConvertedMessagePart{{
 		Type:    event.EventMessage,
 		Content: content,
-	}}}, nil
+	}}}
+	if data.replyTo != "" {
+		// bridgev2 resolves this within the portal only; an unknown target is dropped.
+		converted.ReplyTo = &networkid.MessageOptionalPartID{MessageID: MakeMessageID(cl.network.ID, "", "", data.replyTo, time.Time{}, "")}
+	}
+	return converted, nil
+}
+
+// replyTag reads the reply client tag (https://ircv3.net/specs/client-tags/reply), draft or final.
+func replyTag(msg *ircmsg.Message) string {
+	for _, name := range []string{"+draft/reply", "+reply"} {
+		if ok, v := msg.GetTag(name); ok && v != "" {
+			return v
+		}
+	}
+	return ""
 }
 
 func (cl *IRCClient) inChannel(portal *bridgev2.Portal, nick string) bool {

@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"maunium.net/go/mautrix/bridgev2"
 	"maunium.net/go/mautrix/bridgev2/database"
+	"maunium.net/go/mautrix/bridgev2/networkid"
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
 
@@ -50,6 +52,7 @@ func (cl *IRCClient) HandleMatrixMessage(ctx context.Context, msg *bridgev2.Matr
 		formatted = content.FormattedBody
 	}
 	text := format.ToIRC(content.Body, formatted, cl.pillToNick)
+	text, tags := cl.replyContext(msg, text)
 	budget := cl.irc.MaxTextBytes(command, target)
 	if content.MsgType == event.MsgEmote {
 		budget -= ctcpActionOverhead
@@ -63,7 +66,12 @@ func (cl *IRCClient) HandleMatrixMessage(ctx context.Context, msg *bridgev2.Matr
 			line = "\x01ACTION " + line + "\x01"
 		}
 		cl.rememberEcho(target, line)
-		if err = cl.irc.Send(command, target, line); err != nil {
+		if i == 0 && tags != nil {
+			err = cl.irc.SendTagged(tags, command, target, line)
+		} else {
+			err = cl.irc.Send(command, target, line)
+		}
+		if err != nil {
 			cl.forgetEcho(target, line)
 			if i == 0 {
 				if errors.Is(err, irc.ErrNotConnected) {
@@ -80,6 +88,45 @@ func (cl *IRCClient) HandleMatrixMessage(ctx context.Context, msg *bridgev2.Matr
 		SenderID:  cl.ownUserID(),
 		Timestamp: time.Now(),
 	}}, nil
+}
+
+// replyContext turns a Matrix reply into what IRC users understand: the replied-to nick as a
+// "nick: " prefix, and the +draft/reply tag naming the IRC message when the server passes client
+// tags (https://ircv3.net/specs/client-tags/reply). No text of the replied-to message is quoted,
+// and a reply target outside this portal is ignored (bridgev2 looks targets up by event ID alone).
+func (cl *IRCClient) replyContext(msg *bridgev2.MatrixMessage, text string) (string, map[string]string) {
+	r := msg.ReplyTo
+	if r == nil || r.Room != msg.Portal.PortalKey {
+		return text, nil
+	}
+	var tags map[string]string
+	if msgid := ircMsgID(cl.network.ID, r.ID); msgid != "" && cl.irc.HasCap("message-tags") {
+		tags = map[string]string{"+draft/reply": msgid}
+	}
+	network, folded, ok := ParseUserID(r.SenderID)
+	if !ok || network != cl.network.ID || r.SenderID == cl.ownUserID() {
+		return text, tags
+	}
+	cl.mu.Lock()
+	nick := cl.nicks[folded]
+	cl.mu.Unlock()
+	if nick == "" {
+		nick = folded
+	}
+	if !strings.HasPrefix(cl.fold(text), cl.fold(nick)) {
+		text = nick + ": " + text
+	}
+	return text, tags
+}
+
+// ircMsgID is the server's msgid inside a message ID, or "" for IDs the bridge made up (hashes and
+// messages sent from Matrix).
+func ircMsgID(network string, id networkid.MessageID) string {
+	rest, ok := strings.CutPrefix(string(id), network+"/")
+	if !ok || strings.HasPrefix(rest, "h:") || strings.HasPrefix(rest, "mx:") {
+		return ""
+	}
+	return rest
 }
 
 // portalTarget is the channel or nick a portal sends to.

@@ -254,6 +254,31 @@ func runBridgeStory(t *testing.T, ctx context.Context, ircd *stack.IRC, hsKind, 
 	must(t, err)
 	bob.waitFor(t, "pill as nick", waitLong, privmsgFrom(aliceNick, channel, bobNick+": pinged"))
 
+	// Replies both ways: a Matrix reply reaches IRC as "nick: text" with the +draft/reply tag naming
+	// the IRC message; an IRC reply tag becomes a Matrix reply to the right event.
+	bob.send(t, "PRIVMSG", channel, "question one")
+	echo := bob.waitFor(t, "echo with msgid", waitLong, func(m *ircmsg.Message) bool {
+		return m.Command == "PRIVMSG" && strings.EqualFold(m.Nick(), bobNick) && m.Params[len(m.Params)-1] == "question one"
+	})
+	_, questionMsgID := echo.GetTag("msgid")
+	question := waitMessage(t, mx, chanRoom, bobMXID, "question one")
+	_, err = mx.SendEvent(ctx, chanRoom, "m.room.message", map[string]any{
+		"msgtype": "m.text", "body": "answer one",
+		"m.relates_to": map[string]any{"m.in_reply_to": map[string]any{"event_id": question.EventID}},
+	})
+	must(t, err)
+	answer := bob.waitFor(t, "the reply", waitLong, privmsgFrom(aliceNick, channel, bobNick+": answer one"))
+	if _, tag := answer.GetTag("+draft/reply"); questionMsgID == "" || tag != questionMsgID {
+		t.Errorf("reply tag = %q, want the question's msgid %q", tag, questionMsgID)
+	}
+	must(t, bob.c.SendTagged(map[string]string{"+draft/reply": questionMsgID}, "PRIVMSG", channel, "follow up"))
+	followUp := waitMessage(t, mx, chanRoom, bobMXID, "follow up")
+	relatesTo, _ := followUp.Content["m.relates_to"].(map[string]any)
+	inReplyTo, _ := relatesTo["m.in_reply_to"].(map[string]any)
+	if inReplyTo["event_id"] != question.EventID {
+		t.Errorf("IRC reply arrived with m.relates_to %v, want a reply to %s", followUp.Content["m.relates_to"], question.EventID)
+	}
+
 	// Topic, joins, nick changes and parts show in the room.
 	bob.send(t, "TOPIC", channel, "the new topic")
 	c, cancel = waitCtx()
