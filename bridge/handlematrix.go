@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rs/zerolog"
 	"maunium.net/go/mautrix/bridgev2"
 	"maunium.net/go/mautrix/bridgev2/database"
 	"maunium.net/go/mautrix/bridgev2/networkid"
@@ -23,11 +24,32 @@ const ctcpActionOverhead = len("\x01ACTION \x01")
 
 // errNotConnected is shown to the Matrix sender as the message's failure reason.
 var errNotConnected = bridgev2.WrapErrorInStatus(errors.New("not connected to IRC right now; the message was not sent")).
-	WithErrorAsMessage().WithIsCertain(true).WithSendNotice(true)
+	WithErrorAsMessage().WithIsCertain(true)
 
 // HandleMatrixMessage sends a Matrix message over the user's own IRC connection: formatting as mIRC
 // codes, pills as nicks, emotes as CTCP ACTION, notices as NOTICE, split into safe lines.
 func (cl *IRCClient) HandleMatrixMessage(ctx context.Context, msg *bridgev2.MatrixMessage) (*bridgev2.MatrixMessageResponse, error) {
+	resp, err := cl.sendToIRC(ctx, msg)
+	if err != nil {
+		cl.noticeFailure(ctx, msg.Portal, err)
+	}
+	return resp, err
+}
+
+// noticeFailure tells the room why a message did not reach IRC, with an encrypted notice (mautrix's
+// own error notices are plaintext, so sealbridge's example config turns them off).
+func (cl *IRCClient) noticeFailure(ctx context.Context, portal *bridgev2.Portal, err error) {
+	if portal == nil || portal.MXID == "" {
+		return
+	}
+	content := &event.MessageEventContent{MsgType: event.MsgNotice, Body: "\u26a0\ufe0f Your message was not sent to IRC: " + err.Error()}
+	if _, sendErr := cl.conn.Bridge.Bot.SendMessage(ctx, portal.MXID, event.EventMessage, &event.Content{Parsed: content}, nil); sendErr != nil {
+		zerolog.Ctx(ctx).Err(sendErr).Msg("Failed to post a failure notice")
+	}
+}
+
+// sendToIRC does the work of HandleMatrixMessage.
+func (cl *IRCClient) sendToIRC(ctx context.Context, msg *bridgev2.MatrixMessage) (*bridgev2.MatrixMessageResponse, error) {
 	start := time.Now()
 	if !cl.irc.Connected() {
 		return nil, errNotConnected
@@ -45,7 +67,7 @@ func (cl *IRCClient) HandleMatrixMessage(ctx context.Context, msg *bridgev2.Matr
 	case event.MsgEmote:
 	default:
 		return nil, bridgev2.WrapErrorInStatus(fmt.Errorf("%s messages are not bridged to IRC yet", content.MsgType)).
-			WithErrorAsMessage().WithIsCertain(true).WithSendNotice(true)
+			WithErrorAsMessage().WithIsCertain(true)
 	}
 	formatted := ""
 	if content.Format == event.FormatHTML {

@@ -54,6 +54,11 @@ var (
 // StartWithOverride starts a `relogin`: the same network with a new nick or credentials. The login
 // keeps its ID, portals and channels; its connection is replaced only once the new one works.
 func (l *ircLogin) StartWithOverride(ctx context.Context, override *bridgev2.UserLogin) (*bridgev2.LoginStep, error) {
+	if override.UserMXID != l.user.MXID {
+		// bridgev2's relogin command finds the login by ID alone: never let one user drive
+		// another user's login.
+		return nil, fmt.Errorf("login `%s` not found", override.ID)
+	}
 	if _, ok := override.Metadata.(*sbdb.UserLoginMetadata); !ok {
 		return nil, fmt.Errorf("login %s is not an IRC login", override.ID)
 	}

@@ -27,6 +27,9 @@ var exampleEdits = []struct{ old, new string }{
 		"    uri: file:sealbridge.db?_txlock=immediate\n"},
 	// info carries no message bodies; debug is for troubleshooting
 	{"    min_level: debug\n", "    min_level: info\n"},
+	// mautrix's error notices are plaintext m.notice events, which would break the promise of an
+	// encrypted portal; sealbridge posts its own notices, encrypted, where it can.
+	{"    message_error_notices: true\n", "    message_error_notices: false\n"},
 }
 
 // ExampleConfig is the full example config that `sealbridge -e` writes.
