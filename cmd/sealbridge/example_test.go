@@ -56,3 +56,23 @@ func TestExampleConfigEncryptionOnAndValid(t *testing.T) {
 		t.Fatalf("example network section does not validate: %v", err)
 	}
 }
+
+// docker/entrypoint.sh rewrites these example lines for the container; each must stay unique.
+func TestExampleLinesTheDockerEntrypointRewrites(t *testing.T) {
+	example := ExampleConfig(config.ExampleYAML)
+	for _, line := range []string{
+		"    uri: file:sealbridge.db?_txlock=immediate",
+		"    hostname: 127.0.0.1",
+		"          filename: ./logs/bridge.log",
+	} {
+		n := 0
+		for _, l := range strings.Split(example, "\n") {
+			if l == line {
+				n++
+			}
+		}
+		if n != 1 {
+			t.Errorf("the example has %d lines %q; docker/entrypoint.sh expects exactly one", n, line)
+		}
+	}
+}
