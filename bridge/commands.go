@@ -8,8 +8,6 @@ import (
 	"maunium.net/go/mautrix/bridgev2"
 	"maunium.net/go/mautrix/bridgev2/commands"
 	"maunium.net/go/mautrix/event"
-
-	sbdb "github.com/sealbridge/sealbridge/database"
 )
 
 // The bridge's own bot commands. bridgev2 provides help, login, logout, list-logins and
@@ -203,14 +201,7 @@ func fnNetworks(ce *commands.Event) {
 func (cl *IRCClient) rememberKey(channel, sealedKey string) {
 	folded := cl.fold(channel)
 	cl.mu.Lock()
-	if ch := cl.meta.Channels[folded]; ch != nil {
-		ch.Key = sealedKey
-	} else {
-		if cl.meta.Channels == nil {
-			cl.meta.Channels = map[string]*sbdb.Channel{}
-		}
-		cl.meta.Channels[folded] = &sbdb.Channel{Name: channel, Key: sealedKey}
-	}
+	cl.channelEntry(folded, channel).Key = sealedKey
 	cl.mu.Unlock()
 	cl.saveLogin()
 }

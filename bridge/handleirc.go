@@ -124,12 +124,7 @@ func (cl *IRCClient) handleJoin(msg *ircmsg.Message, at time.Time) {
 		cl.mu.Lock()
 		cl.channels[folded] = newChannelState(channel)
 		_, known := cl.meta.Channels[folded]
-		if !known {
-			if cl.meta.Channels == nil {
-				cl.meta.Channels = make(map[string]*sbdb.Channel)
-			}
-			cl.meta.Channels[folded] = &sbdb.Channel{Name: channel}
-		}
+		cl.channelEntry(folded, channel)
 		cl.mu.Unlock()
 		if !known {
 			cl.saveLogin()
@@ -308,6 +303,20 @@ func (cl *IRCClient) handleChannelError(msg *ircmsg.Message) {
 			cl.saveLogin()
 		}
 	}
+}
+
+// channelEntry returns the login's stored entry for a channel, adding it if missing. Call it with
+// cl.mu held.
+func (cl *IRCClient) channelEntry(folded, name string) *sbdb.Channel {
+	if cl.meta.Channels == nil {
+		cl.meta.Channels = make(map[string]*sbdb.Channel)
+	}
+	ch := cl.meta.Channels[folded]
+	if ch == nil {
+		ch = &sbdb.Channel{Name: name}
+		cl.meta.Channels[folded] = ch
+	}
+	return ch
 }
 
 func (cl *IRCClient) saveLogin() {
