@@ -41,6 +41,10 @@ func (cl *IRCClient) OnMessage(c *irc.Client, msg *ircmsg.Message, at time.Time)
 		if len(msg.Params) >= 1 {
 			cl.handleNick(msg.Nick(), msg.Params[0], at)
 		}
+	case "MODE":
+		cl.handleMode(msg, at)
+	case "INVITE":
+		cl.handleInvite(msg)
 	case "TOPIC":
 		if len(msg.Params) >= 2 {
 			cl.handleTopic(msg.Nick(), msg.Params[0], msg.Params[1], at)
@@ -59,6 +63,8 @@ func (cl *IRCClient) OnMessage(c *irc.Client, msg *ircmsg.Message, at time.Time)
 		}
 	case "403", "405", "471", "473", "474", "475", "476", "477", "404":
 		cl.handleChannelError(msg)
+	case "482", "441", "443": // a moderation action from Matrix that the server refused
+		cl.handleRefused(msg)
 	}
 }
 
@@ -223,11 +229,13 @@ func (cl *IRCClient) handleNick(oldNick, newNick string, at time.Time) {
 		cl.mu.Unlock()
 		cl.saveLogin()
 	}
-	channels := cl.channelsOf(oldNick, true)
+	var channels []string
 	cl.mu.Lock()
-	for _, name := range channels {
-		if ch := cl.channels[cl.fold(name)]; ch != nil {
-			ch.Members[cl.fold(newNick)] = &member{Nick: newNick}
+	for _, ch := range cl.channels {
+		if m := ch.Members[cl.fold(oldNick)]; m != nil {
+			channels = append(channels, ch.Name)
+			delete(ch.Members, cl.fold(oldNick))
+			ch.Members[cl.fold(newNick)] = &member{Nick: newNick, Modes: m.Modes} // modes follow the nick
 		}
 	}
 	cl.mu.Unlock()
@@ -256,10 +264,21 @@ func (cl *IRCClient) handleTopic(nick, channel, topic string, at time.Time) {
 }
 
 func (cl *IRCClient) queueMembership(channel, nick, by string, membership event.Membership, reason string, at time.Time) {
+	// Power follows the prefix modes of whoever holds the nick now; a ghost that leaves drops to 0
+	// so that the next holder of its nick does not inherit its op.
+	pl := 0
+	if membership == event.MembershipJoin {
+		cl.withChannel(channel, func(ch *channelState) {
+			if m := ch.Members[cl.fold(nick)]; m != nil {
+				pl = powerLevel(m.Modes)
+			}
+		})
+	}
 	m := bridgev2.ChatMember{
 		EventSender: cl.sender(nick),
 		Membership:  membership,
 		UserInfo:    &bridgev2.UserInfo{Name: &nick},
+		PowerLevel:  &pl,
 	}
 	if by != "" {
 		m.MemberSender = cl.sender(by)

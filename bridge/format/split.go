@@ -1,6 +1,7 @@
 package format
 
 import (
+	"slices"
 	"strings"
 	"unicode/utf8"
 )
@@ -93,4 +94,27 @@ func cutPoint(s string, limit int) int {
 func MessageBudget(source, command, target string) int {
 	n := 510 - len(":"+source+" "+command+" "+target+" :")
 	return max(n, MinSplitBytes)
+}
+
+// OneLine makes text safe as a single IRC parameter that must not wrap (a topic, a kick reason):
+// its lines are joined with " / ", NULs removed, and the result cut at the last rune boundary within
+// maxBytes (no cut when maxBytes <= 0). It never contains '\r', '\n' or '\x00'.
+func OneLine(text string, maxBytes int) string {
+	lines := Split(text, len(text)+MinSplitBytes)
+	for i, l := range lines {
+		lines[i] = strings.TrimSpace(l)
+	}
+	s := strings.Join(slices.DeleteFunc(lines, func(l string) bool { return l == "" }), " / ")
+	if maxBytes > 0 && len(s) > maxBytes {
+		cut := 0
+		for cut < len(s) {
+			_, w := utf8.DecodeRuneInString(s[cut:])
+			if cut+w > maxBytes {
+				break
+			}
+			cut += w
+		}
+		s = s[:cut]
+	}
+	return s
 }

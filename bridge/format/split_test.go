@@ -131,3 +131,27 @@ func TestMessageBudget(t *testing.T) {
 		t.Errorf("huge prefix: got %d", got)
 	}
 }
+
+func TestOneLine(t *testing.T) {
+	tests := []struct {
+		in   string
+		max  int
+		want string
+	}{
+		{"plain topic", 0, "plain topic"},
+		{"first\r\nsecond\rthird\nfourth", 0, "first / second / third / fourth"},
+		{"a\x00b\n\n  \nc", 0, "ab / c"},
+		{"QUIT :x\r\nPRIVMSG #c :y", 0, "QUIT :x / PRIVMSG #c :y"},
+		{"héllo", 2, "h"},
+		{"héllo", 3, "hé"},
+	}
+	for _, tt := range tests {
+		got := OneLine(tt.in, tt.max)
+		if got != tt.want {
+			t.Errorf("OneLine(%q, %d) = %q, want %q", tt.in, tt.max, got, tt.want)
+		}
+		if strings.ContainsAny(got, "\r\n\x00") {
+			t.Errorf("OneLine(%q) kept a forbidden byte: %q", tt.in, got)
+		}
+	}
+}

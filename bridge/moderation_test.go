@@ -1,0 +1,119 @@
+package bridge
+
+import (
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/ergochat/irc-go/ircmsg"
+	"github.com/rs/zerolog"
+	"maunium.net/go/mautrix/bridgev2/simplevent"
+
+	"github.com/sealbridge/sealbridge/bridge/irc"
+	"github.com/sealbridge/sealbridge/config"
+	sbdb "github.com/sealbridge/sealbridge/database"
+)
+
+// modeClient is an IRCClient in #c with alice, bob (voiced) and carol, and the default ISUPPORT
+// (PREFIX (ov)@+, CHANMODES beI,k,l,imnpst).
+func modeClient() *IRCClient {
+	cl := &IRCClient{
+		network:  &config.Network{ID: "net"},
+		irc:      irc.New(irc.Config{Nick: "me"}, nopHandler{}, zerolog.Nop()),
+		meta:     &sbdb.UserLoginMetadata{},
+		nicks:    map[string]string{},
+		channels: map[string]*channelState{},
+		remote:   newRemoteQueue(),
+		loginID:  "net:@me:example.org",
+	}
+	ch := newChannelState("#c")
+	for _, m := range []*member{{Nick: "alice"}, {Nick: "bob", Modes: "v"}, {Nick: "carol"}, {Nick: "me", Modes: "o"}} {
+		ch.Members[m.Nick] = m
+	}
+	cl.channels["#c"] = ch
+	return cl
+}
+
+// TestAttackMultiModeLineGivesPowerToTheRightUser is the regression test for the attack class
+// "multi-mode MODE lines gave power to the wrong user": each parameter goes to the mode that takes
+// it (PREFIX and CHANMODES), so a list mode's mask or a key never shifts a nick onto another mode.
+func TestAttackMultiModeLineGivesPowerToTheRightUser(t *testing.T) {
+	cl := modeClient()
+	run := func(line string) map[string]int {
+		msg, err := ircmsg.ParseLine(line)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cl.remote.items = nil
+		cl.handleMode(&msg, time.Now())
+		got := map[string]int{}
+		for _, evt := range cl.remote.items {
+			for _, m := range evt.(*simplevent.ChatInfoChange).ChatInfoChange.MemberChanges.Members {
+				_, nick, _ := ParseUserID(m.Sender)
+				got[nick] = *m.PowerLevel
+			}
+		}
+		return got
+	}
+	for _, tc := range []struct {
+		line string
+		want map[string]int
+	}{
+		// The ban mask is +b's parameter: alice gets op, bob loses voice, carol is untouched.
+		{":op!u@h MODE #c +bo-v *!*@evil alice bob", map[string]int{"alice": 50, "bob": 0}},
+		// -l takes no parameter; +l does.
+		{":op!u@h MODE #c -l+v carol", map[string]int{"carol": 10}},
+		{":op!u@h MODE #c +lo 5 bob", map[string]int{"bob": 50}},
+		// A missing parameter is never borrowed: nothing changes.
+		{":op!u@h MODE #c +o", map[string]int{}},
+		// Taking op keeps the voice bob had.
+		{":op!u@h MODE #c -o bob", map[string]int{"bob": 0}},
+		// A nick that is not in the channel gets nothing.
+		{":op!u@h MODE #c +o mallory", map[string]int{}},
+		// User modes are not bridged.
+		{":me MODE me +i", map[string]int{}},
+	} {
+		if got := run(tc.line); !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("%s: power levels %v, want %v", tc.line, got, tc.want)
+		}
+	}
+	if m := cl.channels["#c"].Members["alice"]; m.Modes != "o" {
+		t.Errorf("alice's modes = %q, want o", m.Modes)
+	}
+}
+
+func TestModesForPowerLevel(t *testing.T) {
+	for _, tc := range []struct {
+		current, prefix string
+		level           int
+		want            []modeChange
+	}{
+		{"", "ov", 50, []modeChange{{"+o", "n"}}},
+		{"", "ov", 100, []modeChange{{"+o", "n"}}},
+		{"v", "ov", 50, []modeChange{{"+o", "n"}}}, // going up keeps voice
+		{"o", "ov", 0, []modeChange{{"-o", "n"}}},
+		{"ov", "ov", 0, []modeChange{{"-o", "n"}, {"-v", "n"}}},
+		{"o", "ov", 10, []modeChange{{"-o", "n"}, {"+v", "n"}}},
+		{"", "qaohv", 25, []modeChange{{"+h", "n"}}},
+		{"", "ov", 25, []modeChange{{"+v", "n"}}}, // no halfop on this server
+		{"q", "qaohv", 0, nil},                    // owner is never touched from Matrix
+		{"", "ov", 9, nil},
+	} {
+		got := modesFor("n", tc.current, tc.level, tc.prefix)
+		if len(got) == 0 && len(tc.want) == 0 {
+			continue
+		}
+		if !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("modesFor(%q, %d, %q) = %v, want %v", tc.current, tc.level, tc.prefix, got, tc.want)
+		}
+	}
+}
+
+func TestPackModes(t *testing.T) {
+	changes := []modeChange{{"+o", "a"}, {"+o", "b"}, {"-v", "c"}, {"+v", "d"}}
+	got := packModes(changes, 3)
+	want := [][]string{{"+oo-v", "a", "b", "c"}, {"+v", "d"}}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("packModes = %v, want %v", got, want)
+	}
+}
