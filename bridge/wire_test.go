@@ -1,0 +1,295 @@
+package bridge
+
+import (
+	"bufio"
+	"context"
+	"net"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ergochat/irc-go/ircmsg"
+	"github.com/rs/zerolog"
+	"maunium.net/go/mautrix/bridgev2"
+	"maunium.net/go/mautrix/bridgev2/database"
+	"maunium.net/go/mautrix/bridgev2/networkid"
+	"maunium.net/go/mautrix/event"
+	"maunium.net/go/mautrix/id"
+
+	"github.com/sealbridge/sealbridge/bridge/irc"
+	"github.com/sealbridge/sealbridge/config"
+	sbdb "github.com/sealbridge/sealbridge/database"
+)
+
+// The helpers here run an IRCClient against a scripted IRC server on loopback, so that a test sees
+// the exact bytes the bridge writes to the socket. They are shared by attacks_test.go and
+// fuzz_test.go.
+
+const wireTimeout = 5 * time.Second
+
+// wire is the server side of one connection.
+type wire struct {
+	tb    testing.TB
+	conn  net.Conn
+	lines chan string // raw lines from the client, CRLF stripped
+	errs  chan error
+	// queueLen is the client's outgoing queue length: PONG jumps that queue, so barrier waits for
+	// it to drain first.
+	queueLen func() int
+}
+
+func (w *wire) send(line string) {
+	w.tb.Helper()
+	if _, err := w.conn.Write([]byte(line + "\r\n")); err != nil {
+		w.tb.Fatalf("server write %q: %v", line, err)
+	}
+}
+
+func (w *wire) next() string {
+	w.tb.Helper()
+	select {
+	case l := <-w.lines:
+		return l
+	case err := <-w.errs:
+		w.tb.Fatalf("server read: %v", err)
+	case <-time.After(wireTimeout):
+		w.tb.Fatal("timed out waiting for a line from the bridge")
+	}
+	return ""
+}
+
+// barrier pings the client and returns every line it wrote before the PONG: once it returns, all
+// that the bridge had queued before the call is on the wire.
+func (w *wire) barrier() []string {
+	w.tb.Helper()
+	deadline := time.Now().Add(wireTimeout)
+	for w.queueLen() > 0 {
+		if time.Now().After(deadline) {
+			w.tb.Fatal("the client's send queue does not drain")
+		}
+		time.Sleep(100 * time.Microsecond)
+	}
+	w.send("PING :wire-barrier")
+	var before []string
+	for {
+		l := w.next()
+		if l == "PONG wire-barrier" || l == "PONG :wire-barrier" {
+			return before
+		}
+		before = append(before, l)
+	}
+}
+
+// wireClient is a registered IRCClient on network "net" whose server is w.
+type wireOpts struct {
+	isupport string   // ISUPPORT tokens, e.g. "CASEMAPPING=ascii"
+	caps     []string // capabilities the server offers and ACKs
+	ctcp     bool     // network.ctcp_replies
+}
+
+func newWireClient(tb testing.TB, opts wireOpts) (*IRCClient, *wire) {
+	tb.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { _ = ln.Close() })
+	conn := NewConnector()
+	conn.Config.CTCPReplies = opts.ctcp
+	conn.Bridge = &bridgev2.Bridge{Matrix: fakeMatrix{}}
+	network := &config.Network{ID: "net"}
+	cl := &IRCClient{
+		conn:     conn,
+		loginID:  MakeUserLoginID("net", "@me:example.org"),
+		network:  network,
+		meta:     &sbdb.UserLoginMetadata{Network: "net", Nick: "me"},
+		log:      zerolog.Nop(),
+		channels: make(map[string]*channelState),
+		nicks:    make(map[string]string),
+		echoes:   make(map[string][]string),
+		remote:   newRemoteQueue(),
+	}
+	cl.irc = irc.New(irc.Config{
+		Addr:           ln.Addr().String(),
+		Nick:           "me",
+		Flood:          irc.FloodConfig{Burst: 1 << 30, LinesPerSecond: 1e9},
+		ConnectTimeout: wireTimeout,
+		PingInterval:   time.Hour,
+	}, cl, zerolog.Nop())
+
+	done := make(chan error, 1)
+	go func() { done <- cl.irc.Connect(context.Background()) }()
+	_ = ln.(*net.TCPListener).SetDeadline(time.Now().Add(wireTimeout))
+	sc, err := ln.Accept()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	w := &wire{tb: tb, conn: sc, lines: make(chan string, 4096), errs: make(chan error, 1), queueLen: cl.irc.QueueLen}
+	tb.Cleanup(func() {
+		_ = sc.Close() // first, so that Close does not wait for the server to end the connection
+		_ = cl.irc.Close()
+	})
+	go func() {
+		r := bufio.NewReaderSize(sc, 1<<16)
+		for {
+			l, err := r.ReadString('\n')
+			if err != nil {
+				w.errs <- err
+				return
+			}
+			w.lines <- strings.TrimSuffix(l, "\r\n")
+		}
+	}()
+	// Registration: CAP LS 302, NICK, USER; CAP REQ/ACK for what we offer; CAP END; welcome.
+	for i := 0; i < 3; i++ {
+		w.next()
+	}
+	w.send(":irc.test CAP * LS :" + strings.Join(opts.caps, " "))
+	for {
+		l := w.next()
+		msg, err := ircmsg.ParseLine(l)
+		if err != nil {
+			tb.Fatalf("registration line %q: %v", l, err)
+		}
+		if msg.Command == "CAP" && len(msg.Params) >= 2 && msg.Params[0] == "REQ" {
+			w.send(":irc.test CAP me ACK :" + msg.Params[len(msg.Params)-1])
+			continue
+		}
+		if msg.Command == "CAP" && len(msg.Params) >= 1 && msg.Params[0] == "END" {
+			break
+		}
+	}
+	w.send(":irc.test 001 me :Welcome me!user@host.example")
+	w.send(":irc.test 005 me CHANTYPES=#& PREFIX=(ov)@+ " + opts.isupport + " :are supported")
+	w.send(":irc.test 376 me :End of MOTD")
+	select {
+	case err := <-done:
+		if err != nil {
+			tb.Fatal(err)
+		}
+	case <-time.After(wireTimeout):
+		tb.Fatal("registration did not finish")
+	}
+	for _, c := range opts.caps {
+		if !cl.irc.HasCap(c) {
+			tb.Fatalf("cap %s not enabled", c)
+		}
+	}
+	return cl, w
+}
+
+// fakeMatrix is the little of bridgev2.MatrixConnector that the code under test calls: ghost MXIDs
+// are @irc_<ghost ID>:example.org. Anything else panics (the embedded interface is nil), which
+// proves the code under test does not reach the homeserver.
+type fakeMatrix struct{ bridgev2.MatrixConnector }
+
+func (fakeMatrix) ParseGhostMXID(userID id.UserID) (networkid.UserID, bool) {
+	local, server, err := userID.Parse()
+	if err != nil || server != "example.org" || !strings.HasPrefix(local, "irc_") {
+		return "", false
+	}
+	return networkid.UserID(strings.TrimPrefix(local, "irc_")), true
+}
+
+func (fakeMatrix) FormatGhostMXID(userID networkid.UserID) id.UserID {
+	return id.NewUserID("irc_"+string(userID), "example.org")
+}
+
+// portalFor is a bare portal with the given key (no room, no database).
+func portalFor(key networkid.PortalKey) *bridgev2.Portal {
+	return &bridgev2.Portal{Portal: &database.Portal{PortalKey: key, Metadata: &sbdb.PortalMetadata{}}}
+}
+
+// matrixMessage is a Matrix message as bridgev2 hands it to HandleMatrixMessage.
+func matrixMessage(portal *bridgev2.Portal, msgType event.MessageType, body, formatted string, replyTo *database.Message) *bridgev2.MatrixMessage {
+	content := &event.MessageEventContent{MsgType: msgType, Body: body}
+	if formatted != "" {
+		content.Format = event.FormatHTML
+		content.FormattedBody = formatted
+	}
+	msg := &bridgev2.MatrixMessage{ReplyTo: replyTo}
+	msg.Event = &event.Event{ID: "$event:example.org", RoomID: "!room:example.org", Sender: "@me:example.org"}
+	msg.Content = content
+	msg.Portal = portal
+	return msg
+}
+
+// joinedChannel makes the client believe it is in channel with the given members (the state JOIN
+// and NAMES would build), without the database writes of handleJoin.
+func joinedChannel(cl *IRCClient, channel string, members ...string) {
+	cl.mu.Lock()
+	defer cl.mu.Unlock()
+	ch := newChannelState(channel)
+	for _, m := range members {
+		ch.Members[cl.fold(m)] = &member{Nick: m}
+		cl.nicks[cl.fold(m)] = m
+	}
+	cl.channels[cl.fold(channel)] = ch
+}
+
+// queued takes the events the IRC side queued for bridgev2.
+func queued(cl *IRCClient) []bridgev2.RemoteEvent {
+	cl.remote.mu.Lock()
+	defer cl.remote.mu.Unlock()
+	out := cl.remote.items
+	cl.remote.items = nil
+	return out
+}
+
+// incoming parses a server line and hands it to the client's handler as the reader would, skipping
+// the "not logged in yet" guard of OnMessage (there is no bridgev2 login in these tests).
+func incoming(tb testing.TB, cl *IRCClient, line string) {
+	tb.Helper()
+	msg, err := ircmsg.ParseLine(line)
+	if err != nil {
+		tb.Fatalf("parse %q: %v", line, err)
+	}
+	switch msg.Command {
+	case "PRIVMSG", "NOTICE":
+		cl.handleMessage(&msg, time.Now())
+	default:
+		tb.Fatalf("incoming: %s not handled by this helper", msg.Command)
+	}
+}
+
+// checkWireLine is the socket invariant of design.md section 5: no CR, LF or NUL inside a line, and
+// at most 512 bytes with CRLF, tags excluded (the reader strips the CRLF, so 510 here).
+func checkWireLine(tb testing.TB, raw string) ircmsg.Message {
+	tb.Helper()
+	if strings.ContainsAny(raw, "\r\n\x00") {
+		tb.Fatalf("CR, LF or NUL inside a line on the wire: %q", raw)
+	}
+	body := raw
+	if strings.HasPrefix(body, "@") {
+		sp := strings.IndexByte(body, ' ')
+		if sp < 0 || sp > 8191 {
+			tb.Fatalf("bad tag section: %q", raw)
+		}
+		body = body[sp+1:]
+	}
+	if len(body)+2 > 512 {
+		tb.Fatalf("line of %d bytes on the wire (tags excluded, CRLF included): %q", len(body)+2, raw)
+	}
+	msg, err := ircmsg.ParseLine(raw)
+	if err != nil {
+		tb.Fatalf("unparseable line on the wire %q: %v", raw, err)
+	}
+	return msg
+}
+
+// canonLine is a line in a form that compares equal however it was encoded (trailing ":" or not,
+// tag order): tags sorted, then command and parameters separated by NUL.
+func canonLine(tb testing.TB, raw string) string {
+	tb.Helper()
+	msg, err := ircmsg.ParseLine(raw)
+	if err != nil {
+		tb.Fatalf("parse %q: %v", raw, err)
+	}
+	var tags []string
+	for k, v := range msg.AllTags() {
+		tags = append(tags, k+"="+v)
+	}
+	sort.Strings(tags)
+	return strings.Join(tags, ";") + "|" + msg.Source + "|" + msg.Command + "\x00" + strings.Join(msg.Params, "\x00")
+}
