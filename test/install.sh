@@ -4,6 +4,7 @@
 #     Dendrite's database), openssl;
 #   - Dendrite v0.15.2 and its helper commands, built from test/tools into
 #     test/tools/bin;
+#   - soju v0.8.0 (sojuctl, sojudb) from the same module into test/tools/bin;
 #   - the Matrix test client's npm packages (test/e2e/client), if present.
 # Run as root on a fresh Debian 12 machine; idempotent, non-interactive, from
 # any directory. The packages' own services are not left running or enabled:
@@ -97,6 +98,25 @@ if [ -n "$need_build" ]; then
 	for b in "${bins[@]}"; do touch "$tools/bin/$b"; done
 else
 	log "Dendrite binaries up to date"
+fi
+
+# --- soju (IRC bouncer with CHATHISTORY, test/stack/soju.go) -------------------
+# Same tools module; the default build links SQLite through cgo (mattn/go-sqlite3).
+soju_bins=(soju sojuctl sojudb)
+need_build=
+for b in "${soju_bins[@]}"; do
+	if [ ! -x "$tools/bin/$b" ] || [ "$tools/go.sum" -nt "$tools/bin/$b" ] || [ "$tools/go.mod" -nt "$tools/bin/$b" ]; then
+		need_build=1
+	fi
+done
+if [ -n "$need_build" ]; then
+	log "building soju into $tools/bin"
+	pkgs=()
+	for b in "${soju_bins[@]}"; do pkgs+=("git.sr.ht/~emersion/soju/cmd/$b"); done
+	(cd "$tools" && go build -o bin/ "${pkgs[@]}")
+	for b in "${soju_bins[@]}"; do touch "$tools/bin/$b"; done
+else
+	log "soju binaries up to date"
 fi
 
 # --- Matrix test client (npm) -----------------------------------------------
