@@ -37,10 +37,10 @@ package bridge
 //       also: format.TestAttackHTMLFromIRCEscapedInToMatrix (bridge/format/attacks_test.go),
 //             format.TestToMatrix, fuzz: format.FuzzToMatrix
 //
-// PENDING (features being built in bridge/ by another engineer; tests to be written with them):
-//   multi-mode MODE lines gave power to the wrong user (IRC MODE -> Matrix power levels; today
-//       power levels come only from NAMES prefixes, see TestPowerLevel / TestParseNamesEntry)
-//   secret (+s) channel details leaked to the room directory
+// PENDING here (features being built in bridge/ by another engineer, who owns their tests):
+//   multi-mode MODE lines gave power to the wrong user: IRC MODE -> Matrix power levels landed with
+//       TestAttackMultiModeLineGivesPowerToTheRightUser (moderation_test.go, not written here)
+//   secret (+s) channel details leaked to the room directory: no test yet
 
 import (
 	"context"
