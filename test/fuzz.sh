@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Runs every fuzz target of the given packages for FUZZTIME each, one after the other, then prints a
+# table of executions per target (parsed from go test's "fuzz: elapsed: ..., execs: N (R/sec)"
+# progress lines). Used by `make fuzz-short` (8s each) and `make fuzz` (2m each).
+#
+#   FUZZTIME=30s test/fuzz.sh ./bridge/... ./config/...
+#
+# Environment: GO (go), TAGS (goolm), FUZZTIME (8s), FUZZMINIMIZETIME (100x), FUZZ_TARGETS (an
+# optional regexp: only targets matching it run). Every target runs even after one fails; the exit
+# status is 1 when any failed. A failing input is written by go under the package's
+# testdata/fuzz/<Target>/ and becomes a regression test of `go test`: keep it.
+set -uo pipefail
+
+GO=${GO:-go}
+TAGS=${TAGS:-goolm}
+FUZZTIME=${FUZZTIME:-8s}
+FUZZMINIMIZETIME=${FUZZMINIMIZETIME:-100x}
+FUZZ_TARGETS=${FUZZ_TARGETS:-.}
+if [ $# -eq 0 ]; then
+	set -- ./bridge/... ./cmd/... ./config/... ./database/...
+fi
+
+cd "$(dirname "$0")/.." || exit 1
+pkgs=$("$GO" list -tags "$TAGS" "$@") || exit 1
+
+summary=()
+failed=0
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+for pkg in $pkgs; do
+	targets=$("$GO" test -tags "$TAGS" -list '^Fuzz' "$pkg" | grep '^Fuzz' | grep -E -- "$FUZZ_TARGETS" || true)
+	for target in $targets; do
+		echo "fuzz: $pkg $target ($FUZZTIME)"
+		start=$(date +%s)
+		"$GO" test -tags "$TAGS" -run '^$' -fuzz "^${target}\$" -fuzztime "$FUZZTIME" \
+			-fuzzminimizetime "$FUZZMINIMIZETIME" "$pkg" 2>&1 | tee "$log"
+		rc=${PIPESTATUS[0]}
+		secs=$(($(date +%s) - start))
+		# The last progress line with an execs count is the total of the run.
+		last=$(grep -E '^fuzz: elapsed: .*execs: [0-9]+' "$log" | tail -n 1)
+		execs=$(sed -E 's/.*execs: ([0-9]+).*/\1/' <<<"$last")
+		rate=$(sed -nE 's/.*execs: [0-9]+ \(([0-9]+)\/sec\).*/\1/p' <<<"$last")
+		result=ok
+		if [ "$rc" -ne 0 ]; then
+			result=FAIL
+			failed=1
+			input=$(grep -oE 'testdata/fuzz/[^ ]+' "$log" | tail -n 1)
+			[ -n "$input" ] && result="FAIL (input: ${pkg#github.com/sealbridge/sealbridge/}/$input)"
+		fi
+		summary+=("$(printf '%-42s %-24s %8s %14s %10s  %s' "${pkg#github.com/sealbridge/sealbridge/}" "$target" "${secs}s" "${execs:--}" "${rate:--}" "$result")")
+	done
+done
+
+echo
+echo "fuzz summary (FUZZTIME=$FUZZTIME per target)"
+printf '%-42s %-24s %8s %14s %10s  %s\n' package target wall execs execs/sec result
+for line in "${summary[@]}"; do
+	echo "$line"
+done
+if [ ${#summary[@]} -eq 0 ]; then
+	echo "no fuzz targets found"
+	exit 1
+fi
+exit $failed
