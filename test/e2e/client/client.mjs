@@ -17,7 +17,7 @@
 // Nothing but protocol lines is ever written to stdout.
 //
 // Commands: login, create_dm, join, send, members, invite, leave, redact,
-// devices, set_autojoin, stop.
+// devices, set_autojoin, send_batch, collect, stop.
 // See README.md next to this file.
 
 // Everything the SDK (or anything else) logs must go to stderr: stdout is
@@ -529,6 +529,40 @@ async function cmdRedact({ room_id, event_id, reason }) {
   return { event_id: res.event_id };
 }
 
+// Sends a state event (m.room.topic, m.room.power_levels, ...) with state_key "" unless given.
+async function cmdState({ room_id, event_type, content, state_key }) {
+  const c = needClient();
+  await waitJoined(room_id);
+  const res = await c.sendStateEvent(room_id, event_type, content, state_key ?? "");
+  return { event_id: res.event_id };
+}
+
+// The current content of a state event, from the room state the client holds.
+async function cmdGetState({ room_id, event_type, state_key }) {
+  const c = needClient();
+  await waitJoined(room_id);
+  const ev = c.getRoom(room_id)?.currentState.getStateEvents(event_type, state_key ?? "");
+  return { content: ev ? ev.getContent() : null };
+}
+
+// Kicks, bans or unbans user_id (action "kick" | "ban" | "unban").
+async function cmdModerate({ room_id, action, user_id, reason }) {
+  const c = needClient();
+  await waitJoined(room_id);
+  if (action === "kick") await c.kick(room_id, user_id, reason);
+  else if (action === "ban") await c.ban(room_id, user_id, reason);
+  else if (action === "unban") await c.unban(room_id, user_id);
+  else throw new Error(`unknown action ${action}`);
+  return {};
+}
+
+// The homeserver's public room directory (room IDs and names).
+async function cmdPublicRooms() {
+  const c = needClient();
+  const res = await c.publicRooms({ limit: 500 });
+  return { rooms: (res.chunk || []).map((r) => ({ room_id: r.room_id, name: r.name || "" })) };
+}
+
 // The devices of a user as our crypto sees them (after a fresh /keys/query):
 // signed_by_owner is whether the owner's self-signing key signed the device
 // (what a bridge that shares keys only with cross-signed devices checks);
@@ -572,6 +606,110 @@ async function cmdDevices({ user_id }) {
 }
 
 let stopping = false;
+// send_batch: sends count messages "<prefix><seq>" (seq from `from`) one after the other, each
+// retried with the same transaction id (so the homeserver deduplicates) until it is accepted or
+// deadline_ms after its first try; a message never accepted is reported as failed, not sent.
+// Returns {sent: [seq...], failed: [seq...]}. Used by the fault suite (test/faults).
+async function sendOneRetrying(c, room, roomId, content, deadlineMs) {
+  const txnId = c.makeTxnId();
+  const deadline = Date.now() + deadlineMs;
+  let lastErr;
+  try {
+    return (await c.sendEvent(roomId, "m.room.message", content, txnId)).event_id;
+  } catch (e) {
+    lastErr = e;
+  }
+  for (let attempt = 1; Date.now() < deadline; attempt++) {
+    await sleep(Math.min(2000, 100 * attempt));
+    const ev = room.getLiveTimeline().getEvents().find((e) => e.getTxnId() === txnId) ??
+      room.findEventById("~" + roomId + ":" + txnId);
+    if (!ev) continue;
+    if (ev.getId()?.startsWith("$")) return ev.getId();
+    if (ev.status !== EventStatus.NOT_SENT) continue; // still being sent or retried by the SDK
+    try {
+      return (await c.resendEvent(ev, room)).event_id;
+    } catch (e) {
+      lastErr = e;
+    }
+  }
+  throw lastErr ?? new Error("not sent before the deadline");
+}
+
+async function cmdSendBatch({ room_id, prefix, from = 0, count, interval_ms = 0, deadline_ms = 180000 }) {
+  const c = needClient();
+  const room = await waitJoined(room_id);
+  if (room.hasEncryptionStateEvent()) {
+    await waitFor(`crypto to know ${room_id} is encrypted`, () => c.getCrypto().isEncryptionEnabledInRoom(room_id));
+  }
+  const sent = [];
+  const failed = [];
+  for (let seq = from; seq < from + count; seq++) {
+    try {
+      await sendOneRetrying(c, room, room_id, { msgtype: "m.text", body: `${prefix}${seq}` }, deadline_ms);
+      sent.push(seq);
+    } catch (e) {
+      log(`send_batch ${prefix}${seq} failed: ${errString(e)}`);
+      failed.push(seq);
+    }
+    if (interval_ms > 0) await sleep(interval_ms);
+  }
+  return { sent, failed };
+}
+
+// collect: pages the room's live timeline back (filling any gap a limited sync left) until it
+// reaches events older than since_ts, decrypts every event and returns, in timeline order, the
+// sequence numbers of messages whose body is "<prefix><seq>" (sender optional), plus how many
+// events stayed undecryptable. Used by the fault suite to count deliveries.
+async function cmdCollect({ room_id, prefix, sender, since_ts = 0, page = 500, timeout_ms = 600000 }) {
+  const c = needClient();
+  const room = c.getRoom(room_id);
+  if (!room) throw new Error(`unknown room ${room_id}`);
+  const deadline = Date.now() + timeout_ms;
+  // A limited sync starts a new live timeline; paging back joins it to the older one as its
+  // backward neighbour, so walk the chain of neighbours.
+  const back = sdk.EventTimeline.BACKWARDS;
+  const earliest = () => {
+    let t = room.getLiveTimeline();
+    while (t.getNeighbouringTimeline(back)) t = t.getNeighbouringTimeline(back);
+    return t;
+  };
+  for (;;) {
+    const tl = earliest();
+    const first = tl.getEvents()[0];
+    if (first && first.getTs() < since_ts) break;
+    if (Date.now() > deadline) throw new Error("collect: paginating took too long");
+    const more = await c.paginateEventTimeline(tl, { backwards: true, limit: page });
+    if (!more && !tl.getNeighbouringTimeline(back)) break;
+  }
+  const all = [];
+  for (let t = earliest(); t; t = t.getNeighbouringTimeline(sdk.EventTimeline.FORWARDS)) all.push(...t.getEvents());
+  const seqs = [];
+  let utd = 0;
+  let events = 0;
+  for (const ev of all) {
+    if (ev.getTs() < since_ts) continue;
+    if (sender && ev.getSender() !== sender) continue;
+    events++;
+    if (ev.isEncrypted()) {
+      await c.decryptEventIfNeeded(ev);
+      if (ev.isDecryptionFailure()) {
+        // a late room key: one retry
+        await c.decryptEventIfNeeded(ev, { isRetry: true });
+      }
+      if (ev.isDecryptionFailure()) {
+        utd++;
+        continue;
+      }
+    }
+    const body = ev.getType() === "m.room.message" ? ev.getContent()?.body : undefined;
+    if (typeof body === "string" && body.startsWith(prefix)) {
+      const n = Number(body.slice(prefix.length));
+      if (Number.isInteger(n)) seqs.push(n);
+    }
+  }
+  return { seqs, utd, events };
+}
+
 async function cmdStop() {
   stopping = true;
   if (client) {
@@ -593,11 +731,17 @@ const commands = {
   invite: cmdInvite,
   leave: cmdLeave,
   redact: cmdRedact,
+  state: cmdState,
+  get_state: cmdGetState,
+  moderate: cmdModerate,
+  public_rooms: cmdPublicRooms,
   devices: cmdDevices,
   set_autojoin: async ({ enabled }) => {
     autojoin = !!enabled;
     return { autojoin };
   },
+  send_batch: cmdSendBatch,
+  collect: cmdCollect,
   stop: cmdStop,
 };
 

@@ -842,3 +842,81 @@ func Membership(roomID, userID, membership string) func(Event) bool {
 		return (roomID == "" || e.RoomID == roomID) && m == membership
 	}
 }
+
+// SendState sends a state event with an empty state key and returns its event id.
+func (c *Client) SendState(ctx context.Context, roomID, eventType string, content map[string]any) (string, error) {
+	var res struct {
+		EventID string `json:"event_id"`
+	}
+	err := c.Call(ctx, "state", map[string]any{"room_id": roomID, "event_type": eventType, "content": content}, &res)
+	return res.EventID, err
+}
+
+// GetState returns the content of a room's current state event (empty state key), or nil.
+func (c *Client) GetState(ctx context.Context, roomID, eventType string) (map[string]any, error) {
+	var res struct {
+		Content map[string]any `json:"content"`
+	}
+	err := c.Call(ctx, "get_state", map[string]any{"room_id": roomID, "event_type": eventType}, &res)
+	return res.Content, err
+}
+
+// Moderate kicks, bans or unbans userID in roomID (action "kick", "ban" or "unban").
+func (c *Client) Moderate(ctx context.Context, roomID, action, userID, reason string) error {
+	return c.Call(ctx, "moderate", map[string]any{"room_id": roomID, "action": action, "user_id": userID, "reason": reason}, nil)
+}
+
+// PublicRoom is one entry of the homeserver's public room directory.
+type PublicRoom struct {
+	RoomID string `json:"room_id"`
+	Name   string `json:"name"`
+}
+
+// PublicRooms lists the homeserver's public room directory.
+func (c *Client) PublicRooms(ctx context.Context) ([]PublicRoom, error) {
+	var res struct {
+		Rooms []PublicRoom `json:"rooms"`
+	}
+	err := c.Call(ctx, "public_rooms", nil, &res)
+	return res.Rooms, err
+}
+
+// BatchResult is what SendBatch reports: the sequence numbers the homeserver accepted and those it
+// never did before the per-message deadline.
+type BatchResult struct {
+	Sent   []int `json:"sent"`
+	Failed []int `json:"failed"`
+}
+
+// SendBatch sends count m.text messages "<prefix><seq>" for seq in [from, from+count), one after
+// the other, each retried with its transaction id until the homeserver accepts it or deadline after
+// its first try (an outage longer than that fails the message). interval paces the sends.
+func (c *Client) SendBatch(ctx context.Context, roomID, prefix string, from, count int, interval, deadline time.Duration) (BatchResult, error) {
+	var res BatchResult
+	err := c.Call(ctx, "send_batch", map[string]any{
+		"room_id": roomID, "prefix": prefix, "from": from, "count": count,
+		"interval_ms": interval.Milliseconds(), "deadline_ms": deadline.Milliseconds(),
+	}, &res)
+	return res, err
+}
+
+// Collected is what Collect reports: sequence numbers in timeline order, the number of events looked
+// at and how many of them stayed undecryptable.
+type Collected struct {
+	Seqs   []int `json:"seqs"`
+	UTD    int   `json:"utd"`
+	Events int   `json:"events"`
+}
+
+// Collect pages roomID's timeline back to since (filling gaps a limited sync left), decrypts it and
+// returns the sequence numbers of the messages "<prefix><seq>" from sender (any sender when empty),
+// in timeline order.
+func (c *Client) Collect(ctx context.Context, roomID, prefix, sender string, since time.Time) (Collected, error) {
+	var res Collected
+	args := map[string]any{"room_id": roomID, "prefix": prefix, "since_ts": since.UnixMilli()}
+	if sender != "" {
+		args["sender"] = sender
+	}
+	err := c.Call(ctx, "collect", args, &res)
+	return res, err
+}

@@ -1,0 +1,124 @@
+//go:build e2e
+
+package faults
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+)
+
+// counts is one direction of one scenario. Sent is what the sending side had accepted (the
+// homeserver answered with an event ID; the IRC server echoed the line back), delivered the
+// distinct sequence numbers that reached the other side, lost the sent ones that never did,
+// duplicated the extra copies, reordered the first copies that arrived after a later number.
+type counts struct {
+	Sent       int `json:"sent"`
+	Delivered  int `json:"delivered"`
+	Lost       int `json:"lost"`
+	Duplicated int `json:"duplicated"`
+	Reordered  int `json:"reordered"`
+	// Not in results.json: delivered numbers the sender never saw accepted (e.g. an IRC echo cut
+	// off by the restart), and events the Matrix client could not decrypt.
+	Unconfirmed   int `json:"-"`
+	Undecryptable int `json:"-"`
+}
+
+func tally(sent, got []int) counts {
+	c := counts{Sent: len(distinct(sent))}
+	inSent := map[int]bool{}
+	for _, s := range sent {
+		inSent[s] = true
+	}
+	seen := map[int]bool{}
+	maxSoFar := -1
+	for _, g := range got {
+		if seen[g] {
+			c.Duplicated++
+			continue
+		}
+		seen[g] = true
+		c.Delivered++
+		if !inSent[g] {
+			c.Unconfirmed++
+		}
+		if g < maxSoFar {
+			c.Reordered++
+		}
+		if g > maxSoFar {
+			maxSoFar = g
+		}
+	}
+	for s := range inSent {
+		if !seen[s] {
+			c.Lost++
+		}
+	}
+	return c
+}
+
+func distinct(xs []int) map[int]bool {
+	m := map[int]bool{}
+	for _, x := range xs {
+		m[x] = true
+	}
+	return m
+}
+
+// missing lists (up to max) the sent numbers never delivered, as ranges, for the log.
+func missing(sent, got []int, max int) string {
+	have := distinct(got)
+	var lost []int
+	for s := range distinct(sent) {
+		if !have[s] {
+			lost = append(lost, s)
+		}
+	}
+	sort.Ints(lost)
+	var parts []string
+	for i := 0; i < len(lost) && len(parts) < max; {
+		j := i
+		for j+1 < len(lost) && lost[j+1] == lost[j]+1 {
+			j++
+		}
+		if i == j {
+			parts = append(parts, fmt.Sprint(lost[i]))
+		} else {
+			parts = append(parts, fmt.Sprintf("%d-%d", lost[i], lost[j]))
+		}
+		i = j + 1
+	}
+	return strings.Join(parts, " ")
+}
+
+type results map[string]map[string]counts
+
+func (r results) table() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%-16s %-14s %7s %9s %6s %10s %9s %11s %5s\n", "scenario", "direction", "sent", "delivered", "lost", "duplicated", "reordered", "unconfirmed", "utd")
+	var names []string
+	for n := range r {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		for _, d := range []string{"matrix_to_irc", "irc_to_matrix"} {
+			c, ok := r[n][d]
+			if !ok {
+				continue
+			}
+			fmt.Fprintf(&b, "%-16s %-14s %7d %9d %6d %10d %9d %11d %5d\n", n, d, c.Sent, c.Delivered, c.Lost, c.Duplicated, c.Reordered, c.Unconfirmed, c.Undecryptable)
+		}
+	}
+	return b.String()
+}
+
+func (r results) write(path string) error {
+	data, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, append(data, '\n'), 0o644)
+}

@@ -1,0 +1,13 @@
+// Package faults is sealbridge's fault suite: on the real stack (Dendrite, InspIRCd with Anope, soju
+// in front of it for CHATHISTORY, the bridge binary, the matrix-js-sdk E2EE client) it streams
+// numbered messages both ways through an encrypted channel portal while it kills the bridge with
+// SIGKILL, stops the homeserver for 60 s and restarts the IRC server, and counts per scenario and
+// direction what was sent, delivered, lost, duplicated and reordered. It reports; it fails only
+// when the harness itself breaks. A second test checks flood control: a burst of lines from Matrix
+// reaches IRC in order, on InspIRCd's default connect-class limits, without a flood disconnect.
+//
+// The tests are behind the build tag e2e. `make test` (via `make e2e`) runs short versions
+// (SEALBRIDGE_FAULTS_N messages each way, default 300; SEALBRIDGE_FLOOD_LINES, default 60);
+// `make faults` runs 10,000 messages each way and 1,000 flood lines and writes
+// test/faults/results.json (SEALBRIDGE_FAULTS_OUT).
+package faults

@@ -1,0 +1,267 @@
+//go:build e2e
+
+package faults
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/sealbridge/sealbridge/bridge/irc"
+	"github.com/sealbridge/sealbridge/test/stack"
+)
+
+func envInt(name string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
+		return v
+	}
+	return def
+}
+
+// TestFaults streams SEALBRIDGE_FAULTS_N numbered messages each way between the Matrix client and
+// the IRC peer, through soju, while one fault happens a third of the way in, for each scenario in
+// turn on one stack; it prints the table and writes SEALBRIDGE_FAULTS_OUT when set.
+func TestFaults(t *testing.T) {
+	n := envInt("SEALBRIDGE_FAULTS_N", 300)
+	rate := envInt("SEALBRIDGE_FAULTS_RATE", 25) // IRC->Matrix lines per second
+	outage := 60 * time.Second
+	if n < 1000 {
+		outage = 20 * time.Second
+	}
+	outage = time.Duration(envInt("SEALBRIDGE_FAULTS_OUTAGE_S", int(outage/time.Second))) * time.Second
+	only := os.Getenv("SEALBRIDGE_FAULTS_ONLY") // comma-separated scenario names
+	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(n/4+1200)*time.Second)
+	defer cancel()
+	// Raised for this test only, so that N lines do not take hours: the bridge's flood control
+	// (the stack's InspIRCd connect class is already without fake lag).
+	flood := irc.FloodConfig{Burst: 100, LinesPerSecond: 200}
+	t.Logf("fault suite: N=%d each way, IRC->Matrix at %d lines/s, homeserver outage %s, bridge flood raised to burst %d / %.0f lines/s (test only), bridge -> soju -> InspIRCd",
+		n, rate, outage, flood.Burst, flood.LinesPerSecond)
+	w := newWorld(t, ctx, options{viaSoju: true, flood: flood})
+
+	scenarios := []struct {
+		name  string
+		fault func(ctx context.Context) error
+	}{
+		{"bridge_kill9", w.killBridge},
+		{"homeserver_down", func(ctx context.Context) error { return w.homeserverOutage(ctx, outage) }},
+		{"irc_restart", w.restartIRC},
+	}
+	res := results{}
+	for _, sc := range scenarios {
+		if only != "" && !strings.Contains(","+only+",", ","+sc.name+",") {
+			continue
+		}
+		t0 := time.Now()
+		r, err := w.stream(ctx, sc.name, n, rate, sc.fault)
+		if err != nil {
+			t.Fatalf("%s: the harness broke: %v\nbridge log:\n%s", sc.name, err, tailFile(w.br.LogPath, 40))
+		}
+		res[sc.name] = r
+		t.Logf("%s done in %s", sc.name, time.Since(t0).Round(time.Second))
+	}
+	t.Logf("fault suite results (N=%d; losses are reported, not failed):\n%s", n, res.table())
+	if out := os.Getenv("SEALBRIDGE_FAULTS_OUT"); out != "" {
+		must(t, res.write(out))
+		t.Logf("wrote %s", out)
+	} else {
+		must(t, res.write(filepath.Join(w.dir, "results.json")))
+	}
+}
+
+// stream runs both streams with the fault a third of the way into the Matrix one, drains, and
+// counts.
+func (w *world) stream(ctx context.Context, name string, n, rate int, fault func(context.Context) error) (map[string]counts, error) {
+	t := w.t
+	mPrefix, iPrefix := name+"-m:", name+"-i:"
+	since := time.Now().Add(-5 * time.Second)
+	var (
+		wg              sync.WaitGroup
+		mSent           []int
+		mErr, iErr, fEr error
+		progress        atomic.Int64
+		mStopped        atomic.Bool
+	)
+	faultDone := make(chan struct{})
+	wg.Add(3)
+	go func() { // Matrix -> IRC, in chunks so that progress is visible
+		defer wg.Done()
+		defer mStopped.Store(true)
+		for from := 0; from < n && mErr == nil; from += 25 {
+			cnt := min(25, n-from)
+			r, err := w.mx.SendBatch(ctx, w.room, mPrefix, from, cnt, 0, 3*time.Minute)
+			mSent = append(mSent, r.Sent...)
+			if len(r.Failed) > 0 {
+				t.Logf("%s: the homeserver never accepted %d Matrix messages: %v", name, len(r.Failed), r.Failed)
+			}
+			mErr = err
+			progress.Store(int64(from + cnt))
+		}
+	}()
+	go func() { // IRC -> Matrix at rate lines per second
+		defer wg.Done()
+		tick := time.NewTicker(time.Second / time.Duration(rate))
+		defer tick.Stop()
+		for seq := 0; seq < n; seq++ {
+			<-tick.C
+			for {
+				if err := w.peer.client().Send("PRIVMSG", w.channel, iPrefix+strconv.Itoa(seq)); err == nil {
+					break
+				}
+				select { // disconnected: the fault reconnects the peer
+				case <-ctx.Done():
+					iErr = ctx.Err()
+					return
+				case <-time.After(100 * time.Millisecond):
+				}
+			}
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		defer close(faultDone)
+		for progress.Load() < int64(n/3) && ctx.Err() == nil && !mStopped.Load() {
+			time.Sleep(100 * time.Millisecond)
+		}
+		t.Logf("%s: fault at Matrix message %d", name, progress.Load())
+		fEr = fault(ctx)
+	}()
+	wg.Wait()
+	for _, err := range []error{fEr, mErr, iErr} {
+		if err != nil {
+			return nil, err
+		}
+	}
+	t.Logf("%s: both streams sent; draining", name)
+	// Drain: until everything sent arrived, or nothing new arrived for 45 s (at most 10 min).
+	iSentNow := func() int { return len(distinct(w.peer.sent(iPrefix))) }
+	mxGot := func() int {
+		k := 0
+		for _, e := range w.mx.Events() {
+			if e.RoomID == w.room && strings.HasPrefix(e.Body(), iPrefix) {
+				k++
+			}
+		}
+		return k
+	}
+	last, lastChange, deadline := -1, time.Now(), time.Now().Add(10*time.Minute)
+	for time.Now().Before(deadline) && time.Since(lastChange) < 45*time.Second {
+		got := len(distinct(w.peer.received(mPrefix)))
+		mx := mxGot()
+		if got >= len(mSent) && mx >= iSentNow() {
+			break
+		}
+		if got+mx != last {
+			last, lastChange = got+mx, time.Now()
+		}
+		time.Sleep(time.Second)
+	}
+	col, err := w.mx.Collect(ctx, w.room, iPrefix, "", since)
+	if err != nil {
+		return nil, fmt.Errorf("collecting the room's timeline: %w", err)
+	}
+	iSent, mGot := w.peer.sent(iPrefix), w.peer.received(mPrefix)
+	r := map[string]counts{"matrix_to_irc": tally(mSent, mGot), "irc_to_matrix": tally(iSent, col.Seqs)}
+	c := r["irc_to_matrix"]
+	c.Undecryptable = col.UTD
+	r["irc_to_matrix"] = c
+	t.Logf("%s: Matrix->IRC lost: %s", name, missing(mSent, mGot, 20))
+	t.Logf("%s: IRC->Matrix lost: %s", name, missing(iSent, col.Seqs, 20))
+	return r, nil
+}
+
+// killBridge kills the bridge with SIGKILL, waits 5 s and starts it again.
+func (w *world) killBridge(ctx context.Context) error {
+	pid, err := pidWithArg(w.config)
+	if err != nil {
+		return err
+	}
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		return err
+	}
+	select {
+	case <-w.br.Done():
+	case <-time.After(30 * time.Second):
+		return fmt.Errorf("the bridge (pid %d) did not die", pid)
+	}
+	time.Sleep(5 * time.Second)
+	// StartBridge waits for "Bridge started" in bridge.log: keep the first run's log aside.
+	if err := os.Rename(w.br.LogPath, w.br.LogPath+".before-kill"); err != nil {
+		return err
+	}
+	br, err := stack.StartBridge(ctx, bridgeBinary, w.config)
+	if err != nil {
+		return err
+	}
+	w.br = br
+	return nil
+}
+
+// homeserverOutage stops Dendrite (the proxy refuses connections meanwhile) for d and starts it
+// again on the same directory (same keys and databases).
+func (w *world) homeserverOutage(ctx context.Context, d time.Duration) error {
+	w.hsProxy.Down()
+	if err := w.hs.Stop(); err != nil {
+		return err
+	}
+	time.Sleep(d)
+	hs, err := stack.StartDendrite(ctx, w.hs.Dir, w.regPath)
+	if err != nil {
+		return err
+	}
+	w.hs = hs
+	return w.hsProxy.Up(strings.TrimPrefix(hs.URL, "http://"))
+}
+
+// restartIRC stops InspIRCd and Anope and starts them again on the same directory; soju is told
+// the (unchanged) upstream address again, which restarts its network at once instead of after its
+// one-to-two-minute reconnect backoff; the peer reconnects and rejoins.
+func (w *world) restartIRC(ctx context.Context) error {
+	w.ircProxy.Down()
+	if err := w.ircd.Stop(); err != nil {
+		return err
+	}
+	ircd, err := stack.StartIRC(ctx, w.ircd.Dir)
+	if err != nil {
+		return err
+	}
+	w.ircd = ircd
+	if err := w.ircProxy.Up(ircd.Addr()); err != nil {
+		return err
+	}
+	if w.soju != nil {
+		if err := w.soju.SetUpstream(ctx, w.soju.User, &stack.IRC{Host: "127.0.0.1", Port: portOf(w.ircProxy.addr)}); err != nil {
+			return err
+		}
+	}
+	return w.peer.connect(ctx)
+}
+
+// pidWithArg finds the process (the bridge this test started) whose command line has arg.
+func pidWithArg(arg string) (int, error) {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return 0, err
+	}
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		cmdline, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		for _, a := range strings.Split(string(cmdline), "\x00") {
+			if a == arg {
+				return pid, nil
+			}
+		}
+	}
+	return 0, fmt.Errorf("no process with argument %s", arg)
+}

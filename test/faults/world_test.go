@@ -1,0 +1,235 @@
+//go:build e2e
+
+package faults
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ergochat/irc-go/ircmsg"
+
+	"github.com/sealbridge/sealbridge/bridge/irc"
+	"github.com/sealbridge/sealbridge/test/e2e/mxclient"
+	"github.com/sealbridge/sealbridge/test/stack"
+)
+
+const waitLong = 90 * time.Second
+
+// bridgeBinary is built once per test run (or taken from SEALBRIDGE_BIN).
+var bridgeBinary string
+
+func TestMain(m *testing.M) {
+	code := func() int {
+		bin := os.Getenv("SEALBRIDGE_BIN")
+		if bin == "" {
+			dir, err := os.MkdirTemp("", "sealbridge-faults-bin")
+			if err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				return 1
+			}
+			defer os.RemoveAll(dir)
+			bin = filepath.Join(dir, "sealbridge")
+			build := exec.Command("go", "build", "-tags", "goolm", "-o", bin, "../../cmd/sealbridge")
+			build.Stdout, build.Stderr = os.Stderr, os.Stderr
+			if err = build.Run(); err != nil {
+				fmt.Fprintln(os.Stderr, "building sealbridge:", err)
+				return 1
+			}
+		}
+		bridgeBinary = bin
+		return m.Run()
+	}()
+	os.Exit(code)
+}
+
+// options shape a world.
+type options struct {
+	viaSoju bool // the bridge reaches InspIRCd through soju (else directly)
+	// flood overrides the bridge's flood control for the network (zero: the bridge's defaults).
+	flood irc.FloodConfig
+	// ircConf, when set, rewrites InspIRCd's configuration before the bridge connects (REHASH).
+	ircConf func(string) string
+}
+
+// world is the whole stack with one Matrix user logged in to IRC through the bridge, in an
+// encrypted channel portal shared with an IRC peer.
+type world struct {
+	t        *testing.T
+	dir      string
+	ircd     *stack.IRC
+	ircProxy *proxy // what soju, the peer and (without soju) the bridge dial
+	soju     *stack.Soju
+	hs       *stack.Dendrite
+	hsProxy  *proxy // what the bridge and the Matrix client talk to
+	regPath  string
+	config   string
+	br       *stack.Bridge
+	mx       *mxclient.Client
+	user     string // the Matrix user's ID
+	room     string // the channel portal
+	nick     string // the bridge login's IRC nick
+	channel  string
+	peer     *peer
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func newWorld(t *testing.T, ctx context.Context, o options) *world {
+	w := &world{t: t, dir: os.Getenv("SEALBRIDGE_FAULTS_DIR"), channel: "#faults"}
+	if w.dir == "" {
+		w.dir = t.TempDir()
+	}
+	w.dir = filepath.Join(w.dir, t.Name())
+	must(t, os.RemoveAll(w.dir))
+	var err error
+	w.ircd, err = stack.StartIRC(ctx, filepath.Join(w.dir, "irc"))
+	must(t, err)
+	t.Cleanup(func() { w.ircd.Stop() })
+	if o.ircConf != nil {
+		must(t, rehashIRC(ctx, w.ircd, o.ircConf))
+	}
+	w.ircProxy, err = newProxy(w.ircd.Addr())
+	must(t, err)
+	t.Cleanup(w.ircProxy.Down)
+	bridgeIRC := w.ircProxy.addr
+	w.nick = "faultbridge"
+	if o.viaSoju {
+		// soju dials the proxy, so that it keeps one upstream address across InspIRCd restarts.
+		w.soju, err = stack.StartSoju(ctx, filepath.Join(w.dir, "soju"), &stack.IRC{Host: "127.0.0.1", Port: portOf(w.ircProxy.addr)})
+		must(t, err)
+		t.Cleanup(func() { w.soju.Stop() })
+		bridgeIRC, w.nick = w.soju.Addr(), w.soju.User
+	}
+	bdir := filepath.Join(w.dir, "bridge")
+	must(t, os.MkdirAll(bdir, 0o700))
+	w.config, w.regPath, err = stack.WriteBridgeConfig(stack.BridgeSetup{
+		Binary: bridgeBinary, Dir: bdir, DBType: "sqlite3-fk-wal",
+		DBURI: "file:" + filepath.Join(bdir, "sealbridge.db") + "?_txlock=immediate", ServerName: "localhost",
+		IRCAddr: "127.0.0.1", IRCPort: portOf(bridgeIRC), MetricsListen: fmt.Sprintf("127.0.0.1:%d", freePort(t)),
+	})
+	must(t, err)
+	if o.flood.Burst > 0 {
+		must(t, stack.EditYAML(w.config, func(cfg map[string]any) {
+			stack.SetYAML(cfg, map[string]any{"burst": o.flood.Burst, "lines_per_second": o.flood.LinesPerSecond},
+				"network", "networks", "testnet", "flood")
+		}))
+	}
+	w.hs, err = stack.StartDendrite(ctx, filepath.Join(w.dir, "dendrite"), w.regPath)
+	must(t, err)
+	t.Cleanup(func() { w.hs.Stop() })
+	w.hsProxy, err = newProxy(strings.TrimPrefix(w.hs.URL, "http://"))
+	must(t, err)
+	t.Cleanup(w.hsProxy.Down)
+	must(t, stack.SetHomeserver(w.config, "http://"+w.hsProxy.addr, w.hs.ServerName))
+	w.startBridge(ctx)
+	t.Cleanup(func() { w.br.Stop() })
+
+	w.peer = newPeer(w.ircProxy.addr, "faultpeer", w.channel, w.nick, irc.FloodConfig{Burst: 50, LinesPerSecond: 500})
+	must(t, w.peer.connect(ctx))
+	t.Cleanup(w.peer.close)
+
+	w.mx, err = mxclient.New(ctx, filepath.Join(w.dir, "mxclient.log"))
+	must(t, err)
+	t.Cleanup(func() { w.mx.Close() })
+	w.user, _, err = w.mx.Login(ctx, "http://"+w.hsProxy.addr, "alice", "alice-password", true)
+	must(t, err)
+	mgmt, err := w.mx.CreateDM(ctx, w.br.BotMXID)
+	must(t, err)
+	w.waitEvent(ctx, "the bot joining the DM", mxclient.Membership(mgmt, w.br.BotMXID, "join"))
+	login := "login nick testnet " + w.nick
+	if o.viaSoju {
+		login = fmt.Sprintf("login sasl testnet %s %s %s", w.nick, w.soju.LoginName(), w.soju.Password)
+	}
+	_, err = w.mx.Send(ctx, mgmt, "m.text", login, "")
+	must(t, err)
+	w.waitEvent(ctx, "the bot confirming the login", func(e mxclient.Event) bool {
+		return e.RoomID == mgmt && e.Sender == w.br.BotMXID && strings.Contains(e.Body(), "Connected to")
+	})
+	_, err = w.mx.Send(ctx, mgmt, "m.text", "join "+w.channel, "")
+	must(t, err)
+	w.room = w.waitEvent(ctx, "the channel portal", func(e mxclient.Event) bool {
+		n, _ := e.Content["name"].(string)
+		return e.Type == "m.room.name" && strings.EqualFold(n, w.channel)
+	}).RoomID
+	// Like a person, talk once the portal has shown its notice (the keys are then in place).
+	w.waitEvent(ctx, "the portal's notice", func(e mxclient.Event) bool {
+		return e.RoomID == w.room && e.Sender == w.br.BotMXID && e.MsgType() == "m.notice"
+	})
+	return w
+}
+
+func (w *world) startBridge(ctx context.Context) {
+	var err error
+	w.br, err = stack.StartBridge(ctx, bridgeBinary, w.config)
+	must(w.t, err)
+}
+
+func (w *world) waitEvent(ctx context.Context, what string, match func(mxclient.Event) bool) mxclient.Event {
+	w.t.Helper()
+	c, cancel := context.WithTimeout(ctx, waitLong)
+	defer cancel()
+	ev, err := w.mx.WaitEvent(c, match)
+	if err != nil {
+		w.t.Fatalf("no %s: %v\nbridge log:\n%s", what, err, tailFile(w.br.LogPath, 30))
+	}
+	return ev
+}
+
+// rehashIRC rewrites InspIRCd's configuration through edit and reloads it (OPER + REHASH).
+func rehashIRC(ctx context.Context, ircd *stack.IRC, edit func(string) string) error {
+	path := filepath.Join(ircd.Dir, "inspircd.conf")
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(path, []byte(edit(string(data))), 0o644); err != nil {
+		return err
+	}
+	p := newPeer(ircd.Addr(), "rehasher", "#rehash", "", irc.FloodConfig{Burst: 10, LinesPerSecond: 10})
+	if err := p.connect(ctx); err != nil {
+		return err
+	}
+	defer p.close()
+	c := p.client()
+	if err := c.Send("OPER", ircd.OperName, ircd.OperPassword); err != nil {
+		return err
+	}
+	if err := c.Send("REHASH"); err != nil {
+		return err
+	}
+	c2, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	return p.waitLine(c2, "REHASH reply (382)", func(m *ircmsg.Message) bool { return m.Command == "382" })
+}
+
+func portOf(addr string) int {
+	var port int
+	_, _ = fmt.Sscanf(addr[strings.LastIndexByte(addr, ':')+1:], "%d", &port)
+	return port
+}
+
+func freePort(t *testing.T) int {
+	port, err := stack.FreePort()
+	must(t, err)
+	return port
+}
+
+func tailFile(path string, n int) string {
+	data, _ := os.ReadFile(path)
+	lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
