@@ -233,3 +233,8 @@ func tailFile(path string, n int) string {
 	}
 	return strings.Join(lines, "\n")
 }
+
+func readAll(path string) string {
+	data, _ := os.ReadFile(path)
+	return string(data)
+}
