@@ -37,14 +37,31 @@ type options struct {
 	skipIRC   bool
 	memprof   string
 
+	// Bridge phases.
+	skipBridge     bool
+	skipStartup    bool
+	msgs           int
+	latencySecs    int
+	txnBatch       int
+	startupPortals int
+	startupLogins  int
+	bridgeProfile  string
+
 	// Child roles.
-	role    string
-	addr    string
-	ircdPID int
+	role                    string
+	addr                    string
+	ircdPID                 int
+	asToken, hsToken, asURL string
 }
 
 func main() {
 	var o options
+	// The bridge child takes mxmain's own command line (mauflag reads os.Args at init), so its role
+	// comes from the environment.
+	if os.Getenv(bridgeRoleEnv) == "bridge" {
+		childBridge(os.Getenv(bridgePprofEnv))
+		return
+	}
 	flag.StringVar(&o.out, "out", "bench/results.json", "where to write the JSON results")
 	flag.IntVar(&o.rounds, "rounds", 7, "rounds per micro-benchmark (the median is reported)")
 	flag.IntVar(&o.megolmOps, "megolm-ops", 5000, "Megolm encrypts (and decrypts) per round")
@@ -52,9 +69,21 @@ func main() {
 	flag.IntVar(&o.storm, "storm", 1000, "logins dropped and reconnected for storm_peak_rss_growth_pct")
 	flag.StringVar(&o.memprof, "memprofile", "", "write a heap profile of the idle logins to this file")
 	flag.BoolVar(&o.skipIRC, "skip-irc", false, "skip the IRC engine memory phases")
-	flag.StringVar(&o.role, "role", "", "internal: run as a child (ircd, logins, storm)")
+	flag.BoolVar(&o.skipBridge, "skip-bridge", false, "skip every phase that runs the bridge")
+	flag.BoolVar(&o.skipStartup, "skip-startup", false, "skip the startup_10k_portals phases")
+	flag.IntVar(&o.msgs, "msgs", 20000, "messages each way for the throughput phases")
+	flag.IntVar(&o.latencySecs, "latency-secs", 10, "seconds of 500 msg/s for the latency phase")
+	flag.IntVar(&o.txnBatch, "txn-batch", 50, "events per appservice transaction (Matrix->IRC)")
+	flag.IntVar(&o.startupPortals, "startup-portals", 10000, "portals pre-seeded for startup_10k_portals_*")
+	flag.IntVar(&o.startupLogins, "startup-logins", 10, "logins the startup portals are spread over")
+	flag.StringVar(&o.bridgeProfile, "bridge-profile", "", "write CPU profiles of the bridge during the message phases into this directory")
+	flag.StringVar(&o.role, "role", "", "internal: run as a child (ircd, logins, storm, world)")
 	flag.StringVar(&o.addr, "addr", "", "internal: fake IRC server address for a child")
 	flag.IntVar(&o.ircdPID, "ircd-pid", 0, "internal: fake IRC server pid (storm child)")
+	flag.StringVar(&o.asToken, "as-token", "", "internal: appservice token (world child)")
+	flag.StringVar(&o.hsToken, "hs-token", "", "internal: homeserver token (world child)")
+	flag.StringVar(&o.asURL, "as-url", "", "internal: the bridge's appservice URL (world child)")
+
 	flag.Parse()
 
 	var err error
@@ -67,6 +96,8 @@ func main() {
 		err = childLogins(o)
 	case "storm":
 		err = childStorm(o)
+	case "world":
+		err = runWorld(o)
 	default:
 		err = fmt.Errorf("unknown role %q", o.role)
 	}
@@ -107,6 +138,19 @@ func orchestrate(o options) error {
 		}
 		r.StormPeakRSSGrowthPct = round2(sr.GrowthPct)
 		notes = append(notes, sr.notes()...)
+	}
+
+	if !o.skipBridge {
+		logf("bridge: message phases (fake homeserver, fake IRC server, the real bridge in a child)")
+		n, err := runMessagePhases(o, &r)
+		notes = append(notes, n...)
+		if err != nil {
+			notes = append(notes, "bridge message phases failed: "+err.Error())
+			logf("bridge message phases: %v", err)
+		}
+		if !o.skipStartup {
+			notes = append(notes, runStartupPhases(o, &r)...)
+		}
 	}
 
 	printTable(os.Stdout, r, notes)

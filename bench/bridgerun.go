@@ -1,0 +1,208 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// worldProc is the running world child, seen from the parent.
+type worldProc struct {
+	cmd     *exec.Cmd
+	hsURL   string
+	ircAddr string
+}
+
+func startWorld(asToken, hsToken, asURL string) (*worldProc, error) {
+	cmd, out, err := child("world", "-as-token", asToken, "-hs-token", hsToken, "-as-url", asURL)
+	if err != nil {
+		return nil, err
+	}
+	line, err := out.ReadString('\n')
+	if err != nil {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		return nil, fmt.Errorf("world addresses: %w", err)
+	}
+	f := strings.Fields(line)
+	if len(f) != 2 {
+		return nil, fmt.Errorf("world printed %q", line)
+	}
+	return &worldProc{cmd: cmd, hsURL: f[0], ircAddr: f[1]}, nil
+}
+
+func (w *worldProc) stop() {
+	_ = w.cmd.Process.Kill()
+	_ = w.cmd.Wait()
+}
+
+// call POSTs (or GETs) a control endpoint of the world and decodes its JSON answer into v.
+func (w *worldProc) call(method, path string, q url.Values, v any) error {
+	req, _ := http.NewRequest(method, w.hsURL+"/_bench/"+path+"?"+q.Encode(), nil)
+	resp, err := (&http.Client{Timeout: 20 * time.Minute}).Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 {
+		return fmt.Errorf("world %s: HTTP %d: %s", path, resp.StatusCode, body)
+	}
+	if v == nil {
+		return nil
+	}
+	return json.Unmarshal(body, v)
+}
+
+func (w *worldProc) state() (worldState, error) {
+	var s worldState
+	return s, w.call(http.MethodGet, "state", nil, &s)
+}
+
+// bridgeProc is a running bridge child (this binary with -role bridge).
+type bridgeProc struct {
+	cmd     *exec.Cmd
+	started time.Time
+	asURL   string
+	secret  string
+	logPath string
+	done    chan struct{}
+}
+
+// startBridge starts the bridge child on a config and waits until its appservice answers
+// /_matrix/mau/ready (bridgev2 connected to the homeserver, crypto initialised).
+func startBridge(cfgPath, asURL, secret, pprofAddr string) (*bridgeProc, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	logPath := filepath.Join(filepath.Dir(cfgPath), "bridge.log")
+	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	b := &bridgeProc{cmd: exec.Command(exe, bridgeArgs(cfgPath)...), asURL: asURL, secret: secret, logPath: logPath, done: make(chan struct{})}
+	b.cmd.Stdout, b.cmd.Stderr = logFile, logFile
+	b.cmd.Env = append(os.Environ(), bridgeRoleEnv+"=bridge", bridgePprofEnv+"="+pprofAddr)
+	b.started = time.Now()
+	if err = b.cmd.Start(); err != nil {
+		logFile.Close()
+		return nil, err
+	}
+	go func() { _ = b.cmd.Wait(); logFile.Close(); close(b.done) }()
+	deadline := time.Now().Add(5 * time.Minute)
+	for time.Now().Before(deadline) {
+		select {
+		case <-b.done:
+			return nil, fmt.Errorf("the bridge exited during startup:\n%s", tail(logPath))
+		case <-time.After(20 * time.Millisecond):
+		}
+		if resp, err := http.Get(asURL + "/_matrix/mau/ready"); err == nil {
+			_ = resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return b, nil
+			}
+		}
+	}
+	b.stop()
+	return nil, fmt.Errorf("the bridge was not ready within 5 minutes:\n%s", tail(logPath))
+}
+
+// stop sends SIGTERM (SIGKILL after 30 s) and waits.
+func (b *bridgeProc) stop() {
+	_ = b.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-b.done:
+	case <-time.After(30 * time.Second):
+		_ = b.cmd.Process.Kill()
+		<-b.done
+	}
+}
+
+// cpu is the bridge child's user+system CPU time so far (/proc/<pid>/stat).
+func (b *bridgeProc) cpu() (time.Duration, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", b.cmd.Process.Pid))
+	if err != nil {
+		return 0, err
+	}
+	s := string(data)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:]) // fields from 3 (state) on
+	ut, _ := strconv.ParseInt(f[11], 10, 64)                 // field 14
+	st, _ := strconv.ParseInt(f[12], 10, 64)                 // field 15
+	const hz = 100                                           // USER_HZ on Linux
+	return time.Duration(ut+st) * time.Second / hz, nil
+}
+
+// rssKiB is the bridge child's VmRSS.
+func (b *bridgeProc) rssKiB() (int64, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", b.cmd.Process.Pid))
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			return strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+		}
+	}
+	return 0, fmt.Errorf("no VmRSS")
+}
+
+// login creates an IRC login for a Matrix user through bridgev2's provisioning API (flow "nick").
+func (b *bridgeProc) login(user, nick string) error {
+	q := "?user_id=" + url.QueryEscape(user)
+	var step struct {
+		LoginID string `json:"login_id"`
+		StepID  string `json:"step_id"`
+		Type    string `json:"type"`
+	}
+	if err := b.provision("login/start/nick"+q, nil, &step); err != nil {
+		return err
+	}
+	var done struct {
+		Type string `json:"type"`
+	}
+	path := fmt.Sprintf("login/step/%s/%s/user_input%s", step.LoginID, step.StepID, q)
+	if err := b.provision(path, map[string]string{"network": benchNetwork, "nick": nick}, &done); err != nil {
+		return err
+	}
+	if done.Type != "complete" {
+		return fmt.Errorf("login of %s ended with step %q", user, done.Type)
+	}
+	return nil
+}
+
+func (b *bridgeProc) provision(path string, body, v any) error {
+	data, _ := json.Marshal(body)
+	if body == nil {
+		data = []byte("{}")
+	}
+	req, _ := http.NewRequest(http.MethodPost, b.asURL+"/_matrix/provision/v3/"+path, bytes.NewReader(data))
+	req.Header.Set("Authorization", "Bearer "+b.secret)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := (&http.Client{Timeout: 2 * time.Minute}).Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	out, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 {
+		return fmt.Errorf("provisioning %s: HTTP %d: %s", path, resp.StatusCode, out)
+	}
+	return json.Unmarshal(out, v)
+}
+
+func tail(path string) string {
+	data, _ := os.ReadFile(path)
+	lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
+	return strings.Join(lines[max(0, len(lines)-30):], "\n")
+}
