@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -27,8 +28,9 @@ type fakeDevice struct {
 	mach  *crypto.OlmMachine
 	state mautrix.StateStore
 	// ready holds the events encrypted by prepare, pushed by run.
-	ready []map[string]any
-	texts []string
+	ready     []map[string]any
+	texts     []string
+	rotations int // Megolm sessions shared again because the previous one expired
 }
 
 const fakeDeviceID = "BENCHDEV"
@@ -118,15 +120,24 @@ func (w *world) handleMatrixToIRCPrepare(rw http.ResponseWriter, r *http.Request
 			d.ready = append(d.ready, evt)
 			d.texts = append(d.texts, text)
 		}
-		return nil
+		return w.waitToDeviceDelivered(bot, 60*time.Second)
 	}()
 	replyJSON(rw, map[string]any{}, err)
 }
 
 var eventCounter int64
 
+// encrypt encrypts a text message; when the room's Megolm session has expired (rotation_period_msgs,
+// 100 by default) a new one is shared with the bridge first, as a Matrix client does.
 func (d *fakeDevice) encrypt(ctx context.Context, room id.RoomID, text string) (map[string]any, error) {
-	content, err := d.mach.EncryptMegolmEvent(ctx, room, event.EventMessage, &event.MessageEventContent{MsgType: event.MsgText, Body: text})
+	msg := &event.MessageEventContent{MsgType: event.MsgText, Body: text}
+	content, err := d.mach.EncryptMegolmEvent(ctx, room, event.EventMessage, msg)
+	if errors.Is(err, crypto.ErrSessionExpired) || errors.Is(err, crypto.ErrNoGroupSession) || errors.Is(err, crypto.ErrSessionNotShared) {
+		d.rotations++
+		if err = d.mach.ShareGroupSession(ctx, room, []id.UserID{id.NewUserID(botLocalpart, benchDomain), d.user}); err == nil {
+			content, err = d.mach.EncryptMegolmEvent(ctx, room, event.EventMessage, msg)
+		}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("encrypt: %w", err)
 	}
@@ -220,4 +231,29 @@ func (w *world) handleMatrixToIRCRun(rw http.ResponseWriter, r *http.Request) {
 	res.LastArrive = last.UnixNano()
 	res.MsgsPerS = float64(n) / last.Sub(start).Seconds()
 	replyJSON(rw, res, nil)
+}
+
+// waitToDeviceDelivered waits until every to-device event for user's devices was fetched by /sync,
+// then 1 s more for the bridge to process them (room keys reach the bridge before the timed run).
+func (w *world) waitToDeviceDelivered(user id.UserID, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		ks := &w.hs.keys
+		ks.mu.Lock()
+		pending := 0
+		for ref, evts := range ks.inbox {
+			if ref.user == string(user) {
+				pending += len(evts)
+			}
+		}
+		ks.mu.Unlock()
+		if pending == 0 {
+			time.Sleep(time.Second)
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%d to-device events for %s not fetched in %s", pending, user, timeout)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }

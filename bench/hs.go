@@ -22,6 +22,7 @@ type fakeHS struct {
 
 	mu       sync.Mutex
 	tokens   map[string]devRef // access token -> device, for /login'd devices
+	asDevice map[string]string // user -> device /login'd by the appservice (the bot's crypto device)
 	rooms    map[string]*fakeRoom
 	byName   map[string]*fakeRoom
 	unknown  map[string]bool
@@ -47,7 +48,7 @@ type fakeRoom struct {
 func newFakeHS(domain, asToken, hsToken string) *fakeHS {
 	return &fakeHS{
 		domain: domain, asToken: asToken, hsToken: hsToken,
-		tokens: map[string]devRef{}, rooms: map[string]*fakeRoom{}, byName: map[string]*fakeRoom{},
+		tokens: map[string]devRef{}, asDevice: map[string]string{}, rooms: map[string]*fakeRoom{}, byName: map[string]*fakeRoom{},
 		unknown: map[string]bool{}, keys: newKeyStore(),
 	}
 }
@@ -62,8 +63,9 @@ func mxErr(w http.ResponseWriter, code int, errcode, msg string) {
 	writeJSON(w, code, map[string]string{"errcode": errcode, "error": msg})
 }
 
-// who identifies the requester: the appservice (masquerading with user_id, and device_id for the
-// bot's device) or a device that logged in.
+// who identifies the requester: the appservice (masquerading with user_id; the device is device_id
+// or else the one the appservice logged in for that user, the bot's crypto device) or a device that
+// logged in with its own token.
 func (hs *fakeHS) who(r *http.Request) (devRef, bool) {
 	tok := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
 	if tok == hs.asToken {
@@ -72,7 +74,13 @@ func (hs *fakeHS) who(r *http.Request) (devRef, bool) {
 		if u == "" {
 			u = "@" + botLocalpart + ":" + hs.domain
 		}
-		return devRef{u, q.Get("device_id")}, true
+		d := q.Get("device_id")
+		if d == "" {
+			hs.mu.Lock()
+			d = hs.asDevice[u]
+			hs.mu.Unlock()
+		}
+		return devRef{u, d}, true
 	}
 	hs.mu.Lock()
 	d, ok := hs.tokens[tok]
@@ -139,6 +147,7 @@ func (hs *fakeHS) client(w http.ResponseWriter, r *http.Request, me devRef, seg 
 		tok := fmt.Sprintf("tok_%s_%s", dev, req.Identifier.User)
 		hs.mu.Lock()
 		hs.tokens[tok] = devRef{req.Identifier.User, dev}
+		hs.asDevice[req.Identifier.User] = dev
 		hs.mu.Unlock()
 		writeJSON(w, 200, map[string]string{"user_id": req.Identifier.User, "device_id": dev, "access_token": tok})
 	case seg[0] == "register":
