@@ -3,6 +3,7 @@ package bridge
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"net"
 	"sort"
 	"strings"
@@ -34,9 +35,9 @@ type wire struct {
 	conn  net.Conn
 	lines chan string // raw lines from the client, CRLF stripped
 	errs  chan error
-	// queueLen is the client's outgoing queue length: PONG jumps that queue, so barrier waits for
-	// it to drain first.
-	queueLen func() int
+	// mark is the client's Send, for the barrier line.
+	mark  func(command string, params ...string) error
+	marks int
 }
 
 func (w *wire) send(line string) {
@@ -59,22 +60,20 @@ func (w *wire) next() string {
 	return ""
 }
 
-// barrier pings the client and returns every line it wrote before the PONG: once it returns, all
-// that the bridge had queued before the call is on the wire.
+// barrier returns every line the client wrote before it: it queues a marker line behind whatever
+// the code under test queued (the send queue is FIFO and has one writer) and reads up to it. A PING
+// would not do: PONG jumps the queue, even ahead of a line the writer has already taken.
 func (w *wire) barrier() []string {
 	w.tb.Helper()
-	deadline := time.Now().Add(wireTimeout)
-	for w.queueLen() > 0 {
-		if time.Now().After(deadline) {
-			w.tb.Fatal("the client's send queue does not drain")
-		}
-		time.Sleep(100 * time.Microsecond)
+	w.marks++
+	mark := fmt.Sprintf("wire-barrier-%d", w.marks)
+	if err := w.mark("BARRIER", mark); err != nil {
+		w.tb.Fatalf("queueing the barrier: %v", err)
 	}
-	w.send("PING :wire-barrier")
 	var before []string
 	for {
 		l := w.next()
-		if l == "PONG wire-barrier" || l == "PONG :wire-barrier" {
+		if l == "BARRIER "+mark {
 			return before
 		}
 		before = append(before, l)
@@ -125,7 +124,7 @@ func newWireClient(tb testing.TB, opts wireOpts) (*IRCClient, *wire) {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	w := &wire{tb: tb, conn: sc, lines: make(chan string, 4096), errs: make(chan error, 1), queueLen: cl.irc.QueueLen}
+	w := &wire{tb: tb, conn: sc, lines: make(chan string, 4096), errs: make(chan error, 1), mark: cl.irc.Send}
 	tb.Cleanup(func() {
 		_ = sc.Close() // first, so that Close does not wait for the server to end the connection
 		_ = cl.irc.Close()
