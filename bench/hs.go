@@ -43,6 +43,8 @@ type devRef struct{ user, device string }
 // fakeRoom is a room created by the bridge; name is the createRoom name (the IRC channel).
 type fakeRoom struct {
 	id, name string
+	mu       sync.Mutex
+	state    map[[2]string]json.RawMessage // (type, state key) -> content
 }
 
 func newFakeHS(domain, asToken, hsToken string) *fakeHS {
@@ -155,13 +157,16 @@ func (hs *fakeHS) client(w http.ResponseWriter, r *http.Request, me devRef, seg 
 		_ = json.Unmarshal(body, &req)
 		writeJSON(w, 200, map[string]string{"user_id": "@" + req.Username + ":" + hs.domain})
 	case seg[0] == "createRoom":
-		room := &fakeRoom{id: fmt.Sprintf("!r%d:%s", hs.roomSeq.Add(1), hs.domain), name: portalName(body)}
+		room := newFakeRoom(fmt.Sprintf("!r%d:%s", hs.roomSeq.Add(1), hs.domain), me.user, body)
 		hs.mu.Lock()
 		hs.rooms[room.id] = room
 		hs.byName[strings.ToLower(room.name)] = room
 		hs.mu.Unlock()
 		writeJSON(w, 200, map[string]string{"room_id": room.id})
 	case seg[0] == "join" && len(seg) > 1:
+		if room := hs.room0(seg[1]); room != nil {
+			room.setMember(me.user, "join")
+		}
 		writeJSON(w, 200, map[string]string{"room_id": seg[1]})
 	case seg[0] == "rooms" && len(seg) > 2:
 		hs.room(w, r, me, seg[1], seg[2:], body)
@@ -179,6 +184,9 @@ func (hs *fakeHS) client(w http.ResponseWriter, r *http.Request, me devRef, seg 
 		} else {
 			writeJSON(w, 200, map[string]string{})
 		}
+	case seg[0] == "capabilities":
+		writeJSON(w, 200, map[string]any{"capabilities": map[string]any{
+			"m.room_versions": map[string]any{"default": "10", "available": map[string]string{"10": "stable"}}}})
 	case seg[0] == "pushrules" || seg[0] == "presence" || seg[0] == "delete_devices" || seg[0] == "devices":
 		writeJSON(w, 200, map[string]string{})
 	default:
@@ -187,42 +195,66 @@ func (hs *fakeHS) client(w http.ResponseWriter, r *http.Request, me devRef, seg 
 	return true
 }
 
+func (hs *fakeHS) room0(roomID string) *fakeRoom {
+	hs.mu.Lock()
+	defer hs.mu.Unlock()
+	return hs.rooms[roomID]
+}
+
 func (hs *fakeHS) room(w http.ResponseWriter, r *http.Request, me devRef, roomID string, seg []string, body []byte) {
+	room := hs.room0(roomID)
+	if room == nil {
+		mxErr(w, 404, "M_NOT_FOUND", "no such room")
+		return
+	}
 	switch seg[0] {
 	case "send":
 		at := time.Now()
-		hs.mu.Lock()
-		room := hs.rooms[roomID]
-		hs.mu.Unlock()
-		if room != nil && hs.onSend != nil && len(seg) > 1 {
+		if hs.onSend != nil && len(seg) > 1 {
 			hs.onSend(room, seg[1], at)
 		}
 		writeJSON(w, 200, map[string]string{"event_id": fmt.Sprintf("$e%d", hs.eventSeq.Add(1))})
 	case "state":
-		if r.Method == http.MethodGet {
-			if len(seg) == 1 {
-				writeJSON(w, 200, []any{})
-			} else {
-				mxErr(w, 404, "M_NOT_FOUND", "no such state")
-			}
-			return
+		key := [2]string{}
+		if len(seg) > 1 {
+			key[0] = seg[1]
 		}
-		writeJSON(w, 200, map[string]string{"event_id": fmt.Sprintf("$e%d", hs.eventSeq.Add(1))})
+		if len(seg) > 2 {
+			key[1] = seg[2]
+		}
+		if r.Method != http.MethodGet {
+			room.setState(key, body)
+			writeJSON(w, 200, map[string]string{"event_id": fmt.Sprintf("$e%d", hs.eventSeq.Add(1))})
+		} else if len(seg) == 1 {
+			writeJSON(w, 200, room.stateEvents())
+		} else if c := room.getState(key); c != nil && r.URL.Query().Get("format") == "event" {
+			writeJSON(w, 200, room.event(key, c))
+		} else if c != nil {
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = w.Write(c)
+		} else {
+			mxErr(w, 404, "M_NOT_FOUND", "no such state")
+		}
 	case "invite":
 		var req struct {
 			UserID string `json:"user_id"`
 		}
 		_ = json.Unmarshal(body, &req)
+		room.setMember(req.UserID, "invite")
 		if hs.onInvite != nil {
 			hs.onInvite(roomID, req.UserID)
 		}
 		writeJSON(w, 200, map[string]string{})
 	case "join":
+		room.setMember(me.user, "join")
 		writeJSON(w, 200, map[string]string{"room_id": roomID})
+	case "leave":
+		room.setMember(me.user, "leave")
+		writeJSON(w, 200, map[string]string{})
 	case "joined_members":
-		writeJSON(w, 200, map[string]any{"joined": map[string]any{}})
+		writeJSON(w, 200, map[string]any{"joined": room.joined()})
 	case "members":
-		writeJSON(w, 200, map[string]any{"chunk": []any{}})
+		writeJSON(w, 200, map[string]any{"chunk": room.members()})
 	case "redact":
 		writeJSON(w, 200, map[string]string{"event_id": fmt.Sprintf("$e%d", hs.eventSeq.Add(1))})
 	default: // leave, kick, ban, receipt, read_markers, typing...

@@ -40,6 +40,7 @@ type options struct {
 	// Bridge phases.
 	skipBridge     bool
 	skipStartup    bool
+	skipMessages   bool
 	msgs           int
 	latencySecs    int
 	txnBatch       int
@@ -71,6 +72,7 @@ func main() {
 	flag.BoolVar(&o.skipIRC, "skip-irc", false, "skip the IRC engine memory phases")
 	flag.BoolVar(&o.skipBridge, "skip-bridge", false, "skip every phase that runs the bridge")
 	flag.BoolVar(&o.skipStartup, "skip-startup", false, "skip the startup_10k_portals phases")
+	flag.BoolVar(&o.skipMessages, "skip-messages", false, "skip the bridge's message and idle-memory phases")
 	flag.IntVar(&o.msgs, "msgs", 20000, "messages each way for the throughput phases")
 	flag.IntVar(&o.latencySecs, "latency-secs", 10, "seconds of 500 msg/s for the latency phase")
 	flag.IntVar(&o.txnBatch, "txn-batch", 50, "events per appservice transaction (Matrix->IRC)")
@@ -141,12 +143,14 @@ func orchestrate(o options) error {
 	}
 
 	if !o.skipBridge {
-		logf("bridge: message phases (fake homeserver, fake IRC server, the real bridge in a child)")
-		n, err := runMessagePhases(o, &r)
-		notes = append(notes, n...)
-		if err != nil {
-			notes = append(notes, "bridge message phases failed: "+err.Error())
-			logf("bridge message phases: %v", err)
+		if !o.skipMessages {
+			logf("bridge: message phases (fake homeserver, fake IRC server, the real bridge in a child)")
+			n, err := runMessagePhases(o, &r)
+			notes = append(notes, n...)
+			if err != nil {
+				notes = append(notes, "bridge message phases failed: "+err.Error())
+				logf("bridge message phases: %v", err)
+			}
 		}
 		if !o.skipStartup {
 			notes = append(notes, runStartupPhases(o, &r)...)
