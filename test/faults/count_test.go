@@ -97,7 +97,7 @@ type results map[string]map[string]counts
 
 func (r results) table() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%-16s %-14s %7s %9s %6s %10s %9s %11s %5s\n", "scenario", "direction", "sent", "delivered", "lost", "duplicated", "reordered", "unconfirmed", "utd")
+	fmt.Fprintf(&b, "%-22s %-14s %7s %9s %6s %10s %9s %11s %5s\n", "scenario", "direction", "sent", "delivered", "lost", "duplicated", "reordered", "unconfirmed", "utd")
 	var names []string
 	for n := range r {
 		names = append(names, n)
@@ -109,7 +109,7 @@ func (r results) table() string {
 			if !ok {
 				continue
 			}
-			fmt.Fprintf(&b, "%-16s %-14s %7d %9d %6d %10d %9d %11d %5d\n", n, d, c.Sent, c.Delivered, c.Lost, c.Duplicated, c.Reordered, c.Unconfirmed, c.Undecryptable)
+			fmt.Fprintf(&b, "%-22s %-14s %7d %9d %6d %10d %9d %11d %5d\n", n, d, c.Sent, c.Delivered, c.Lost, c.Duplicated, c.Reordered, c.Unconfirmed, c.Undecryptable)
 		}
 	}
 	return b.String()

@@ -7,7 +7,8 @@
 // reaches IRC in order, on InspIRCd's default connect-class limits, without a flood disconnect.
 //
 // The tests are behind the build tag e2e. `make test` (via `make e2e`) runs short versions
-// (SEALBRIDGE_FAULTS_N messages each way, default 300; SEALBRIDGE_FLOOD_LINES, default 60);
+// (SEALBRIDGE_FAULTS_N messages each way, default 200, and of the soju scenarios only the bridge
+// kill; SEALBRIDGE_FLOOD_LINES, default 60);
 // `make faults` runs 10,000 messages each way and 1,000 flood lines and writes
 // test/faults/results.json (SEALBRIDGE_FAULTS_OUT).
 package faults

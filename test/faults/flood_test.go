@@ -34,7 +34,7 @@ func TestFlood(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), budget+5*time.Minute)
 	defer cancel()
 	t.Logf("flood: %d lines from Matrix in a burst; bridge flood defaults; InspIRCd default connect class; bridge -> InspIRCd directly", n)
-	w := newWorld(t, ctx, options{ircConf: defaultConnectClass})
+	w := newWorld(t, ctx, "flood", options{ircConf: defaultConnectClass})
 
 	t0 := time.Now()
 	r, err := w.mx.SendBatch(ctx, w.room, "flood:", 0, n, 0, time.Minute)

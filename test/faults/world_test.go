@@ -85,30 +85,28 @@ func must(t *testing.T, err error) {
 	}
 }
 
-func newWorld(t *testing.T, ctx context.Context, o options) *world {
+func newWorld(t *testing.T, ctx context.Context, name string, o options) *world {
 	w := &world{t: t, dir: os.Getenv("SEALBRIDGE_FAULTS_DIR"), channel: "#faults"}
 	if w.dir == "" {
 		w.dir = t.TempDir()
 	}
-	w.dir = filepath.Join(w.dir, t.Name())
+	w.dir = filepath.Join(w.dir, t.Name(), name)
 	must(t, os.RemoveAll(w.dir))
 	var err error
 	w.ircd, err = stack.StartIRC(ctx, filepath.Join(w.dir, "irc"))
 	must(t, err)
-	t.Cleanup(func() { w.ircd.Stop() })
+	t.Cleanup(w.stop)
 	if o.ircConf != nil {
 		must(t, rehashIRC(ctx, w.ircd, o.ircConf))
 	}
 	w.ircProxy, err = newProxy(w.ircd.Addr())
 	must(t, err)
-	t.Cleanup(w.ircProxy.Down)
 	bridgeIRC := w.ircProxy.addr
 	w.nick = "faultbridge"
 	if o.viaSoju {
 		// soju dials the proxy, so that it keeps one upstream address across InspIRCd restarts.
 		w.soju, err = stack.StartSoju(ctx, filepath.Join(w.dir, "soju"), &stack.IRC{Host: "127.0.0.1", Port: portOf(w.ircProxy.addr)})
 		must(t, err)
-		t.Cleanup(func() { w.soju.Stop() })
 		bridgeIRC, w.nick = w.soju.Addr(), w.soju.User
 	}
 	bdir := filepath.Join(w.dir, "bridge")
@@ -127,21 +125,16 @@ func newWorld(t *testing.T, ctx context.Context, o options) *world {
 	}
 	w.hs, err = stack.StartDendrite(ctx, filepath.Join(w.dir, "dendrite"), w.regPath)
 	must(t, err)
-	t.Cleanup(func() { w.hs.Stop() })
 	w.hsProxy, err = newProxy(strings.TrimPrefix(w.hs.URL, "http://"))
 	must(t, err)
-	t.Cleanup(w.hsProxy.Down)
 	must(t, stack.SetHomeserver(w.config, "http://"+w.hsProxy.addr, w.hs.ServerName))
 	w.startBridge(ctx)
-	t.Cleanup(func() { w.br.Stop() })
 
 	w.peer = newPeer(w.ircProxy.addr, "faultpeer", w.channel, w.nick, irc.FloodConfig{Burst: 50, LinesPerSecond: 500})
 	must(t, w.peer.connect(ctx))
-	t.Cleanup(w.peer.close)
 
 	w.mx, err = mxclient.New(ctx, filepath.Join(w.dir, "mxclient.log"))
 	must(t, err)
-	t.Cleanup(func() { w.mx.Close() })
 	w.user, _, err = w.mx.Login(ctx, "http://"+w.hsProxy.addr, "alice", "alice-password", true)
 	must(t, err)
 	mgmt, err := w.mx.CreateDM(ctx, w.br.BotMXID)
@@ -167,6 +160,31 @@ func newWorld(t *testing.T, ctx context.Context, o options) *world {
 		return e.RoomID == w.room && e.Sender == w.br.BotMXID && e.MsgType() == "m.notice"
 	})
 	return w
+}
+
+// stop stops everything the world started, whatever got started; safe to call twice.
+func (w *world) stop() {
+	if w.mx != nil {
+		w.mx.Close()
+	}
+	if w.peer != nil {
+		w.peer.close()
+	}
+	if w.br != nil {
+		w.br.Stop()
+	}
+	for _, p := range []*proxy{w.hsProxy, w.ircProxy} {
+		if p != nil {
+			p.Down()
+		}
+	}
+	if w.hs != nil {
+		w.hs.Stop()
+	}
+	if w.soju != nil {
+		w.soju.Stop()
+	}
+	w.ircd.Stop()
 }
 
 func (w *world) startBridge(ctx context.Context) {
