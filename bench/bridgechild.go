@@ -117,10 +117,10 @@ func setYAML(m map[string]any, value any, path ...string) {
 
 // childBridge runs the real bridge in this process, wired as cmd/sealbridge wires it (mxmain, the
 // sealbridge connector, the metrics crypto wrapper), with the config written by writeBridgeConfig.
-// With a profiling address it also serves net/http/pprof there (used to profile the bridge during a phase).
-func childBridge(pprofAddr string) {
-	if pprofAddr != "" {
-		serveBridgeProfiling(pprofAddr)
+// It also serves the bench's control endpoints (GC, CPU profile) on a loopback port (profile.go).
+func childBridge(ctlAddr string) {
+	if ctlAddr != "" {
+		serveBridgeControl(ctlAddr)
 	}
 	connector := bridge.NewConnector()
 	m := &mxmain.BridgeMain{
@@ -139,8 +139,8 @@ func childBridge(pprofAddr string) {
 
 // The bridge child is this binary with these variables set and mxmain's arguments.
 const (
-	bridgeRoleEnv  = "SEALBRIDGE_BENCH_ROLE"
-	bridgePprofEnv = "SEALBRIDGE_BENCH_PPROF"
+	bridgeRoleEnv = "SEALBRIDGE_BENCH_ROLE"
+	bridgeCtlEnv  = "SEALBRIDGE_BENCH_CTL"
 )
 
 func bridgeArgs(cfgPath string) []string {

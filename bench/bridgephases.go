@@ -27,7 +27,7 @@ type bridgeEnv struct {
 }
 
 // startBridgeEnv starts a world and a bridge on the given database (dbURI "" = SQLite in dir).
-func startBridgeEnv(dbType, dbURI, pprofAddr string) (*bridgeEnv, error) {
+func startBridgeEnv(dbType, dbURI string) (*bridgeEnv, error) {
 	dir, err := os.MkdirTemp("", "sealbridge-bench-")
 	if err != nil {
 		return nil, err
@@ -52,7 +52,7 @@ func startBridgeEnv(dbType, dbURI, pprofAddr string) (*bridgeEnv, error) {
 		env.close()
 		return nil, err
 	}
-	if env.bridge, err = startBridge(cfg, asURL, s.secret, pprofAddr); err != nil {
+	if env.bridge, err = startBridge(cfg, asURL, s.secret); err != nil {
 		env.close()
 		return nil, err
 	}
@@ -62,7 +62,7 @@ func startBridgeEnv(dbType, dbURI, pprofAddr string) (*bridgeEnv, error) {
 func (e *bridgeEnv) restartBridge() (time.Time, error) {
 	e.bridge.stop()
 	start := time.Now()
-	b, err := startBridge(filepath.Join(e.dir, "config.yaml"), e.bridge.asURL, e.setup.secret, "")
+	b, err := startBridge(filepath.Join(e.dir, "config.yaml"), e.bridge.asURL, e.setup.secret)
 	if err != nil {
 		return start, err
 	}
@@ -110,15 +110,7 @@ func (e *bridgeEnv) loginWithChannels(user, nick, prefix string, n int, wantRoom
 // runMessagePhases measures rss_idle_mib, IRC->Matrix and Matrix->IRC throughput and CPU, and the
 // latency at 500 msg/s, on one bridge with SQLite.
 func runMessagePhases(o options, r *results) (notes []string, err error) {
-	pprofAddr := ""
-	if o.bridgeProfile != "" {
-		p, err := freePort()
-		if err != nil {
-			return nil, err
-		}
-		pprofAddr = fmt.Sprintf("127.0.0.1:%d", p)
-	}
-	env, err := startBridgeEnv("", "", pprofAddr)
+	env, err := startBridgeEnv("", "")
 	if err != nil {
 		return nil, err
 	}
@@ -147,7 +139,7 @@ func runMessagePhases(o options, r *results) (notes []string, err error) {
 	}
 
 	logf("bridge: IRC->Matrix, %d messages as fast as the bridge takes them", o.msgs)
-	prof := startProfile(o.bridgeProfile, pprofAddr, "irc_to_matrix")
+	prof := startProfile(o.bridgeProfile, b.ctlAddr, "irc_to_matrix")
 	var i2m ircToMatrixResult
 	cpu, err := measureCPU(b, func() error {
 		return env.world.call(http.MethodPost, "irc2mx", with(q, "n", o.msgs, "rate", 0), &i2m)
@@ -179,7 +171,7 @@ func runMessagePhases(o options, r *results) (notes []string, err error) {
 	if err = env.world.call(http.MethodPost, "mx2irc/prepare", with(q, "n", o.msgs, "user", benchUser), nil); err != nil {
 		return notes, err
 	}
-	prof = startProfile(o.bridgeProfile, pprofAddr, "matrix_to_irc")
+	prof = startProfile(o.bridgeProfile, b.ctlAddr, "matrix_to_irc")
 	var m2i matrixToIRCResult
 	cpu, err = measureCPU(b, func() error {
 		return env.world.call(http.MethodPost, "mx2irc/run", with(nil, "batch", o.txnBatch), &m2i)

@@ -74,6 +74,7 @@ type bridgeProc struct {
 	cmd     *exec.Cmd
 	started time.Time
 	asURL   string
+	ctlAddr string // the child's control endpoints (profile.go)
 	secret  string
 	logPath string
 	done    chan struct{}
@@ -81,19 +82,24 @@ type bridgeProc struct {
 
 // startBridge starts the bridge child on a config and waits until its appservice answers
 // /_matrix/mau/ready (bridgev2 connected to the homeserver, crypto initialised).
-func startBridge(cfgPath, asURL, secret, pprofAddr string) (*bridgeProc, error) {
+func startBridge(cfgPath, asURL, secret string) (*bridgeProc, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, err
 	}
+	ctlPort, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	ctlAddr := fmt.Sprintf("127.0.0.1:%d", ctlPort)
 	logPath := filepath.Join(filepath.Dir(cfgPath), "bridge.log")
 	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return nil, err
 	}
-	b := &bridgeProc{cmd: exec.Command(exe, bridgeArgs(cfgPath)...), asURL: asURL, secret: secret, logPath: logPath, done: make(chan struct{})}
+	b := &bridgeProc{cmd: exec.Command(exe, bridgeArgs(cfgPath)...), asURL: asURL, ctlAddr: ctlAddr, secret: secret, logPath: logPath, done: make(chan struct{})}
 	b.cmd.Stdout, b.cmd.Stderr = logFile, logFile
-	b.cmd.Env = append(os.Environ(), bridgeRoleEnv+"=bridge", bridgePprofEnv+"="+pprofAddr)
+	b.cmd.Env = append(os.Environ(), bridgeRoleEnv+"=bridge", bridgeCtlEnv+"="+ctlAddr)
 	b.started = time.Now()
 	if err = b.cmd.Start(); err != nil {
 		logFile.Close()

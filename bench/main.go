@@ -60,13 +60,13 @@ func main() {
 	// The bridge child takes mxmain's own command line (mauflag reads os.Args at init), so its role
 	// comes from the environment.
 	if os.Getenv(bridgeRoleEnv) == "bridge" {
-		childBridge(os.Getenv(bridgePprofEnv))
+		childBridge(os.Getenv(bridgeCtlEnv))
 		return
 	}
 	flag.StringVar(&o.out, "out", "bench/results.json", "where to write the JSON results")
 	flag.IntVar(&o.rounds, "rounds", 7, "rounds per micro-benchmark (the median is reported)")
 	flag.IntVar(&o.megolmOps, "megolm-ops", 5000, "Megolm encrypts (and decrypts) per round")
-	flag.IntVar(&o.logins, "logins", 2000, "idle connected logins for rss_per_login_kib")
+	flag.IntVar(&o.logins, "logins", 2000, "idle connected logins for rss_per_login_kib and rss_per_login_engine_kib")
 	flag.IntVar(&o.storm, "storm", 1000, "logins dropped and reconnected for storm_peak_rss_growth_pct")
 	flag.StringVar(&o.memprof, "memprofile", "", "write a heap profile of the idle logins to this file")
 	flag.BoolVar(&o.skipIRC, "skip-irc", false, "skip the IRC engine memory phases")
@@ -130,7 +130,7 @@ func orchestrate(o options) error {
 		if err != nil {
 			return fmt.Errorf("logins phase: %w", err)
 		}
-		r.RSSPerLoginKiB = round2(lr.PerLoginKiB)
+		r.RSSPerLoginEngineKiB = round2(lr.PerLoginKiB)
 		notes = append(notes, lr.notes()...)
 
 		logf("irc engine: storm of %d logins", o.storm)
@@ -150,6 +150,15 @@ func orchestrate(o options) error {
 			if err != nil {
 				notes = append(notes, "bridge message phases failed: "+err.Error())
 				logf("bridge message phases: %v", err)
+			}
+		}
+		if !o.skipMessages {
+			logf("bridge: %d idle logins (whole bridge)", o.logins)
+			n, err := runBridgeLoginsPhase(o, &r)
+			notes = append(notes, n...)
+			if err != nil {
+				notes = append(notes, "rss_per_login_kib (whole bridge) not measured: "+err.Error())
+				logf("bridge logins phase: %v", err)
 			}
 		}
 		if !o.skipStartup {

@@ -5,13 +5,16 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"runtime/pprof"
 	"sync"
 )
 
-// The bridge child's profiling endpoints (with -pprof-addr): /bench/cpu/start?file= starts a CPU
-// profile into a file, /bench/cpu/stop ends it; net/http/pprof's handlers are there too.
-func serveBridgeProfiling(addr string) {
+// The bridge child's control endpoints, on a loopback port of its own: /bench/gc collects garbage and
+// returns freed memory to the OS (before an RSS reading), /bench/cpu/start?file= starts a CPU profile
+// into a file, /bench/cpu/stop ends it; net/http/pprof's handlers are there too.
+func serveBridgeControl(addr string) {
+	http.HandleFunc("/bench/gc", func(http.ResponseWriter, *http.Request) { debug.FreeOSMemory() })
 	var mu sync.Mutex
 	var f *os.File
 	http.HandleFunc("/bench/cpu/start", func(w http.ResponseWriter, r *http.Request) {

@@ -1,0 +1,74 @@
+package main
+
+import (
+	"fmt"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// runBridgeLoginsPhase measures rss_per_login_kib for the whole bridge: a fresh bridge (SQLite, no
+// portal), VmRSS after a forced GC; then o.logins Matrix users each log in through the provisioning
+// API (flow "nick"; one IRC connection each, registered, idle, no channel); VmRSS after a forced GC
+// again. (after − before) / logins.
+func runBridgeLoginsPhase(o options, r *results) ([]string, error) {
+	env, err := startBridgeEnv("", "")
+	if err != nil {
+		return nil, err
+	}
+	defer env.close()
+	b := env.bridge
+	time.Sleep(2 * time.Second)
+	before, err := b.settledRSSKiB()
+	if err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	errs := make(chan error, 4)
+	for range 4 { // a few logins at a time, as several users would
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := next.Add(1) - 1
+				if i >= int64(o.logins) {
+					return
+				}
+				if err := b.login(fmt.Sprintf("@l%d:%s", i, benchDomain), fmt.Sprintf("l%d", i)); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	if err := <-errs; err != nil {
+		return nil, err
+	}
+	took := time.Since(start)
+	time.Sleep(5 * time.Second)
+	after, err := b.settledRSSKiB()
+	if err != nil {
+		return nil, err
+	}
+	per := float64(after-before) / float64(o.logins)
+	r.RSSPerLoginKiB = round2(per)
+	return []string{fmt.Sprintf("rss_per_login_kib (whole bridge): %d logins through the provisioning API in %s, idle and registered, no channel; VmRSS %d KiB -> %d KiB, each after a forced GC in the bridge child",
+		o.logins, took.Round(time.Second), before, after)}, nil
+}
+
+// settledRSSKiB asks the bridge child to collect garbage and return memory to the OS
+// (/bench/gc), waits 1 s and reads its VmRSS.
+func (b *bridgeProc) settledRSSKiB() (int64, error) {
+	resp, err := http.Post("http://"+b.ctlAddr+"/bench/gc", "", nil)
+	if err != nil {
+		return 0, err
+	}
+	_ = resp.Body.Close()
+	time.Sleep(time.Second)
+	return b.rssKiB()
+}
