@@ -3,20 +3,26 @@
 //
 //	go run -tags goolm ./bench -out bench/results.json
 //
-// Figures are measurements, not pass/fail tests. A figure that the harness cannot measure yet is
-// written as null and shown as "not measured yet"; nothing is ever estimated.
+// Figures are measurements, not pass/fail tests. A figure that the harness could not measure is
+// written as null with a note saying why; nothing is ever estimated.
 //
-// What it measures today:
+// What it measures:
 //
 //   - megolm_encrypt_us / megolm_decrypt_us: bare goolm Megolm group sessions on 256-byte
 //     plaintexts, median of several rounds (megolm.go);
-//   - rss_per_login_kib: idle connected logins of the IRC engine alone (bridge/irc, without
-//     bridgev2), against a fake IRC server running in a separate process (logins.go, ircd.go);
-//   - storm_peak_rss_growth_pct: every connection of 1,000 logins dropped server-side at once,
-//     reconnecting with the engine's backoff and a connection pacer (storm.go).
+//   - rss_per_login_engine_kib and storm_peak_rss_growth_pct: the IRC engine alone (bridge/irc,
+//     without bridgev2) against a fake IRC server in a separate process (logins.go, storm.go,
+//     ircd.go);
+//   - the whole bridge (bridgev2, mautrix's Matrix connector and crypto helper, the sealbridge
+//     connector) in a child process, against a "world" child holding a fake homeserver, a fake IRC
+//     server and a fake Matrix device (world*.go, hs*.go, ircchan.go, device.go): IRC->Matrix and
+//     Matrix->IRC throughput and CPU per message into encrypted portals, latency at 500 msg/s,
+//     idle RSS, RSS per login, and startup with 10,000 portals on SQLite and PostgreSQL
+//     (bridge*.go, startup.go).
 //
-// Memory phases each run in a child process (this same binary, re-executed with -role), so that the
-// fake IRC server and the other phases do not count in the RSS being measured.
+// Every measured process is a child (this same binary re-executed with -role, or with
+// SEALBRIDGE_BENCH_ROLE=bridge for the bridge, whose command line is mxmain's), so that the fakes
+// and the other phases never count in the memory or CPU being measured.
 package main
 
 import (
@@ -25,6 +31,7 @@ import (
 	"math"
 	"os"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -112,6 +119,7 @@ func main() {
 // orchestrate runs every phase, prints the table and writes the JSON file.
 func orchestrate(o options) error {
 	start := time.Now()
+	loadStart := loadAvg()
 	var r results
 	var notes []string
 
@@ -166,6 +174,7 @@ func orchestrate(o options) error {
 		}
 	}
 
+	notes = append(notes, "load average (1, 5, 15 min) at the start: "+loadStart+", at the end: "+loadAvg())
 	printTable(os.Stdout, r, notes)
 	if err := r.write(o.out); err != nil {
 		return err
@@ -182,4 +191,14 @@ func logf(format string, args ...any) {
 func round2(v float64) *float64 {
 	v = math.Round(v*100) / 100
 	return &v
+}
+
+// loadAvg is the first three fields of /proc/loadavg (the machine is shared: say how busy it was).
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	f := strings.Fields(string(b))
+	return strings.Join(f[:min(3, len(f))], " ")
 }
