@@ -83,14 +83,24 @@ func (e *bridgeEnv) close() {
 }
 
 // loginWithChannels logs user in as nick and waits until the bridge has created a portal for each of
-// the n channels the fake IRC server makes the nick join.
+// the n channels the fake IRC server makes the nick join (wantRooms portal rooms in all).
 func (e *bridgeEnv) loginWithChannels(user, nick, prefix string, n int, wantRooms int, timeout time.Duration) error {
+	if err := e.loginAndJoin(user, nick, prefix, n); err != nil {
+		return err
+	}
+	return e.waitRooms(wantRooms, timeout)
+}
+
+// loginAndJoin logs user in as nick and has the fake IRC server join it to n channels #prefix0...
+func (e *bridgeEnv) loginAndJoin(user, nick, prefix string, n int) error {
 	if err := e.bridge.login(user, nick); err != nil {
 		return err
 	}
-	if err := e.world.call(http.MethodPost, "force", url.Values{"nick": {nick}, "n": {strconv.Itoa(n)}, "prefix": {prefix}}, nil); err != nil {
-		return err
-	}
+	return e.world.call(http.MethodPost, "force", url.Values{"nick": {nick}, "n": {strconv.Itoa(n)}, "prefix": {prefix}}, nil)
+}
+
+// waitRooms waits until the fake homeserver holds wantRooms rooms.
+func (e *bridgeEnv) waitRooms(wantRooms int, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	for {
 		st, err := e.world.state()

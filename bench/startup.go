@@ -66,9 +66,12 @@ func startupOn(o options, dbType, dbURI string) (float64, string, error) {
 	seedStart := time.Now()
 	for i := range o.startupLogins {
 		user, nick, prefix := fmt.Sprintf("@s%d:%s", i, benchDomain), fmt.Sprintf("s%d", i), fmt.Sprintf("s%d-", i)
-		if err := env.loginWithChannels(user, nick, prefix, per, (i+1)*per, 30*time.Minute); err != nil {
+		if err := env.loginAndJoin(user, nick, prefix, per); err != nil {
 			return 0, "", fmt.Errorf("seeding: %w", err)
 		}
+	}
+	if err := env.waitRooms(total, 60*time.Minute); err != nil {
+		return 0, "", fmt.Errorf("seeding: %w", err)
 	}
 	seeded := time.Since(seedStart)
 	// let the portals' creation finish (the homeserver quiet for 2 s)
