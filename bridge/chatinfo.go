@@ -26,7 +26,9 @@ func (cl *IRCClient) GetChatInfo(ctx context.Context, portal *bridgev2.Portal) (
 			IsFull: true,
 			// Other logins' nicks in a shared channel are their Matrix users, not ghosts.
 			CheckAllLogins: true,
-			PowerLevels:    &bridgev2.PowerLevelOverrides{},
+			// IRC ops give and take op and voice, so Matrix ops (50) may change power levels; they
+			// cannot raise anyone above themselves or touch the encryption event (100).
+			PowerLevels: &bridgev2.PowerLevelOverrides{Events: map[event.Type]int{event.StatePowerLevels: 50}},
 		},
 		ExtraUpdates: cl.portalUpdater(target),
 	}

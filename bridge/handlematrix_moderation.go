@@ -7,8 +7,10 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/rs/zerolog"
 	"maunium.net/go/mautrix/bridgev2"
 	"maunium.net/go/mautrix/bridgev2/simplevent"
+	"maunium.net/go/mautrix/event"
 
 	"github.com/sealbridge/sealbridge/bridge/format"
 	"github.com/sealbridge/sealbridge/bridge/irc"
@@ -30,10 +32,10 @@ const maxReasonBytes = 255
 // HandleMatrixMembership carries a Matrix moderation action to IRC over the acting user's own
 // connection, so the IRC server checks that user's own channel privileges:
 //
-//   - kick of a ghost (or of another user's nick)  -> KICK #chan nick :reason
-//   - ban                                           -> MODE #chan +b nick!*@*, then KICK if joined
-//   - unban                                         -> MODE #chan -b nick!*@*
-//   - invite of a ghost                             -> INVITE nick #chan
+//   - kick of a ghost (or of another user's nick)   -> KICK #chan nick :reason
+//   - ban                                            -> MODE #chan +b nick!*@*, then KICK if on the channel
+//   - unban                                          -> MODE #chan -b nick!*@*
+//   - invite of a ghost                              -> INVITE nick #chan
 //   - the user leaving the room (bridge_matrix_leave) -> PART #chan
 //
 // When the server refuses (not an op, say), the user is told why and the portal is resynced from
@@ -55,25 +57,28 @@ func (cl *IRCClient) HandleMatrixMembership(ctx context.Context, msg *bridgev2.M
 	if err != nil {
 		return nil, err
 	}
-	reason := format.OneLine(msg.Content.Reason, maxReasonBytes)
+	reason := format.OneLine(msg.Content.Reason, min(maxReasonBytes, cl.irc.MaxTextBytes("KICK", channel+" "+nick)))
 	mask := nick + "!*@*"
-	switch msg.Type {
-	case bridgev2.Kick:
-		err = cl.irc.Send("KICK", channel, nick, reason)
-	case bridgev2.BanJoined:
-		if err = cl.irc.Send("MODE", channel, "+b", mask); err == nil {
-			err = cl.irc.Send("KICK", channel, nick, reason)
-		}
-	case bridgev2.BanLeft, bridgev2.BanInvited:
-		err = cl.irc.Send("MODE", channel, "+b", mask)
-	case bridgev2.Unban:
-		err = cl.irc.Send("MODE", channel, "-b", mask)
-	case bridgev2.Invite:
-		err = cl.irc.Send("INVITE", nick, channel)
-	case bridgev2.Leave:
+	var onChannel bool
+	cl.withChannel(channel, func(ch *channelState) { onChannel = ch.Members[cl.fold(nick)] != nil })
+	// The change is told by the new membership and what IRC knows, not by the previous membership:
+	// some homeservers (Dendrite) leave unsigned.prev_content out of appservice transactions.
+	switch to := msg.Content.Membership; {
+	case to == event.MembershipLeave && msg.Type.IsSelf:
 		if cl.isMe(nick) {
 			err = cl.irc.Send("PART", channel, reason)
 		}
+	case to == event.MembershipLeave && onChannel:
+		err = cl.irc.Send("KICK", channel, nick, reason)
+	case to == event.MembershipLeave && msg.Type.From != event.MembershipInvite:
+		// an unban (or a leave of someone not on the channel, for which -b changes nothing)
+		err = cl.irc.Send("MODE", channel, "-b", mask)
+	case to == event.MembershipBan:
+		if err = cl.irc.Send("MODE", channel, "+b", mask); err == nil && onChannel {
+			err = cl.irc.Send("KICK", channel, nick, reason)
+		}
+	case to == event.MembershipInvite:
+		err = cl.irc.Send("INVITE", nick, channel)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("failed to send to IRC: %w", err)
@@ -127,11 +132,16 @@ func (cl *IRCClient) HandleMatrixRoomTopic(ctx context.Context, msg *bridgev2.Ma
 	if !cl.irc.Connected() {
 		return false, errNotConnected
 	}
-	limit, _ := strconv.Atoi(cl.irc.ISupport().Raw["TOPICLEN"])
+	// Cut to TOPICLEN, and never past what fits in the line when the server does not say.
+	limit := cl.irc.MaxTextBytes("TOPIC", channel)
+	if n, _ := strconv.Atoi(cl.irc.ISupport().Raw["TOPICLEN"]); n > 0 && n < limit {
+		limit = n
+	}
 	topic := format.OneLine(msg.Content.Topic, limit)
 	if err = cl.irc.Send("TOPIC", channel, topic); err != nil {
 		return false, fmt.Errorf("failed to send to IRC: %w", err)
 	}
+	zerolog.Ctx(ctx).Debug().Str("channel", channel).Msg("Sent the Matrix topic to IRC")
 	msg.Portal.Topic, msg.Portal.TopicSet = topic, true
 	return true, nil
 }

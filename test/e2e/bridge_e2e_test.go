@@ -304,6 +304,10 @@ func runBridgeStory(t *testing.T, ctx context.Context, ircd *stack.IRC, hsKind, 
 	carol.waitFor(t, "nick back", waitLong, func(m *ircmsg.Message) bool {
 		return m.Command == "NICK" && len(m.Params) > 0 && m.Params[0] == carolNick
 	})
+	moderationStory(t, ctx, moderationScene{
+		mx: mx, bob: bob, carol: carol, channel: channel, chanRoom: chanRoom,
+		aliceNick: aliceNick, carolNick: carolNick, aliceMXID: userID, carolMXID: carolMXID,
+	})
 
 	// A private message from IRC opens a new encrypted DM whose first message decrypts.
 	bob.send(t, "PRIVMSG", aliceNick, "psst, first message")
