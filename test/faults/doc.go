@@ -6,9 +6,10 @@
 // when the harness itself breaks. A second test checks flood control: a burst of lines from Matrix
 // reaches IRC in order, on InspIRCd's default connect-class limits, without a flood disconnect.
 //
-// The tests are behind the build tag e2e. `make test` (via `make e2e`) runs short versions
-// (SEALBRIDGE_FAULTS_N messages each way, default 200, and of the soju scenarios only the bridge
-// kill; SEALBRIDGE_FLOOD_LINES, default 60);
-// `make faults` runs 10,000 messages each way and 1,000 flood lines and writes
-// test/faults/results.json (SEALBRIDGE_FAULTS_OUT).
+// The tests are behind the build tag e2e. `make test` (via `make e2e`) runs short versions:
+// SEALBRIDGE_FAULTS_N messages each way (default 100, IRC->Matrix at SEALBRIDGE_FAULTS_RATE = 10
+// lines/s), of the soju scenarios only the bridge kill, and SEALBRIDGE_FLOOD_LINES flood lines
+// (default 60). `make faults` runs 10,000 messages each way and 1,000 flood lines and writes
+// test/faults/results.json (SEALBRIDGE_FAULTS_OUT). On a busy shared machine the whole path runs
+// at about one message a second; SEALBRIDGE_FAULTS_BUDGET_M bounds the suite.
 package faults

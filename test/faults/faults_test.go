@@ -34,8 +34,8 @@ func envInt(name string, def int) int {
 // hours and, faster than that, wedges soju, see the report). It prints the table and writes
 // SEALBRIDGE_FAULTS_OUT when set.
 func TestFaults(t *testing.T) {
-	n := envInt("SEALBRIDGE_FAULTS_N", 200)
-	rate := envInt("SEALBRIDGE_FAULTS_RATE", 25) // IRC->Matrix lines per second
+	n := envInt("SEALBRIDGE_FAULTS_N", 100)
+	rate := envInt("SEALBRIDGE_FAULTS_RATE", 10) // IRC->Matrix lines per second
 	outage := 60 * time.Second
 	if n < 1000 {
 		outage = 20 * time.Second

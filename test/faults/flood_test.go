@@ -42,7 +42,11 @@ func TestFlood(t *testing.T) {
 	if len(r.Failed) > 0 {
 		t.Fatalf("the homeserver refused %d of the Matrix messages: %v", len(r.Failed), r.Failed)
 	}
-	t.Logf("flood: %d messages accepted by the homeserver in %s", n, time.Since(t0).Round(time.Millisecond))
+	took := time.Since(t0)
+	t.Logf("flood: %d messages accepted by the homeserver in %s (%.1f/s)", n, took.Round(time.Millisecond), float64(n)/took.Seconds())
+	if float64(n)/took.Seconds() < 4 {
+		t.Logf("flood: NOTE the Matrix side sent slower than twice the bridge's 2 lines/s (a busy machine), so this was hardly a burst")
+	}
 	wctx, wcancel := context.WithTimeout(ctx, budget)
 	err = w.peer.wait(wctx, "all flood lines", func() bool { return len(w.peer.gotFrom["flood:"]) >= n })
 	wcancel()
