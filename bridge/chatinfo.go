@@ -8,6 +8,7 @@ import (
 	"maunium.net/go/mautrix/bridgev2/database"
 	"maunium.net/go/mautrix/event"
 
+	"github.com/sealbridge/sealbridge/config"
 	sbdb "github.com/sealbridge/sealbridge/database"
 )
 
@@ -99,10 +100,23 @@ func (cl *IRCClient) GetUserInfo(ctx context.Context, ghost *bridgev2.Ghost) (*b
 }
 
 // GetCapabilities tells Matrix clients what an IRC room supports: text, notices and emotes with
-// formatting, and replies; no edits, reactions or media yet.
+// formatting, replies, typing; reactions where the server carries client tags, deletion where it
+// offers message-redaction, edits as "* corrections" unless edit_style is off; no media yet.
 func (cl *IRCClient) GetCapabilities(ctx context.Context, portal *bridgev2.Portal) *event.RoomFeatures {
+	level := func(ok bool) event.CapabilitySupportLevel {
+		if ok {
+			return event.CapLevelPartialSupport
+		}
+		return event.CapLevelRejected
+	}
+	tags := cl.irc.HasCap("message-tags")
 	return &event.RoomFeatures{
-		ID: "net.sealbridge.irc.capabilities.2026_11_23",
+		ID: fmt.Sprintf("net.sealbridge.irc.capabilities.2026_11_23.t%v.r%v.e%s",
+			tags, cl.irc.HasCap("draft/message-redaction"), cl.conn.Config.EditStyle),
+		Reaction:            level(tags),
+		Delete:              level(cl.irc.HasCap("draft/message-redaction")),
+		Edit:                level(cl.conn.Config.EditStyle != config.EditOff),
+		TypingNotifications: tags,
 		Formatting: event.FormattingFeatureMap{
 			event.FmtBold:          event.CapLevelFullySupported,
 			event.FmtItalic:        event.CapLevelFullySupported,

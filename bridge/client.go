@@ -14,6 +14,7 @@ import (
 	"maunium.net/go/mautrix/bridgev2/networkid"
 	"maunium.net/go/mautrix/bridgev2/status"
 	"maunium.net/go/mautrix/event"
+	"maunium.net/go/mautrix/id"
 
 	"github.com/sealbridge/sealbridge/bridge/irc"
 	"github.com/sealbridge/sealbridge/config"
@@ -44,6 +45,9 @@ type IRCClient struct {
 	channels map[string]*channelState // by casefolded name, for the current connection
 	nicks    map[string]string        // casefolded nick -> nick as last seen
 	echoes   map[string][]string      // casefolded target -> lines we sent, awaiting echo-message
+	// echoEvents holds, per target and line, the Matrix events whose first line awaits its echo.
+	echoEvents map[string][]id.EventID
+	typing     typingState
 }
 
 var (
@@ -203,6 +207,7 @@ func (cl *IRCClient) OnConnected(c *irc.Client) {
 	cl.everConnected = true
 	clear(cl.channels)
 	clear(cl.echoes)
+	clear(cl.echoEvents)
 	channels := make([]sbdb.Channel, 0, len(cl.meta.Channels))
 	for _, ch := range cl.meta.Channels {
 		channels = append(channels, *ch) // copies: commands may change the entries meanwhile

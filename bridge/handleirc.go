@@ -41,6 +41,10 @@ func (cl *IRCClient) OnMessage(c *irc.Client, msg *ircmsg.Message, at time.Time)
 		if len(msg.Params) >= 1 {
 			cl.handleNick(msg.Nick(), msg.Params[0], at)
 		}
+	case "TAGMSG":
+		cl.handleTagMsg(msg, at)
+	case "REDACT":
+		cl.handleRedact(msg, at)
 	case "MODE":
 		cl.handleMode(msg, at)
 	case "INVITE":

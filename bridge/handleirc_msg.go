@@ -63,8 +63,13 @@ func (cl *IRCClient) handleMessage(msg *ircmsg.Message, at time.Time) {
 	default:
 		key = cl.dmKey(nick)
 	}
-	if fromMe && cl.takeEcho(target, msg) {
-		return
+	if fromMe {
+		if echoed, eventID := cl.takeEcho(target, msg); echoed {
+			if _, msgid := msg.GetTag("msgid"); msgid != "" && eventID != "" {
+				go cl.recordMsgID(eventID, msgid)
+			}
+			return
+		}
 	}
 	if channel && !fromMe && cl.conn.isOtherLoginsNick(cl, nick) {
 		return // another Matrix user's own line in a shared channel: their login bridges it
@@ -196,14 +201,20 @@ func (cl *IRCClient) replyCTCP(nick, command, arg string) {
 	}
 }
 
-// rememberEcho notes a line we sent so that its echo (echo-message) is not bridged back.
-func (cl *IRCClient) rememberEcho(target, line string) {
+// rememberEcho notes a line we sent so that its echo (echo-message) is not bridged back. eventID,
+// for the first line of a Matrix message, is the event whose IRC msgid the echo will tell.
+func (cl *IRCClient) rememberEcho(target, line string, eventID id.EventID) {
 	if !cl.irc.HasCap("echo-message") {
 		return
 	}
 	folded := cl.fold(target)
 	cl.mu.Lock()
 	cl.echoes[folded] = append(cl.echoes[folded], line)
+	if cl.echoEvents == nil {
+		cl.echoEvents = make(map[string][]id.EventID)
+	}
+	key := folded + "\x00" + line
+	cl.echoEvents[key] = append(cl.echoEvents[key], eventID)
 	cl.mu.Unlock()
 }
 
@@ -211,6 +222,7 @@ func (cl *IRCClient) forgetEcho(target, line string) {
 	folded := cl.fold(target)
 	cl.mu.Lock()
 	defer cl.mu.Unlock()
+	cl.popEchoEvent(folded, line, true)
 	q := cl.echoes[folded]
 	for i := len(q) - 1; i >= 0; i-- {
 		if q[i] == line {
@@ -220,8 +232,9 @@ func (cl *IRCClient) forgetEcho(target, line string) {
 	}
 }
 
-// takeEcho reports whether msg is the echo of a line we sent from Matrix, consuming it.
-func (cl *IRCClient) takeEcho(target string, msg *ircmsg.Message) bool {
+// takeEcho reports whether msg is the echo of a line we sent from Matrix, consuming it, and the
+// Matrix event it started, if any.
+func (cl *IRCClient) takeEcho(target string, msg *ircmsg.Message) (bool, id.EventID) {
 	folded := cl.fold(target)
 	line := msg.Params[1]
 	cl.mu.Lock()
@@ -230,8 +243,55 @@ func (cl *IRCClient) takeEcho(target string, msg *ircmsg.Message) bool {
 	for i, sent := range q {
 		if sent == line {
 			cl.echoes[folded] = append(q[:i:i], q[i+1:]...)
-			return true
+			return true, cl.popEchoEvent(folded, line, false)
 		}
 	}
-	return false
+	return false, ""
+}
+
+// popEchoEvent takes the oldest (or, for a send that failed, newest) event ID noted for a line.
+// Call it with cl.mu held.
+func (cl *IRCClient) popEchoEvent(folded, line string, newest bool) id.EventID {
+	key := folded + "\x00" + line
+	q := cl.echoEvents[key]
+	if len(q) == 0 {
+		return ""
+	}
+	var evt id.EventID
+	if newest {
+		evt, q = q[len(q)-1], q[:len(q)-1]
+	} else {
+		evt, q = q[0], q[1:]
+	}
+	if len(q) == 0 {
+		delete(cl.echoEvents, key)
+	} else {
+		cl.echoEvents[key] = q
+	}
+	return evt
+}
+
+// recordMsgID gives a message sent from Matrix the msgid its echo carried, so that replies,
+// reactions and redactions of it can name it on IRC. bridgev2 saves the message once
+// HandleMatrixMessage returns, which the echo can beat, so this waits for it a little.
+func (cl *IRCClient) recordMsgID(eventID id.EventID, msgid string) {
+	if cl.conn.Bridge == nil || cl.conn.Bridge.DB == nil {
+		return
+	}
+	ctx := cl.log.WithContext(context.Background())
+	for try := 0; try < 20; try++ {
+		msg, err := cl.conn.Bridge.DB.Message.GetPartByMXID(ctx, eventID)
+		if err != nil {
+			cl.log.Err(err).Msg("Failed to look up a sent message to record its msgid")
+			return
+		}
+		if msg != nil {
+			msg.ID = MakeMessageID(cl.network.ID, "", "", msgid, time.Time{}, "")
+			if err = cl.conn.Bridge.DB.Message.Update(ctx, msg); err != nil {
+				cl.log.Err(err).Msg("Failed to record the msgid of a sent message")
+			}
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }

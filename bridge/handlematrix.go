@@ -87,7 +87,11 @@ func (cl *IRCClient) sendToIRC(ctx context.Context, msg *bridgev2.MatrixMessage)
 		if content.MsgType == event.MsgEmote {
 			line = "\x01ACTION " + line + "\x01"
 		}
-		cl.rememberEcho(target, line)
+		first := msg.Event.ID
+		if i > 0 {
+			first = ""
+		}
+		cl.rememberEcho(target, line, first)
 		if i == 0 && tags != nil {
 			err = cl.irc.SendTagged(tags, command, target, line)
 		} else {

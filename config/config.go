@@ -32,9 +32,18 @@ type Config struct {
 	CTCPReplies bool `yaml:"ctcp_replies"`
 	// PlaintextNotice is posted once in every new portal room.
 	PlaintextNotice string `yaml:"plaintext_notice"`
+	// EditStyle is how a Matrix edit reaches IRC, which has no edits: EditPrefix resends the new text
+	// as "* new text", EditOff does not bridge edits (the sender sees them fail).
+	EditStyle string `yaml:"edit_style"`
 	// Metrics serves Prometheus metrics on their own listener.
 	Metrics Metrics `yaml:"metrics"`
 }
+
+// The edit styles.
+const (
+	EditPrefix = "prefix"
+	EditOff    = "off"
+)
 
 // Metrics configures the Prometheus endpoint.
 type Metrics struct {
@@ -110,6 +119,9 @@ func (n *Network) DisplayName() string {
 
 // ApplyDefaults fills in every value the admin left out. Validate calls it.
 func (c *Config) ApplyDefaults() {
+	if c.EditStyle == "" {
+		c.EditStyle = EditPrefix
+	}
 	for id, n := range c.Networks {
 		if n == nil {
 			continue
@@ -174,6 +186,9 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("%s.reconnect: connects_per_second and connect_burst must be positive (defaults %g and %d)", key, DefaultConnectsPerSec, DefaultConnectBurst)
 		}
 	}
+	if c.EditStyle != EditPrefix && c.EditStyle != EditOff {
+		return fmt.Errorf("network.edit_style: %q is not %q or %q", c.EditStyle, EditPrefix, EditOff)
+	}
 	if _, err := c.SealingKey(); err != nil {
 		return err
 	}
@@ -215,6 +230,7 @@ func Upgrade(helper up.Helper) {
 	}
 	helper.Copy(up.Bool, "ctcp_replies")
 	helper.Copy(up.Str, "plaintext_notice")
+	helper.Copy(up.Str, "edit_style")
 	helper.Copy(up.Bool, "metrics", "enabled")
 	helper.Copy(up.Str, "metrics", "listen")
 }

@@ -37,6 +37,8 @@ var wantedCaps = []string{
 	"setname",
 	// https://ircv3.net/specs/extensions/labeled-response
 	"labeled-response",
+	// https://ircv3.net/specs/extensions/message-redaction
+	"draft/message-redaction",
 	// https://ircv3.net/specs/extensions/multiline
 	"draft/multiline",
 	// https://ircv3.net/specs/extensions/chathistory
