@@ -28,6 +28,7 @@ import (
 //                     level change (HandleMatrixRoomTopic, HandleMatrixMembership,
 //                     HandleMatrixPowerLevels)
 //   FuzzValidateNick  the nick given to login and pm/start-chat
+//   FuzzMatrixTagsAndEdits (fuzz_tags_test.go)  a reaction key, a redaction reason, an edit
 
 const maxFuzzInput = 20000
 
