@@ -48,6 +48,8 @@ type IRCClient struct {
 	// echoEvents holds, per target and line, the Matrix events whose first line awaits its echo.
 	echoEvents map[string][]id.EventID
 	typing     typingState
+	// historyBatches are the open chathistory batches of this connection, by reference tag.
+	historyBatches map[string]bool
 }
 
 var (
@@ -208,6 +210,7 @@ func (cl *IRCClient) OnConnected(c *irc.Client) {
 	clear(cl.channels)
 	clear(cl.echoes)
 	clear(cl.echoEvents)
+	clear(cl.historyBatches)
 	channels := make([]sbdb.Channel, 0, len(cl.meta.Channels))
 	for _, ch := range cl.meta.Channels {
 		channels = append(channels, *ch) // copies: commands may change the entries meanwhile

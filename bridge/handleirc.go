@@ -22,6 +22,13 @@ func (cl *IRCClient) OnMessage(c *irc.Client, msg *ircmsg.Message, at time.Time)
 	if cl.login == nil {
 		return // still inside the login flow: nothing to bridge yet
 	}
+	if msg.Command == "BATCH" {
+		cl.trackBatch(msg)
+		return
+	}
+	if cl.fromHistory(msg) && msg.Command != "PRIVMSG" && msg.Command != "NOTICE" {
+		return // history replays messages only, never joins, parts, modes or typing
+	}
 	switch msg.Command {
 	case "PRIVMSG", "NOTICE":
 		cl.handleMessage(msg, at)
@@ -168,6 +175,7 @@ func (cl *IRCClient) handleEndOfNames(channel string) {
 	if !ok || !firstSync {
 		return
 	}
+	defer cl.requestHistory(channel) // after the resync below is queued: the portal exists first
 	cl.queue(&simplevent.ChatResync{
 		EventMeta: simplevent.EventMeta{
 			Type:         bridgev2.RemoteEventChatResync,

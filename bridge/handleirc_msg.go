@@ -63,10 +63,10 @@ func (cl *IRCClient) handleMessage(msg *ircmsg.Message, at time.Time) {
 	default:
 		key = cl.dmKey(nick)
 	}
-	if fromMe {
+	if fromMe && !cl.fromHistory(msg) {
 		if echoed, eventID := cl.takeEcho(target, msg); echoed {
-			if _, msgid := msg.GetTag("msgid"); msgid != "" && eventID != "" {
-				go cl.recordMsgID(eventID, msgid)
+			if eventID != "" {
+				cl.queueEchoOf(eventID, key, msg, at)
 			}
 			return
 		}
@@ -271,27 +271,25 @@ func (cl *IRCClient) popEchoEvent(folded, line string, newest bool) id.EventID {
 	return evt
 }
 
-// recordMsgID gives a message sent from Matrix the msgid its echo carried, so that replies,
-// reactions and redactions of it can name it on IRC. bridgev2 saves the message once
-// HandleMatrixMessage returns, which the echo can beat, so this waits for it a little.
-func (cl *IRCClient) recordMsgID(eventID id.EventID, msgid string) {
-	if cl.conn.Bridge == nil || cl.conn.Bridge.DB == nil {
-		return
-	}
-	ctx := cl.log.WithContext(context.Background())
-	for try := 0; try < 20; try++ {
-		msg, err := cl.conn.Bridge.DB.Message.GetPartByMXID(ctx, eventID)
-		if err != nil {
-			cl.log.Err(err).Msg("Failed to look up a sent message to record its msgid")
-			return
-		}
-		if msg != nil {
-			msg.ID = MakeMessageID(cl.network.ID, "", "", msgid, time.Time{}, "")
-			if err = cl.conn.Bridge.DB.Message.Update(ctx, msg); err != nil {
-				cl.log.Err(err).Msg("Failed to record the msgid of a sent message")
-			}
-			return
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+// queueEchoOf hands bridgev2 the echo of the first line of a message sent from Matrix, as the
+// remote echo of its pending message (sendToIRC): bridgev2 then saves the message under the echo's
+// msgid, in the portal's event order, so that replies, reactions and redactions that follow can
+// name it on IRC. The echo is never bridged as a message of its own.
+func (cl *IRCClient) queueEchoOf(eventID id.EventID, key networkid.PortalKey, msg *ircmsg.Message, at time.Time) {
+	_, msgid := msg.GetTag("msgid")
+	nick, text := msg.Nick(), msg.Params[1]
+	cl.queue(&simplevent.Message[*ircMessage]{
+		EventMeta: simplevent.EventMeta{
+			Type:       bridgev2.RemoteEventMessage,
+			PortalKey:  key,
+			Sender:     cl.sender(nick),
+			Timestamp:  at,
+			LogContext: cl.logContext("echo"),
+		},
+		ID:            MakeMessageID(cl.network.ID, string(key.ID), cl.fold(nick), msgid, at, text),
+		TransactionID: networkid.TransactionID(eventID),
+		ConvertMessageFunc: func(context.Context, *bridgev2.Portal, bridgev2.MatrixAPI, *ircMessage) (*bridgev2.ConvertedMessage, error) {
+			return nil, bridgev2.ErrIgnoringRemoteEvent // not pending (any more): it is ours, drop it
+		},
+	})
 }

@@ -83,13 +83,16 @@ func (cl *IRCClient) sendToIRC(ctx context.Context, msg *bridgev2.MatrixMessage)
 	if len(lines) == 0 {
 		return nil, bridgev2.WrapErrorInStatus(errors.New("the message is empty on IRC")).WithErrorAsMessage().WithIsCertain(true)
 	}
+	// With echo-message the server tells the msgid of what we sent: the message is saved under it
+	// once the echo is back. Edits (no event ID) and tests without a bridge database are not.
+	pending := cl.irc.HasCap("echo-message") && msg.Event.ID != "" && cl.conn.Bridge != nil && cl.conn.Bridge.DB != nil
 	for i, line := range lines {
 		if content.MsgType == event.MsgEmote {
 			line = "\x01ACTION " + line + "\x01"
 		}
-		first := msg.Event.ID
-		if i > 0 {
-			first = ""
+		first := id.EventID("")
+		if i == 0 && pending {
+			first = msg.Event.ID
 		}
 		cl.rememberEcho(target, line, first)
 		if i == 0 && tags != nil {
@@ -109,11 +112,17 @@ func (cl *IRCClient) sendToIRC(ctx context.Context, msg *bridgev2.MatrixMessage)
 		}
 	}
 	cl.conn.Metrics.Observe(metrics.MatrixToIRC, start)
-	return &bridgev2.MatrixMessageResponse{DB: &database.Message{
+	dbMsg := &database.Message{
 		ID:        MakeMatrixMessageID(cl.network.ID, msg.Event.ID),
 		SenderID:  cl.ownUserID(),
 		Timestamp: time.Now(),
-	}}, nil
+	}
+	if pending {
+		// Saved when the echo of the first line arrives, under its msgid (queueEchoOf).
+		msg.AddPendingToSave(dbMsg, networkid.TransactionID(msg.Event.ID), nil)
+		return &bridgev2.MatrixMessageResponse{DB: dbMsg, Pending: true}, nil
+	}
+	return &bridgev2.MatrixMessageResponse{DB: dbMsg}, nil
 }
 
 // replyContext turns a Matrix reply into what IRC users understand: the replied-to nick as a

@@ -21,6 +21,8 @@ var exampleEdits = []struct{ old, new string }{
 		"    allow: true\n    # Whether to force-enable encryption in all bridged rooms.\n    default: true\n"},
 	{"    require: false\n", "    require: true\n"},
 	{"    self_sign: false\n", "    self_sign: true\n"},
+	// without it mautrix sends reactions in plaintext (the emoji and the message reacted to)
+	{"    msc4392: false\n", "    msc4392: true\n"},
 	{"        receive: unverified\n", "        receive: cross-signed-tofu\n"},
 	{"    type: postgres\n", "    type: sqlite3-fk-wal\n"},
 	{"    uri: postgres://user:password@host/database?sslmode=disable\n",

@@ -1,0 +1,98 @@
+package bridge
+
+import (
+	"context"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ergochat/irc-go/ircmsg"
+)
+
+// History (https://ircv3.net/specs/extensions/chathistory): on a server or bouncer that keeps it
+// (soju, ergo), each channel joined on a connection asks for what was said since the portal's last
+// bridged message, or for the latest lines when the portal is new. The answer comes as a
+// chathistory batch of ordinary PRIVMSG/NOTICE lines with their msgid and server-time, which go
+// through handleMessage like live ones; bridgev2 drops any whose message ID it has already stored,
+// so lines seen live, and lines we sent from Matrix (saved under the msgid of their echo), are not
+// bridged twice. Anything else in a history batch (joins, parts, modes, typing) is not replayed.
+
+const (
+	// historyLimit is how many lines one request asks for when the server names no maximum.
+	historyLimit = 100
+	// newPortalHistory is how many of the latest lines a new portal is given.
+	newPortalHistory = 20
+)
+
+// hasHistory reports whether the server offers CHATHISTORY.
+func (cl *IRCClient) hasHistory() bool {
+	return cl.irc.HasCap("draft/chathistory") || cl.irc.HasCap("chathistory")
+}
+
+// historyLimitFor is ISUPPORT CHATHISTORY (the most lines per request), or historyLimit.
+func (cl *IRCClient) historyLimitFor() int {
+	if n, err := strconv.Atoi(cl.irc.ISupport().Raw["CHATHISTORY"]); err == nil && n > 0 {
+		return min(n, 1000)
+	}
+	return historyLimit
+}
+
+// requestHistory asks for what a channel said while we were away. It runs off the reader
+// goroutine: finding the last bridged message reads the database.
+func (cl *IRCClient) requestHistory(channel string) {
+	if !cl.hasHistory() || cl.conn.Bridge == nil || cl.conn.Bridge.DB == nil {
+		return
+	}
+	go func() {
+		ctx := cl.log.WithContext(context.Background())
+		last, err := cl.conn.Bridge.DB.Message.GetLastPartAtOrBeforeTime(ctx, cl.channelKey(channel), time.Now().Add(time.Hour))
+		if err != nil {
+			cl.log.Err(err).Msg("Failed to find the last bridged message for history")
+			return
+		}
+		var params []string
+		if last == nil {
+			params = []string{"LATEST", channel, "*", strconv.Itoa(newPortalHistory)}
+		} else {
+			// Inclusive of the last message's millisecond: its duplicate is dropped by ID.
+			since := last.Timestamp.UTC().Add(-time.Millisecond).Format("2006-01-02T15:04:05.000Z")
+			params = []string{"AFTER", channel, "timestamp=" + since, strconv.Itoa(cl.historyLimitFor())}
+		}
+		if err = cl.irc.Send("CHATHISTORY", params...); err != nil {
+			cl.log.Debug().Err(err).Msg("Failed to request history")
+		}
+	}()
+}
+
+// trackBatch follows BATCH lines (https://ircv3.net/specs/extensions/batch) so that lines inside a
+// chathistory batch can be told from live ones.
+func (cl *IRCClient) trackBatch(msg *ircmsg.Message) {
+	if len(msg.Params) < 1 || len(msg.Params[0]) < 2 {
+		return
+	}
+	ref := msg.Params[0][1:]
+	cl.mu.Lock()
+	defer cl.mu.Unlock()
+	switch msg.Params[0][0] {
+	case '+':
+		if len(msg.Params) >= 2 && strings.HasSuffix(msg.Params[1], "chathistory") {
+			if cl.historyBatches == nil {
+				cl.historyBatches = make(map[string]bool)
+			}
+			cl.historyBatches[ref] = true
+		}
+	case '-':
+		delete(cl.historyBatches, ref)
+	}
+}
+
+// fromHistory reports whether msg is part of a chathistory batch.
+func (cl *IRCClient) fromHistory(msg *ircmsg.Message) bool {
+	ok, ref := msg.GetTag("batch")
+	if !ok {
+		return false
+	}
+	cl.mu.Lock()
+	defer cl.mu.Unlock()
+	return cl.historyBatches[ref]
+}

@@ -1,0 +1,59 @@
+package bridge
+
+import (
+	"testing"
+	"time"
+
+	"github.com/ergochat/irc-go/ircmsg"
+	"maunium.net/go/mautrix/bridgev2"
+	"maunium.net/go/mautrix/bridgev2/database"
+	"maunium.net/go/mautrix/bridgev2/simplevent"
+)
+
+// Lines in a chathistory batch: messages are bridged (with their msgid as ID, so bridgev2 drops
+// the ones it has), everything else is not replayed; our own lines in history never consume the
+// echo of a line just sent from Matrix.
+func TestHistoryBatchReplaysMessagesOnly(t *testing.T) {
+	cl, _ := newWireClient(t, wireOpts{caps: []string{"batch", "echo-message", "draft/chathistory"}})
+	cl.login = &bridgev2.UserLogin{UserLogin: &database.UserLogin{ID: cl.loginID}}
+	joinedChannel(cl, "#c", "me", "bob")
+	cl.rememberEcho("#c", "hello", "$live")
+	for _, line := range []string{
+		":irc.test BATCH +h1 chathistory #c",
+		"@batch=h1;msgid=m1;time=2026-01-01T00:00:00.000Z :bob!b@h PRIVMSG #c :while you were away",
+		"@batch=h1;msgid=m2;time=2026-01-01T00:00:01.000Z :carol!c@h JOIN #c",
+		"@batch=h1;msgid=m3;time=2026-01-01T00:00:02.000Z :me!u@h PRIVMSG #c :hello",
+		"@batch=h1;time=2026-01-01T00:00:03.000Z;+typing=active :bob!b@h TAGMSG #c",
+		":irc.test BATCH -h1",
+		"@msgid=m4 :me!u@h PRIVMSG #c :hello",
+	} {
+		msg, err := ircmsg.ParseLine(line)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cl.OnMessage(cl.irc, &msg, time.Now())
+	}
+	evts := queued(cl)
+	var ids []string
+	for _, e := range evts {
+		m, ok := e.(*simplevent.Message[*ircMessage])
+		if !ok {
+			t.Fatalf("history replayed a %T", e)
+		}
+		ids = append(ids, string(m.ID)+"|"+string(m.TransactionID))
+	}
+	// m1 from bob; m3 our own line from history (bridged as ours, dropped by ID if known); m4 the
+	// live echo of what we sent, as the remote echo of event $live.
+	want := []string{"net/m1|", "net/m3|", "net/m4|$live"}
+	if len(ids) != len(want) {
+		t.Fatalf("queued %q, want %q", ids, want)
+	}
+	for i := range want {
+		if ids[i] != want[i] {
+			t.Errorf("event %d = %q, want %q", i, ids[i], want[i])
+		}
+	}
+	if cl.fromHistory(&ircmsg.Message{}) {
+		t.Error("a line without a batch tag counted as history")
+	}
+}
