@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/rs/zerolog"
 	"maunium.net/go/mautrix/bridgev2"
@@ -135,7 +136,7 @@ func (cl *IRCClient) replyContext(msg *bridgev2.MatrixMessage, text string) (str
 		return text, nil
 	}
 	var tags map[string]string
-	if msgid := ircMsgID(cl.network.ID, r.ID); msgid != "" && cl.irc.HasCap("message-tags") {
+	if msgid := ircMsgID(cl.network.ID, r.ID); usableMsgID(msgid) && cl.irc.HasCap("message-tags") {
 		tags = map[string]string{"+draft/reply": msgid}
 	}
 	network, folded, ok := ParseUserID(r.SenderID)
@@ -152,6 +153,15 @@ func (cl *IRCClient) replyContext(msg *bridgev2.MatrixMessage, text string) (str
 		text = nick + ": " + text
 	}
 	return text, tags
+}
+
+// maxMsgIDBytes bounds a msgid the bridge repeats in a tag: real ones are short, and a long one
+// (escaped, a space takes two bytes) could push the tags past their limit and fail the message.
+const maxMsgIDBytes = 256
+
+// usableMsgID reports whether msgid can go in a reply tag: non-empty, short, valid UTF-8, no NUL.
+func usableMsgID(msgid string) bool {
+	return msgid != "" && len(msgid) <= maxMsgIDBytes && utf8.ValidString(msgid) && strings.IndexByte(msgid, 0) < 0
 }
 
 // ircMsgID is the server's msgid inside a message ID, or "" for IDs the bridge made up (hashes and

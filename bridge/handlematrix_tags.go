@@ -161,7 +161,7 @@ func (cl *IRCClient) tagTarget(portal *bridgev2.Portal, msg *database.Message) (
 	if msg == nil || msg.Room != portal.PortalKey {
 		return "", "", errNoMsgID
 	}
-	if msgid = ircMsgID(cl.network.ID, msg.ID); msgid == "" {
+	if msgid = ircMsgID(cl.network.ID, msg.ID); !usableMsgID(msgid) {
 		return "", "", errNoMsgID
 	}
 	target, err = cl.portalTarget(portal)
