@@ -27,7 +27,7 @@ type loginsResult struct {
 
 func (r loginsResult) notes() []string {
 	return []string{
-		fmt.Sprintf("rss_per_login_kib: %d idle registered bridge/irc Clients (Run, no bridgev2, no logging) against a fake IRC server in another process;",
+		fmt.Sprintf("rss_per_login_engine_kib: %d idle registered bridge/irc Clients (Run, no bridgev2, no logging) against a fake IRC server in another process;",
 			r.Logins),
 		fmt.Sprintf("  RSS %d KiB before, %d KiB after (runtime.GC then 1 s; each VmRSS), Go heap in use %.1f KiB/login, %d goroutines, connected in %.1f s",
 			r.BaseKiB, r.AfterKiB, r.HeapPerLoginKB, r.Goroutines, r.ConnectSeconds),

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -158,8 +159,8 @@ func (w *world) handleState(rw http.ResponseWriter, _ *http.Request) {
 	writeJSON(rw, 200, worldState{Rooms: w.hs.roomCount(), Joins: w.irc.joins.Load(), LastAt: last.UnixNano(), Privmsg: w.recv.count()})
 }
 
-// handleProbe writes one line into ?channel= and waits (up to 120 s) for an encrypted event in its
-// room; it returns the arrival time.
+// handleProbe writes one line into ?channel= and waits (up to ?timeout= s, default 120) for an
+// encrypted event in its room; it returns the arrival time.
 func (w *world) handleProbe(rw http.ResponseWriter, r *http.Request) {
 	ch := r.URL.Query().Get("channel")
 	room := w.hs.roomByName(ch)
@@ -172,10 +173,14 @@ func (w *world) handleProbe(rw http.ResponseWriter, r *http.Request) {
 		mxErr(rw, 500, "BENCH", err.Error())
 		return
 	}
-	deadline := time.Now().Add(120 * time.Second)
+	timeout, _ := strconv.Atoi(r.URL.Query().Get("timeout"))
+	if timeout == 0 {
+		timeout = 120
+	}
+	deadline := time.Now().Add(time.Duration(timeout) * time.Second)
 	for w.arrivalsIn(ch) == before {
 		if time.Now().After(deadline) {
-			mxErr(rw, 504, "BENCH", "probe did not arrive")
+			mxErr(rw, 504, "BENCH", fmt.Sprintf("probe did not arrive within %d s", timeout))
 			return
 		}
 		time.Sleep(2 * time.Millisecond)
