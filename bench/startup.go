@@ -115,7 +115,7 @@ func startupOn(o options, dbType, dbURI string) (float64, string, error) {
 		}
 		ch := fmt.Sprintf("#s%d-%d", i, per-1)
 		// generous: what is measured is how long it takes
-		if err := env.world.call(http.MethodPost, "probe", url.Values{"channel": {ch}, "timeout": {"1500"}}, &p); err != nil {
+		if err := env.world.call(http.MethodPost, "probe", url.Values{"channel": {ch}, "timeout": {"1080"}}, &p); err != nil {
 			return 0, "", err
 		}
 		if at := time.Unix(0, p.At); at.After(last) {
