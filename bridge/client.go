@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"time"
 
 	"github.com/rs/zerolog"
 	"maunium.net/go/mautrix/bridgev2"
@@ -50,6 +51,8 @@ type IRCClient struct {
 	typing     typingState
 	// historyBatches are the open chathistory batches of this connection, by reference tag.
 	historyBatches map[string]bool
+	// lastConnected is when the previous connection ended (zero after a restart).
+	lastConnected time.Time
 }
 
 var (
@@ -218,6 +221,7 @@ func (cl *IRCClient) OnConnected(c *irc.Client) {
 	cl.mu.Unlock()
 	cl.conn.trackClient(cl, true)
 	cl.sendState(status.BridgeState{StateEvent: status.StateConnected})
+	cl.requestDMHistory()
 	for _, ch := range channels {
 		key, err := cl.conn.sealer.Open(ch.Key, string(cl.loginID))
 		if err != nil {
@@ -241,6 +245,9 @@ func (cl *IRCClient) join(channel, key string) error {
 // user why.
 func (cl *IRCClient) OnDisconnected(c *irc.Client, err error, willRetry bool) {
 	cl.conn.trackClient(cl, false)
+	cl.mu.Lock()
+	cl.lastConnected = time.Now() // private chats are fetched from here on the next connection
+	cl.mu.Unlock()
 	state := status.BridgeState{StateEvent: status.StateTransientDisconnect, Error: "irc-disconnected"}
 	if err != nil {
 		state.Message = err.Error()

@@ -52,6 +52,8 @@ func (cl *IRCClient) OnMessage(c *irc.Client, msg *ircmsg.Message, at time.Time)
 		cl.handleTagMsg(msg, at)
 	case "REDACT":
 		cl.handleRedact(msg, at)
+	case "CHATHISTORY":
+		cl.handleHistoryTarget(msg)
 	case "MODE":
 		cl.handleMode(msg, at)
 	case "INVITE":

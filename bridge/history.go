@@ -55,7 +55,7 @@ func (cl *IRCClient) requestHistory(channel string) {
 			params = []string{"LATEST", channel, "*", strconv.Itoa(newPortalHistory)}
 		} else {
 			// Inclusive of the last message's millisecond: its duplicate is dropped by ID.
-			since := last.Timestamp.UTC().Add(-time.Millisecond).Format("2006-01-02T15:04:05.000Z")
+			since := ircTime(last.Timestamp.Add(-time.Millisecond))
 			params = []string{"AFTER", channel, "timestamp=" + since, strconv.Itoa(cl.historyLimitFor())}
 		}
 		if err = cl.irc.Send("CHATHISTORY", params...); err != nil {
@@ -96,3 +96,62 @@ func (cl *IRCClient) fromHistory(msg *ircmsg.Message) bool {
 	defer cl.mu.Unlock()
 	return cl.historyBatches[ref]
 }
+
+// dmHistoryWindow is how far back private chats are looked for after a restart, when the bridge
+// does not know when this login was last connected.
+const dmHistoryWindow = 24 * time.Hour
+
+// requestDMHistory asks, after a reconnect, which nicks wrote to us while we were away
+// (CHATHISTORY TARGETS); handleHistoryTarget then fetches each private chat.
+func (cl *IRCClient) requestDMHistory() {
+	if cl.login == nil || !cl.hasHistory() || cl.conn.Bridge == nil || cl.conn.Bridge.DB == nil {
+		return
+	}
+	cl.mu.Lock()
+	since := cl.lastConnected
+	cl.mu.Unlock()
+	if since.IsZero() {
+		since = time.Now().Add(-dmHistoryWindow)
+	}
+	err := cl.irc.Send("CHATHISTORY", "TARGETS", "timestamp="+ircTime(since), "timestamp="+ircTime(time.Now().Add(time.Minute)), strconv.Itoa(historyLimit))
+	if err != nil {
+		cl.log.Debug().Err(err).Msg("Failed to request history targets")
+	}
+}
+
+// handleHistoryTarget handles one "CHATHISTORY TARGETS <target> <timestamp>" reply line: a nick
+// with private messages since we were last here gets its private chat fetched, from the last
+// message bridged there.
+func (cl *IRCClient) handleHistoryTarget(msg *ircmsg.Message) {
+	if len(msg.Params) < 2 || msg.Params[0] != "TARGETS" || cl.irc.IsChannel(msg.Params[1]) || safeArg(msg.Params[1]) != nil {
+		return // channels are fetched when joined
+	}
+	if cl.conn.Bridge == nil || cl.conn.Bridge.DB == nil {
+		return
+	}
+	nick := msg.Params[1]
+	cl.mu.Lock()
+	since := cl.lastConnected
+	cl.mu.Unlock()
+	go func() {
+		ctx := cl.log.WithContext(context.Background())
+		last, err := cl.conn.Bridge.DB.Message.GetLastPartAtOrBeforeTime(ctx, cl.dmKey(nick), time.Now().Add(time.Hour))
+		if err != nil {
+			cl.log.Err(err).Msg("Failed to find the last bridged message for history")
+			return
+		}
+		switch {
+		case last != nil:
+			since = last.Timestamp.Add(-time.Millisecond)
+		case since.IsZero():
+			since = time.Now().Add(-dmHistoryWindow)
+		}
+		err = cl.irc.Send("CHATHISTORY", "AFTER", nick, "timestamp="+ircTime(since), strconv.Itoa(cl.historyLimitFor()))
+		if err != nil {
+			cl.log.Debug().Err(err).Msg("Failed to request history")
+		}
+	}()
+}
+
+// ircTime formats a time the way server-time and CHATHISTORY write it.
+func ircTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z") }
