@@ -41,6 +41,7 @@ func FuzzSend(f *testing.F) {
 	writes := make(chan []byte, 64)
 	cfg := testConfig(srv)
 	cfg.Flood = FloodConfig{Burst: 1 << 30, LinesPerSecond: 1e9}
+	cfg.PingInterval = time.Hour // the fake server stays silent: no keepalive PING in the recorded writes
 	cfg.Dial = func(ctx context.Context, network, addr string) (net.Conn, error) {
 		var d net.Dialer
 		conn, err := d.DialContext(ctx, network, addr)
