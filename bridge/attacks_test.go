@@ -37,14 +37,13 @@ package bridge
 //       also: format.TestAttackHTMLFromIRCEscapedInToMatrix (bridge/format/attacks_test.go),
 //             format.TestToMatrix, fuzz: format.FuzzToMatrix
 //
-// PENDING here (features built in bridge/ by another engineer, who owns their tests):
-//   multi-mode MODE lines gave power to the wrong user: IRC MODE -> Matrix power levels landed with
-//       TestAttackMultiModeLineGivesPowerToTheRightUser (moderation_test.go, not written here)
-//   secret (+s) channel details leaked to the room directory: the feature landed in 00b28c9 (+s
-//       portals invite-only and out of the directory); no regression test yet, not written here
+// In moderation_test.go:
+//   multi-mode MODE lines gave power to the wrong user: TestAttackMultiModeLineGivesPowerToTheRightUser
+//   secret (+s) channel details leaked to the room directory: TestAttackSecretChannelNotInDirectory,
+//       and end to end in test/e2e (moderation story: +s set, the homeserver's directory read)
 //
 // Found while writing these: TestLongTopicWithoutTOPICLEN (fuzz_test.go), a Matrix topic longer
-// than a line was refused when the server has no TOPICLEN; skipped until fixed, fixed in 00b28c9.
+// than a line was refused when the server has no TOPICLEN; fixed in 00b28c9.
 
 import (
 	"context"

@@ -1,13 +1,17 @@
 package bridge
 
 import (
+	"context"
 	"reflect"
 	"testing"
 	"time"
 
 	"github.com/ergochat/irc-go/ircmsg"
 	"github.com/rs/zerolog"
+	"maunium.net/go/mautrix/bridgev2"
+	"maunium.net/go/mautrix/bridgev2/database"
 	"maunium.net/go/mautrix/bridgev2/simplevent"
+	"maunium.net/go/mautrix/event"
 
 	"github.com/sealbridge/sealbridge/bridge/irc"
 	"github.com/sealbridge/sealbridge/config"
@@ -116,4 +120,32 @@ func TestPackModes(t *testing.T) {
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("packModes = %v, want %v", got, want)
 	}
+}
+
+// TestAttackSecretChannelNotInDirectory is the unit half of the regression test for "secret (+s)
+// channel details leaked to the room directory" (the end-to-end half, in test/e2e's moderation
+// story, sets +s and reads the homeserver's directory): a channel's chat info never asks for a
+// public join rule, so bridgev2 creates the room invite-only (private_chat) and never publishes it.
+func TestAttackSecretChannelNotInDirectory(t *testing.T) {
+	cl := modeClient()
+	cl.handleMode(mustParse(t, ":op!u@h MODE #c +s"), time.Now())
+	info, err := cl.GetChatInfo(context.Background(), &bridgev2.Portal{Portal: &database.Portal{PortalKey: cl.channelKey("#c")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.JoinRule != nil && info.JoinRule.JoinRule != event.JoinRuleInvite {
+		t.Errorf("a +s channel's room gets join rule %q", info.JoinRule.JoinRule)
+	}
+	if info.Name == nil || *info.Name != "#c" {
+		t.Errorf("chat info name %v", info.Name)
+	}
+}
+
+func mustParse(t *testing.T, line string) *ircmsg.Message {
+	t.Helper()
+	msg, err := ircmsg.ParseLine(line)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &msg
 }
