@@ -42,8 +42,8 @@ func TestTagsFromIRC(t *testing.T) {
 	serverLine(t, cl, "@+typing=active :bob!b@h TAGMSG #c")
 	serverLine(t, cl, "@+typing=done :bob!b@h TAGMSG #c")
 	serverLine(t, cl, "@+draft/react=👍;+draft/reply=abc :bob!b@h TAGMSG #c")
-	serverLine(t, cl, "@+draft/react=👍 :bob!b@h TAGMSG #c")   // no target: dropped
-	serverLine(t, cl, "@+typing=active :me!u@h TAGMSG #c")     // our own typing echoed: dropped
+	serverLine(t, cl, "@+draft/react=👍 :bob!b@h TAGMSG #c")     // no target: dropped
+	serverLine(t, cl, "@+typing=active :me!u@h TAGMSG #c")      // our own typing echoed: dropped
 	serverLine(t, cl, "@+typing=active :bob!b@h TAGMSG #other") // a channel we are not in
 	serverLine(t, cl, "@+typing=active :bob!b@h TAGMSG me")     // private: bob's DM
 	serverLine(t, cl, ":bob!b@h REDACT #c abc :oops")
