@@ -656,46 +656,41 @@ async function cmdSendBatch({ room_id, prefix, from = 0, count, interval_ms = 0,
   return { sent, failed };
 }
 
-// collect: pages the room's live timeline back (filling any gap a limited sync left) until it
-// reaches events older than since_ts, decrypts every event and returns, in timeline order, the
-// sequence numbers of messages whose body is "<prefix><seq>" (sender optional), plus how many
-// events stayed undecryptable. Used by the fault suite to count deliveries.
+// collect: pages the room's history back from its newest event with /messages (independent of
+// what sync delivered: a sync across a homeserver restart can skip events) until it reaches events
+// older than since_ts, decrypts every event and returns, in timeline order, the sequence numbers
+// of messages whose body is "<prefix><seq>" (sender optional), plus how many events stayed
+// undecryptable. Used by the fault suite (test/faults) to count deliveries.
 async function cmdCollect({ room_id, prefix, sender, since_ts = 0, page = 500, timeout_ms = 600000 }) {
   const c = needClient();
-  const room = c.getRoom(room_id);
-  if (!room) throw new Error(`unknown room ${room_id}`);
   const deadline = Date.now() + timeout_ms;
-  // A limited sync starts a new live timeline; paging back joins it to the older one as its
-  // backward neighbour, so walk the chain of neighbours.
-  const back = sdk.EventTimeline.BACKWARDS;
-  const earliest = () => {
-    let t = room.getLiveTimeline();
-    while (t.getNeighbouringTimeline(back)) t = t.getNeighbouringTimeline(back);
-    return t;
-  };
+  const mapper = c.getEventMapper();
+  const newestFirst = [];
+  let from = null;
   for (;;) {
-    const tl = earliest();
-    const first = tl.getEvents()[0];
-    if (first && first.getTs() < since_ts) break;
     if (Date.now() > deadline) throw new Error("collect: paginating took too long");
-    const more = await c.paginateEventTimeline(tl, { backwards: true, limit: page });
-    if (!more && !tl.getNeighbouringTimeline(back)) break;
+    const res = await c.createMessagesRequest(room_id, from, page, sdk.Direction.Backward);
+    const chunk = res.chunk ?? [];
+    let older = false;
+    for (const raw of chunk) {
+      if ((raw.origin_server_ts ?? 0) < since_ts) {
+        older = true;
+        break;
+      }
+      newestFirst.push(mapper(raw));
+    }
+    if (older || !res.end || chunk.length === 0) break;
+    from = res.end;
   }
-  const all = [];
-  for (let t = earliest(); t; t = t.getNeighbouringTimeline(sdk.EventTimeline.FORWARDS)) all.push(...t.getEvents());
   const seqs = [];
   let utd = 0;
   let events = 0;
-  for (const ev of all) {
-    if (ev.getTs() < since_ts) continue;
+  for (const ev of newestFirst.reverse()) {
     if (sender && ev.getSender() !== sender) continue;
     events++;
     if (ev.isEncrypted()) {
       await c.decryptEventIfNeeded(ev);
-      if (ev.isDecryptionFailure()) {
-        // a late room key: one retry
-        await c.decryptEventIfNeeded(ev, { isRetry: true });
-      }
+      if (ev.isDecryptionFailure()) await c.decryptEventIfNeeded(ev, { isRetry: true }); // a late key
       if (ev.isDecryptionFailure()) {
         utd++;
         continue;

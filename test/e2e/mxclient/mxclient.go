@@ -908,9 +908,9 @@ type Collected struct {
 	Events int   `json:"events"`
 }
 
-// Collect pages roomID's timeline back to since (filling gaps a limited sync left), decrypts it and
-// returns the sequence numbers of the messages "<prefix><seq>" from sender (any sender when empty),
-// in timeline order.
+// Collect pages roomID's history back to since with /messages (not trusting what sync delivered: a
+// sync across a homeserver restart can skip events), decrypts it and returns the sequence numbers
+// of the messages "<prefix><seq>" from sender (any sender when empty), in timeline order.
 func (c *Client) Collect(ctx context.Context, roomID, prefix, sender string, since time.Time) (Collected, error) {
 	var res Collected
 	args := map[string]any{"room_id": roomID, "prefix": prefix, "since_ts": since.UnixMilli()}
