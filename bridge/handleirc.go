@@ -52,6 +52,8 @@ func (cl *IRCClient) OnMessage(c *irc.Client, msg *ircmsg.Message, at time.Time)
 		cl.handleTagMsg(msg, at)
 	case "REDACT":
 		cl.handleRedact(msg, at)
+	case "MARKREAD":
+		cl.handleMarkRead(msg)
 	case "CHATHISTORY":
 		cl.handleHistoryTarget(msg)
 	case "MODE":

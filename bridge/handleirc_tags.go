@@ -1,6 +1,7 @@
 package bridge
 
 import (
+	"strings"
 	"time"
 
 	"github.com/ergochat/irc-go/ircmsg"
@@ -91,4 +92,26 @@ func (cl *IRCClient) tagPortal(nick, target string) (networkid.PortalKey, bool) 
 
 func (cl *IRCClient) msgIDFromTag(msgid string) networkid.MessageID {
 	return MakeMessageID(cl.network.ID, "", "", msgid, time.Time{}, "")
+}
+
+// handleMarkRead bridges the server's read marker (MARKREAD <target> timestamp=..., sent when the
+// user read up to there on another client) as the user's own read receipt; bridgev2 sets it with
+// double puppeting, and ignores it without.
+func (cl *IRCClient) handleMarkRead(msg *ircmsg.Message) {
+	if len(msg.Params) < 2 {
+		return
+	}
+	ts, ok := strings.CutPrefix(msg.Params[1], "timestamp=")
+	at, err := time.Parse(time.RFC3339Nano, ts)
+	if !ok || err != nil {
+		return // "*": no marker yet
+	}
+	key, known := cl.tagPortal(cl.irc.Nick(), msg.Params[0])
+	if !known {
+		return
+	}
+	cl.queue(&simplevent.Receipt{
+		EventMeta: simplevent.EventMeta{Type: bridgev2.RemoteEventReadReceipt, PortalKey: key, Sender: cl.sender(cl.irc.Nick()), Timestamp: at},
+		ReadUpTo:  at,
+	})
 }

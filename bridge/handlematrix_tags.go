@@ -17,10 +17,11 @@ import (
 )
 
 var (
-	_ bridgev2.TypingHandlingNetworkAPI    = (*IRCClient)(nil)
-	_ bridgev2.ReactionHandlingNetworkAPI  = (*IRCClient)(nil)
-	_ bridgev2.RedactionHandlingNetworkAPI = (*IRCClient)(nil)
-	_ bridgev2.EditHandlingNetworkAPI      = (*IRCClient)(nil)
+	_ bridgev2.TypingHandlingNetworkAPI      = (*IRCClient)(nil)
+	_ bridgev2.ReactionHandlingNetworkAPI    = (*IRCClient)(nil)
+	_ bridgev2.RedactionHandlingNetworkAPI   = (*IRCClient)(nil)
+	_ bridgev2.EditHandlingNetworkAPI        = (*IRCClient)(nil)
+	_ bridgev2.ReadReceiptHandlingNetworkAPI = (*IRCClient)(nil)
 )
 
 // maxReactionBytes bounds a reaction key sent as a tag value.
@@ -166,4 +167,18 @@ func (cl *IRCClient) tagTarget(portal *bridgev2.Portal, msg *database.Message) (
 	}
 	target, err = cl.portalTarget(portal)
 	return target, msgid, err
+}
+
+// HandleMatrixReadReceipt keeps the server's read marker in step with the user's Matrix read
+// receipts, where the server offers draft/read-marker (https://ircv3.net/specs/extensions/read-marker);
+// the server never moves a marker backwards.
+func (cl *IRCClient) HandleMatrixReadReceipt(ctx context.Context, msg *bridgev2.MatrixReadReceipt) error {
+	if !cl.irc.Connected() || !cl.irc.HasCap("draft/read-marker") || msg.ReadUpTo.IsZero() {
+		return nil
+	}
+	target, err := cl.portalTarget(msg.Portal)
+	if err != nil {
+		return err
+	}
+	return cl.irc.Send("MARKREAD", target, "timestamp="+ircTime(msg.ReadUpTo))
 }

@@ -174,3 +174,35 @@ func wantLines(t *testing.T, got []string, want ...string) {
 		}
 	}
 }
+
+func TestReadMarker(t *testing.T) {
+	cl, w := newWireClient(t, wireOpts{caps: []string{"draft/read-marker"}})
+	joinedChannel(cl, "#c", "me", "bob")
+	portal := portalFor(cl.channelKey("#c"))
+	at := time.Date(2026, 11, 23, 12, 0, 1, 500e6, time.UTC)
+	must(t, cl.HandleMatrixReadReceipt(context.Background(), &bridgev2.MatrixReadReceipt{Portal: portal, ReadUpTo: at}))
+	must(t, cl.HandleMatrixReadReceipt(context.Background(), &bridgev2.MatrixReadReceipt{Portal: portal})) // no time: nothing
+	wantLines(t, w.barrier(), "MARKREAD #c timestamp=2026-11-23T12:00:01.500Z")
+
+	for _, line := range []string{
+		":irc.test MARKREAD #c timestamp=2026-11-23T12:00:02.000Z",
+		":irc.test MARKREAD #c *",
+		":irc.test MARKREAD #other timestamp=2026-11-23T12:00:02.000Z",
+		":irc.test MARKREAD bob timestamp=2026-11-23T12:00:03.000Z",
+	} {
+		msg, err := ircmsg.ParseLine(line)
+		must(t, err)
+		cl.handleMarkRead(&msg)
+	}
+	evts := queued(cl)
+	if len(evts) != 2 {
+		t.Fatalf("queued %d receipts, want 2", len(evts))
+	}
+	r := evts[0].(*simplevent.Receipt)
+	if r.PortalKey != cl.channelKey("#c") || !r.Sender.IsFromMe || r.ReadUpTo.Second() != 2 {
+		t.Errorf("channel receipt = %+v", r)
+	}
+	if r := evts[1].(*simplevent.Receipt); r.PortalKey != cl.dmKey("bob") {
+		t.Errorf("private receipt went to %v", r.PortalKey)
+	}
+}

@@ -92,7 +92,7 @@ const (
 	DefaultTLSPort        = 6697
 	DefaultPlainPort      = 6667
 	DefaultBurst          = 5
-	DefaultLinesPerSecond = 2.0
+	DefaultLinesPerSecond = 1.0
 	DefaultMinDelay       = 2 * time.Second
 	DefaultMaxDelay       = 5 * time.Minute
 	DefaultConnectsPerSec = 5.0

@@ -27,7 +27,7 @@ func TestDefaults(t *testing.T) {
 	if l.Reconnect.ConnectsPerSecond != 5 || l.Reconnect.ConnectBurst != 10 {
 		t.Errorf("connection pacing defaults: %+v", l.Reconnect)
 	}
-	if !l.UseTLS() || l.Port != 6697 || l.Flood.Burst != 5 || l.Flood.LinesPerSecond != 2 || l.ID != "libera" || l.DisplayName() != "libera" {
+	if !l.UseTLS() || l.Port != 6697 || l.Flood.Burst != 5 || l.Flood.LinesPerSecond != 1 || l.ID != "libera" || l.DisplayName() != "libera" {
 		t.Errorf("defaults for a TLS network: %+v", l)
 	}
 	if n := c.Networks["local"]; n.UseTLS() || n.Port != 6667 {

@@ -39,6 +39,8 @@ var wantedCaps = []string{
 	"labeled-response",
 	// https://ircv3.net/specs/extensions/message-redaction
 	"draft/message-redaction",
+	// https://ircv3.net/specs/extensions/read-marker
+	"draft/read-marker",
 	// https://ircv3.net/specs/extensions/multiline
 	"draft/multiline",
 	// https://ircv3.net/specs/extensions/chathistory

@@ -11,7 +11,7 @@
 //   - the writer goroutine drains two queues: a priority queue (PONG, CAP,
 //     AUTHENTICATE, registration and anything sent with SendPriority) that is
 //     written immediately, and a normal queue paced by a token bucket
-//     (FloodConfig, by default a burst of 5 then 2 lines per second).
+//     (FloodConfig, by default a burst of 5 then 1 line per second).
 //
 // Every outgoing line is built from a command and parameters and validated
 // before it is queued: no CR, LF or NUL can reach the socket, and a line that

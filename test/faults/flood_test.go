@@ -26,11 +26,11 @@ func defaultConnectClass(conf string) string {
 
 // TestFlood sends SEALBRIDGE_FLOOD_LINES lines (default 60; `make faults`: 1,000) from Matrix in
 // a burst and checks that all reach IRC, in order, with the bridge's default flood control
-// (burst 5, 2 lines/s) against InspIRCd's default connect-class limits, and that the bridge's IRC
+// (burst 5, 1 line/s) against InspIRCd's default connect-class limits, and that the bridge's IRC
 // connection was never dropped on the way.
 func TestFlood(t *testing.T) {
 	n := envInt("SEALBRIDGE_FLOOD_LINES", 60)
-	budget := time.Duration(n)*time.Second*3/4 + 3*time.Minute // 2 lines/s is n/2 s
+	budget := time.Duration(n)*time.Second*5/4 + 3*time.Minute // 1 line/s is n s
 	ctx, cancel := context.WithTimeout(context.Background(), budget+5*time.Minute)
 	defer cancel()
 	t.Logf("flood: %d lines from Matrix in a burst; bridge flood defaults; InspIRCd default connect class; bridge -> InspIRCd directly", n)
@@ -44,8 +44,8 @@ func TestFlood(t *testing.T) {
 	}
 	took := time.Since(t0)
 	t.Logf("flood: %d messages accepted by the homeserver in %s (%.1f/s)", n, took.Round(time.Millisecond), float64(n)/took.Seconds())
-	if float64(n)/took.Seconds() < 4 {
-		t.Logf("flood: NOTE the Matrix side sent slower than twice the bridge's 2 lines/s (a busy machine), so this was hardly a burst")
+	if float64(n)/took.Seconds() < 2 {
+		t.Logf("flood: NOTE the Matrix side sent slower than twice the bridge's 1 line/s (a busy machine), so this was hardly a burst")
 	}
 	wctx, wcancel := context.WithTimeout(ctx, budget)
 	err = w.peer.wait(wctx, "all flood lines", func() bool { return len(w.peer.gotFrom["flood:"]) >= n })
