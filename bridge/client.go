@@ -53,6 +53,9 @@ type IRCClient struct {
 	historyBatches map[string]bool
 	// lastConnected is when the previous connection ended (zero after a restart).
 	lastConnected time.Time
+	// ready is set once a connection has queued the JOINs of the login's channels, so that a
+	// message from Matrix never goes out ahead of its channel's JOIN.
+	ready bool
 }
 
 var (
@@ -232,6 +235,9 @@ func (cl *IRCClient) OnConnected(c *irc.Client) {
 			cl.log.Err(err).Str("channel", ch.Name).Msg("Failed to rejoin channel")
 		}
 	}
+	cl.mu.Lock()
+	cl.ready = true // the JOINs are queued: messages from Matrix may follow them
+	cl.mu.Unlock()
 }
 
 func (cl *IRCClient) join(channel, key string) error {
@@ -247,6 +253,7 @@ func (cl *IRCClient) OnDisconnected(c *irc.Client, err error, willRetry bool) {
 	cl.conn.trackClient(cl, false)
 	cl.mu.Lock()
 	cl.lastConnected = time.Now() // private chats are fetched from here on the next connection
+	cl.ready = false
 	cl.mu.Unlock()
 	state := status.BridgeState{StateEvent: status.StateTransientDisconnect, Error: "irc-disconnected"}
 	if err != nil {

@@ -37,6 +37,43 @@ func (cl *IRCClient) HandleMatrixMessage(ctx context.Context, msg *bridgev2.Matr
 	return resp, err
 }
 
+// reconnectGrace is how long a message from Matrix waits for a connection that is coming back (an
+// IRC server restart, a network blip) before it fails with "not connected". The portal's other
+// events wait meanwhile, so it stays short.
+const reconnectGrace = 20 * time.Second
+
+// waitReady reports whether the connection is up and has rejoined its channels, waiting up to
+// reconnectGrace while the engine is reconnecting.
+func (cl *IRCClient) waitReady(ctx context.Context) bool {
+	ready := func() bool {
+		cl.mu.Lock()
+		defer cl.mu.Unlock()
+		return cl.ready && cl.irc.Connected()
+	}
+	if ready() {
+		return true
+	}
+	if cl.state() != "connecting" {
+		return false // logged out, or stopped for good (bad credentials, a ban)
+	}
+	deadline := time.NewTimer(reconnectGrace)
+	defer deadline.Stop()
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-deadline.C:
+			return ready()
+		case <-tick.C:
+			if ready() {
+				return true
+			}
+		}
+	}
+}
+
 // noticeFailure tells the room why a message did not reach IRC, with an encrypted notice (mautrix's
 // own error notices are plaintext, so sealbridge's example config turns them off).
 func (cl *IRCClient) noticeFailure(ctx context.Context, portal *bridgev2.Portal, err error) {
@@ -52,7 +89,7 @@ func (cl *IRCClient) noticeFailure(ctx context.Context, portal *bridgev2.Portal,
 // sendToIRC does the work of HandleMatrixMessage.
 func (cl *IRCClient) sendToIRC(ctx context.Context, msg *bridgev2.MatrixMessage) (*bridgev2.MatrixMessageResponse, error) {
 	start := time.Now()
-	if !cl.irc.Connected() {
+	if !cl.waitReady(ctx) {
 		return nil, errNotConnected
 	}
 	target, err := cl.portalTarget(msg.Portal)
