@@ -47,8 +47,9 @@ const reconnectGrace = 20 * time.Second
 func (cl *IRCClient) waitReady(ctx context.Context) bool {
 	ready := func() bool {
 		cl.mu.Lock()
-		defer cl.mu.Unlock()
-		return cl.ready && cl.irc.Connected()
+		joined := cl.ready
+		cl.mu.Unlock()
+		return joined && cl.irc.Connected() // (the engine's lock is never taken under cl.mu)
 	}
 	if ready() {
 		return true
