@@ -49,7 +49,7 @@ func (cl *IRCClient) waitReady(ctx context.Context) bool {
 		cl.mu.Lock()
 		joined := cl.ready
 		cl.mu.Unlock()
-		return joined && cl.irc.Connected() // (the engine's lock is never taken under cl.mu)
+		return joined && cl.irc.Connected()
 	}
 	if ready() {
 		return true
