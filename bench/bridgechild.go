@@ -16,6 +16,7 @@ import (
 
 	"github.com/sealbridge/sealbridge/bridge"
 	"github.com/sealbridge/sealbridge/bridge/metrics"
+	"github.com/sealbridge/sealbridge/test/stack"
 )
 
 const (
@@ -68,7 +69,7 @@ func writeBridgeConfig(s bridgeSetup) (string, error) {
 	port, _ := strconv.Atoi(portStr)
 	key := make([]byte, 32)
 	_, _ = rand.Read(key)
-	set := func(v any, path ...string) { setYAML(cfg, v, path...) }
+	set := func(v any, path ...string) { stack.SetYAML(cfg, v, path...) }
 	set(s.hsURL, "homeserver", "address")
 	set(benchDomain, "homeserver", "domain")
 	set(fmt.Sprintf("http://127.0.0.1:%d", s.asPort), "appservice", "address")
@@ -101,18 +102,6 @@ func writeBridgeConfig(s bridgeSetup) (string, error) {
 	}
 	path := filepath.Join(s.dir, "config.yaml")
 	return path, os.WriteFile(path, out, 0o600)
-}
-
-func setYAML(m map[string]any, value any, path ...string) {
-	for _, key := range path[:len(path)-1] {
-		next, ok := m[key].(map[string]any)
-		if !ok {
-			next = map[string]any{}
-			m[key] = next
-		}
-		m = next
-	}
-	m[path[len(path)-1]] = value
 }
 
 // childBridge runs the real bridge in this process, wired as cmd/sealbridge wires it (mxmain, the

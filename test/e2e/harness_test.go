@@ -7,8 +7,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -25,26 +23,14 @@ import (
 var bridgeBinary string
 
 func TestMain(m *testing.M) {
-	code := func() int {
-		bin := os.Getenv("SEALBRIDGE_BIN")
-		if bin == "" {
-			dir, err := os.MkdirTemp("", "sealbridge-e2e-bin")
-			if err != nil {
-				fmt.Fprintln(os.Stderr, err)
-				return 1
-			}
-			defer os.RemoveAll(dir)
-			bin = filepath.Join(dir, "sealbridge")
-			build := exec.Command("go", "build", "-tags", "goolm", "-o", bin, "../../cmd/sealbridge")
-			build.Stdout, build.Stderr = os.Stderr, os.Stderr
-			if err = build.Run(); err != nil {
-				fmt.Fprintln(os.Stderr, "building sealbridge:", err)
-				return 1
-			}
-		}
-		bridgeBinary = bin
-		return m.Run()
-	}()
+	bin, cleanup, err := stack.BuildBridge()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	bridgeBinary = bin
+	code := m.Run()
+	cleanup()
 	os.Exit(code)
 }
 

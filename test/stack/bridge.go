@@ -236,3 +236,25 @@ func GetYAML(m map[string]any, path ...string) any {
 	}
 	return cur
 }
+
+// BuildBridge returns the sealbridge binary the end-to-end packages run: $SEALBRIDGE_BIN when set,
+// else a fresh `go build -tags goolm` of cmd/sealbridge into a temporary directory, which cleanup
+// removes.
+func BuildBridge() (bin string, cleanup func(), err error) {
+	if bin = os.Getenv("SEALBRIDGE_BIN"); bin != "" {
+		return bin, func() {}, nil
+	}
+	dir, err := os.MkdirTemp("", "sealbridge-bin")
+	if err != nil {
+		return "", nil, err
+	}
+	bin = filepath.Join(dir, "sealbridge")
+	build := exec.Command("go", "build", "-tags", "goolm", "-o", bin, "./cmd/sealbridge")
+	build.Dir = filepath.Join(sourceDir(), "..", "..")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err = build.Run(); err != nil {
+		os.RemoveAll(dir)
+		return "", nil, fmt.Errorf("building sealbridge: %w", err)
+	}
+	return bin, func() { os.RemoveAll(dir) }, nil
+}
