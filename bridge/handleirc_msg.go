@@ -132,7 +132,7 @@ func (cl *IRCClient) convertIRCMessage(ctx context.Context, portal *bridgev2.Por
 	}}}
 	if data.replyTo != "" {
 		// bridgev2 resolves this within the portal only; an unknown target is dropped.
-		converted.ReplyTo = &networkid.MessageOptionalPartID{MessageID: MakeMessageID(cl.network.ID, "", "", data.replyTo, time.Time{}, "")}
+		converted.ReplyTo = &networkid.MessageOptionalPartID{MessageID: cl.msgIDFromTag(data.replyTo)}
 	}
 	return converted, nil
 }

@@ -23,9 +23,13 @@ import (
 // ctcpActionOverhead is what "\x01ACTION " and the closing "\x01" add to each line of an emote.
 const ctcpActionOverhead = len("\x01ACTION \x01")
 
+// failure is an error the Matrix sender sees as the reason their event was not bridged.
+func failure(msg string) error {
+	return bridgev2.WrapErrorInStatus(errors.New(msg)).WithErrorAsMessage().WithIsCertain(true)
+}
+
 // errNotConnected is shown to the Matrix sender as the message's failure reason.
-var errNotConnected = bridgev2.WrapErrorInStatus(errors.New("not connected to IRC right now; the message was not sent")).
-	WithErrorAsMessage().WithIsCertain(true)
+var errNotConnected = failure("not connected to IRC right now; the message was not sent")
 
 // HandleMatrixMessage sends a Matrix message over the user's own IRC connection: formatting as mIRC
 // codes, pills as nicks, emotes as CTCP ACTION, notices as NOTICE, split into safe lines.
@@ -105,8 +109,7 @@ func (cl *IRCClient) sendToIRC(ctx context.Context, msg *bridgev2.MatrixMessage)
 		command = "NOTICE"
 	case event.MsgEmote:
 	default:
-		return nil, bridgev2.WrapErrorInStatus(fmt.Errorf("%s messages are not bridged to IRC yet", content.MsgType)).
-			WithErrorAsMessage().WithIsCertain(true)
+		return nil, failure(fmt.Sprintf("%s messages are not bridged to IRC yet", content.MsgType))
 	}
 	formatted := ""
 	if content.Format == event.FormatHTML {
@@ -120,7 +123,7 @@ func (cl *IRCClient) sendToIRC(ctx context.Context, msg *bridgev2.MatrixMessage)
 	}
 	lines := format.Split(text, budget)
 	if len(lines) == 0 {
-		return nil, bridgev2.WrapErrorInStatus(errors.New("the message is empty on IRC")).WithErrorAsMessage().WithIsCertain(true)
+		return nil, failure("the message is empty on IRC")
 	}
 	// With echo-message the server tells the msgid of what we sent: the message is saved under it
 	// once the echo is back. Edits (no event ID) and tests without a bridge database are not.

@@ -23,8 +23,7 @@ var (
 )
 
 // errChannelOnly is returned for moderation in a private chat, which IRC has no notion of.
-var errChannelOnly = bridgev2.WrapErrorInStatus(errors.New("only IRC channels have kicks, bans, invites, power levels and topics")).
-	WithErrorAsMessage().WithIsCertain(true)
+var errChannelOnly = failure("only IRC channels have kicks, bans, invites, power levels and topics")
 
 // maxReasonBytes keeps a kick reason well inside one line (KICKLEN is usually 255 or more).
 const maxReasonBytes = 255

@@ -2,7 +2,6 @@ package bridge
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -30,10 +29,6 @@ const maxReactionBytes = 64
 // typingInterval is how often "active" may be repeated
 // (https://ircv3.net/specs/client-tags/typing: at most once every 3 seconds).
 const typingInterval = 3 * time.Second
-
-func failure(msg string) error {
-	return bridgev2.WrapErrorInStatus(errors.New(msg)).WithErrorAsMessage().WithIsCertain(true)
-}
 
 var (
 	errNoTags      = failure("this IRC server does not carry message tags, so reactions cannot reach IRC")

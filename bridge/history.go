@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/ergochat/irc-go/ircmsg"
+	"maunium.net/go/mautrix/bridgev2/networkid"
 )
 
 // History (https://ircv3.net/specs/extensions/chathistory): on a server or bouncer that keeps it
@@ -37,26 +38,31 @@ func (cl *IRCClient) historyLimitFor() int {
 	return historyLimit
 }
 
-// requestHistory asks for what a channel said while we were away. It runs off the reader
-// goroutine: finding the last bridged message reads the database.
+// requestHistory asks for what a channel said while we were away, or for its latest lines when its
+// portal has none yet.
 func (cl *IRCClient) requestHistory(channel string) {
 	if !cl.hasHistory() || cl.conn.Bridge == nil || cl.conn.Bridge.DB == nil {
 		return
 	}
+	cl.fetchHistory(channel, cl.channelKey(channel), []string{"LATEST", channel, "*", strconv.Itoa(newPortalHistory)})
+}
+
+// fetchHistory asks for target's lines after the last message bridged into its portal, or sends
+// whenEmpty when the portal has none. It runs off the reader goroutine: the lookup reads the
+// database.
+func (cl *IRCClient) fetchHistory(target string, key networkid.PortalKey, whenEmpty []string) {
 	go func() {
 		ctx := cl.log.WithContext(context.Background())
-		last, err := cl.conn.Bridge.DB.Message.GetLastPartAtOrBeforeTime(ctx, cl.channelKey(channel), time.Now().Add(time.Hour))
+		last, err := cl.conn.Bridge.DB.Message.GetLastPartAtOrBeforeTime(ctx, key, time.Now().Add(time.Hour))
 		if err != nil {
 			cl.log.Err(err).Msg("Failed to find the last bridged message for history")
 			return
 		}
-		var params []string
-		if last == nil {
-			params = []string{"LATEST", channel, "*", strconv.Itoa(newPortalHistory)}
-		} else {
+		params := whenEmpty
+		if last != nil {
 			// Inclusive of the last message's millisecond: its duplicate is dropped by ID.
 			since := ircTime(last.Timestamp.Add(-time.Millisecond))
-			params = []string{"AFTER", channel, "timestamp=" + since, strconv.Itoa(cl.historyLimitFor())}
+			params = []string{"AFTER", target, "timestamp=" + since, strconv.Itoa(cl.historyLimitFor())}
 		}
 		if err = cl.irc.Send("CHATHISTORY", params...); err != nil {
 			cl.log.Debug().Err(err).Msg("Failed to request history")
@@ -107,12 +113,7 @@ func (cl *IRCClient) requestDMHistory() {
 	if cl.login == nil || !cl.hasHistory() || cl.conn.Bridge == nil || cl.conn.Bridge.DB == nil {
 		return
 	}
-	cl.mu.Lock()
-	since := cl.lastConnected
-	cl.mu.Unlock()
-	if since.IsZero() {
-		since = time.Now().Add(-dmHistoryWindow)
-	}
+	since := cl.awaySince()
 	err := cl.irc.Send("CHATHISTORY", "TARGETS", "timestamp="+ircTime(since), "timestamp="+ircTime(time.Now().Add(time.Minute)), strconv.Itoa(historyLimit))
 	if err != nil {
 		cl.log.Debug().Err(err).Msg("Failed to request history targets")
@@ -130,27 +131,18 @@ func (cl *IRCClient) handleHistoryTarget(msg *ircmsg.Message) {
 		return
 	}
 	nick := msg.Params[1]
+	since := cl.awaySince()
+	cl.fetchHistory(nick, cl.dmKey(nick), []string{"AFTER", nick, "timestamp=" + ircTime(since), strconv.Itoa(cl.historyLimitFor())})
+}
+
+// awaySince is when the previous connection ended, or dmHistoryWindow ago after a restart.
+func (cl *IRCClient) awaySince() time.Time {
 	cl.mu.Lock()
-	since := cl.lastConnected
-	cl.mu.Unlock()
-	go func() {
-		ctx := cl.log.WithContext(context.Background())
-		last, err := cl.conn.Bridge.DB.Message.GetLastPartAtOrBeforeTime(ctx, cl.dmKey(nick), time.Now().Add(time.Hour))
-		if err != nil {
-			cl.log.Err(err).Msg("Failed to find the last bridged message for history")
-			return
-		}
-		switch {
-		case last != nil:
-			since = last.Timestamp.Add(-time.Millisecond)
-		case since.IsZero():
-			since = time.Now().Add(-dmHistoryWindow)
-		}
-		err = cl.irc.Send("CHATHISTORY", "AFTER", nick, "timestamp="+ircTime(since), strconv.Itoa(cl.historyLimitFor()))
-		if err != nil {
-			cl.log.Debug().Err(err).Msg("Failed to request history")
-		}
-	}()
+	defer cl.mu.Unlock()
+	if cl.lastConnected.IsZero() {
+		return time.Now().Add(-dmHistoryWindow)
+	}
+	return cl.lastConnected
 }
 
 // ircTime formats a time the way server-time and CHATHISTORY write it.
