@@ -81,43 +81,35 @@ for m in cap ircv3 ircv3_accounttag ircv3_batch ircv3_capnotify ircv3_ctctags \
 done
 id postgres >/dev/null 2>&1 || { echo "install.sh: no postgres OS user" >&2; exit 1; }
 
-# --- Dendrite ----------------------------------------------------------------
+# --- Go tools: Dendrite and soju, from the tools module test/tools -------------
 tools="$here/tools"
-bins=(dendrite create-account generate-config generate-keys)
-need_build=
-for b in "${bins[@]}"; do
-	if [ ! -x "$tools/bin/$b" ] || [ "$tools/go.sum" -nt "$tools/bin/$b" ] || [ "$tools/go.mod" -nt "$tools/bin/$b" ]; then
-		need_build=1
-	fi
-done
-if [ -n "$need_build" ]; then
-	log "building Dendrite into $tools/bin (a few minutes the first time)"
-	pkgs=()
-	for b in "${bins[@]}"; do pkgs+=("github.com/element-hq/dendrite/cmd/$b"); done
-	(cd "$tools" && go build -o bin/ "${pkgs[@]}")
-	for b in "${bins[@]}"; do touch "$tools/bin/$b"; done
-else
-	log "Dendrite binaries up to date"
-fi
 
-# --- soju (IRC bouncer with CHATHISTORY, test/stack/soju.go) -------------------
-# Same tools module; the default build links SQLite through cgo (mattn/go-sqlite3).
-soju_bins=(soju sojuctl sojudb)
-need_build=
-for b in "${soju_bins[@]}"; do
-	if [ ! -x "$tools/bin/$b" ] || [ "$tools/go.sum" -nt "$tools/bin/$b" ] || [ "$tools/go.mod" -nt "$tools/bin/$b" ]; then
-		need_build=1
+# build_tools NAME MODULE_CMD_PREFIX BIN...: builds the binaries into $tools/bin unless each is
+# newer than the tools module's go.mod and go.sum.
+build_tools() {
+	local name=$1 prefix=$2
+	shift 2
+	local need_build= b
+	for b in "$@"; do
+		if [ ! -x "$tools/bin/$b" ] || [ "$tools/go.sum" -nt "$tools/bin/$b" ] || [ "$tools/go.mod" -nt "$tools/bin/$b" ]; then
+			need_build=1
+		fi
+	done
+	if [ -z "$need_build" ]; then
+		log "$name binaries up to date"
+		return
 	fi
-done
-if [ -n "$need_build" ]; then
-	log "building soju into $tools/bin"
-	pkgs=()
-	for b in "${soju_bins[@]}"; do pkgs+=("git.sr.ht/~emersion/soju/cmd/$b"); done
+	log "building $name into $tools/bin (a few minutes the first time)"
+	local pkgs=()
+	for b in "$@"; do pkgs+=("$prefix/$b"); done
 	(cd "$tools" && go build -o bin/ "${pkgs[@]}")
-	for b in "${soju_bins[@]}"; do touch "$tools/bin/$b"; done
-else
-	log "soju binaries up to date"
-fi
+	for b in "$@"; do touch "$tools/bin/$b"; done
+}
+
+build_tools Dendrite github.com/element-hq/dendrite/cmd dendrite create-account generate-config generate-keys
+# soju: the IRC bouncer with CHATHISTORY (test/stack/soju.go); its default build links SQLite
+# through cgo (mattn/go-sqlite3).
+build_tools soju git.sr.ht/~emersion/soju/cmd soju sojuctl sojudb
 
 # --- Matrix test client (npm) -----------------------------------------------
 client="$here/e2e/client"
