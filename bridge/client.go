@@ -36,7 +36,10 @@ type IRCClient struct {
 
 	runLock   sync.Mutex
 	runCancel context.CancelFunc
-	remote    *remoteQueue // IRC reader -> bridgev2, see remotequeue.go
+	// started is set by the first Connect: before it, at startup, bridgev2 has loaded the login
+	// but not yet started it, and a Matrix event handled early waits for it (waitReady).
+	started bool
+	remote  *remoteQueue // IRC reader -> bridgev2, see remotequeue.go
 	// stopRemote ends the remote queue's goroutine when the login is logged out.
 	stopRemote context.CancelFunc
 	// everConnected is set after the first registration, so later ones count as reconnects.
@@ -150,6 +153,17 @@ func (cl *IRCClient) state() string {
 	return "disconnected"
 }
 
+// comingUp reports whether the connection may still become ready: it is connecting, or bridgev2
+// has not started it yet.
+func (cl *IRCClient) comingUp() bool {
+	if cl.state() == "connecting" {
+		return true
+	}
+	cl.runLock.Lock()
+	defer cl.runLock.Unlock()
+	return !cl.started
+}
+
 // Connect starts the connection loop in the background; the engine reconnects with backoff.
 func (cl *IRCClient) Connect(ctx context.Context) {
 	cl.runLock.Lock()
@@ -159,6 +173,7 @@ func (cl *IRCClient) Connect(ctx context.Context) {
 	}
 	runCtx, cancel := context.WithCancel(cl.log.WithContext(context.WithoutCancel(ctx)))
 	cl.runCancel = cancel
+	cl.started = true
 	if !cl.irc.Connected() {
 		cl.sendState(status.BridgeState{StateEvent: status.StateConnecting})
 	}

@@ -9,6 +9,7 @@ import (
 	"go.mau.fi/util/configupgrade"
 	"maunium.net/go/mautrix/bridgev2"
 	"maunium.net/go/mautrix/bridgev2/database"
+	"maunium.net/go/mautrix/bridgev2/matrix"
 	"maunium.net/go/mautrix/bridgev2/networkid"
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
@@ -32,6 +33,9 @@ type IRCConnector struct {
 	clients     map[string]*IRCClient // by login ID, only connected ones
 	all         map[string]*IRCClient // by login ID, every login with a client
 	pacers      map[string]*irc.Pacer // by network ID, shared by its logins' connection loops
+
+	// inbox keeps Matrix events from their acknowledgement until they are on IRC (inbox.go).
+	inbox *matrixInbox
 }
 
 var (
@@ -55,6 +59,9 @@ func NewConnector() *IRCConnector {
 func (c *IRCConnector) Init(br *bridgev2.Bridge) {
 	c.Bridge = br
 	registerCommands(br, c)
+	if mc, ok := br.Matrix.(*matrix.Connector); ok {
+		c.inbox = newMatrixInbox(br, mc.AS)
+	}
 }
 
 // ValidateConfig runs before Start, so a bad config stops the bridge with a precise message.
@@ -71,6 +78,9 @@ func (c *IRCConnector) Start(ctx context.Context) error {
 		return err
 	}
 	if c.sealer, err = sbdb.NewSealer(key); err != nil {
+		return err
+	}
+	if err = c.inbox.start(c.Bridge.BackgroundCtx); err != nil {
 		return err
 	}
 	if c.Config.Metrics.Enabled {

@@ -37,6 +37,8 @@ func (cl *IRCClient) HandleMatrixMessage(ctx context.Context, msg *bridgev2.Matr
 	resp, err := cl.sendToIRC(ctx, msg)
 	if err != nil {
 		cl.noticeFailure(ctx, msg.Portal, err)
+		// The sender was told; sending it again after a restart would surprise them.
+		cl.conn.inbox.doneEvent(ctx, msg.Event)
 	}
 	return resp, err
 }
@@ -58,7 +60,7 @@ func (cl *IRCClient) waitReady(ctx context.Context) bool {
 	if ready() {
 		return true
 	}
-	if cl.state() != "connecting" {
+	if !cl.comingUp() {
 		return false // logged out, or stopped for good (bad credentials, a ban)
 	}
 	deadline := time.NewTimer(reconnectGrace)
@@ -137,10 +139,16 @@ func (cl *IRCClient) sendToIRC(ctx context.Context, msg *bridgev2.MatrixMessage)
 			first = msg.Event.ID
 		}
 		cl.rememberEcho(target, line, first)
+		var written func()
+		if i == len(lines)-1 && msg.Event.ID != "" {
+			// The event leaves the crash inbox once its last line is on the socket.
+			evtID := msg.Event.ID
+			written = func() { go cl.conn.inbox.done(ctx, evtID) }
+		}
 		if i == 0 && tags != nil {
-			err = cl.irc.SendTagged(tags, command, target, line)
+			err = cl.irc.SendThen(written, tags, command, target, line)
 		} else {
-			err = cl.irc.Send(command, target, line)
+			err = cl.irc.SendThen(written, nil, command, target, line)
 		}
 		if err != nil {
 			cl.forgetEcho(target, line)

@@ -396,20 +396,26 @@ func (c *Client) Close() error {
 // Send queues a line through flood control. PONG, PING, CAP, AUTHENTICATE
 // and QUIT go out at once like SendPriority.
 func (c *Client) Send(command string, params ...string) error {
-	return c.send(false, nil, command, params)
+	return c.send(false, nil, nil, command, params)
 }
 
 // SendTagged is Send with message tags (values are escaped).
 func (c *Client) SendTagged(tags map[string]string, command string, params ...string) error {
-	return c.send(false, tags, command, params)
+	return c.send(false, tags, nil, command, params)
+}
+
+// SendThen is SendTagged that calls written once the line is on the socket, from the writer
+// goroutine (keep it short). written never runs if the connection ends before the line goes out.
+func (c *Client) SendThen(written func(), tags map[string]string, command string, params ...string) error {
+	return c.send(false, tags, written, command, params)
 }
 
 // SendPriority sends a line ahead of the queue, bypassing flood control.
 func (c *Client) SendPriority(command string, params ...string) error {
-	return c.send(true, nil, command, params)
+	return c.send(true, nil, nil, command, params)
 }
 
-func (c *Client) send(priority bool, tags map[string]string, command string, params []string) error {
+func (c *Client) send(priority bool, tags map[string]string, written func(), command string, params []string) error {
 	line, err := encodeLine(tags, command, params, c.lineLimit())
 	if err != nil {
 		return err
@@ -421,7 +427,7 @@ func (c *Client) send(priority bool, tags map[string]string, command string, par
 		return ErrNotConnected
 	}
 	upper := strings.ToUpper(command)
-	return s.enqueue(outLine{data: line, redact: upper == "PASS" || upper == "AUTHENTICATE"}, priority || bypassesFlood(upper))
+	return s.enqueue(outLine{data: line, redact: upper == "PASS" || upper == "AUTHENTICATE", written: written}, priority || bypassesFlood(upper))
 }
 
 // lineLimit is the maximum line length without tags, CRLF included.

@@ -15,6 +15,8 @@ type outLine struct {
 	data []byte
 	// redact hides the line from trace logs (PASS, AUTHENTICATE).
 	redact bool
+	// written, if set, runs once the line is on the socket (never if the connection ends first).
+	written func()
 }
 
 // bucket is a token bucket: burst tokens, refilled at rate per second.
@@ -151,6 +153,9 @@ func (s *session) write(l outLine) bool {
 		s.log.Debug().Err(err).Msg("Failed to write to IRC server")
 		_ = s.conn.Close()
 		return false
+	}
+	if l.written != nil {
+		l.written()
 	}
 	return true
 }

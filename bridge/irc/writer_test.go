@@ -219,3 +219,38 @@ func TestMaxTextBytes(t *testing.T) {
 		t.Fatal("negative budget not clamped")
 	}
 }
+
+// SendThen's callback runs once the line is written, and not for a line the connection never sent.
+func TestSendThenCallsBackAfterTheWrite(t *testing.T) {
+	srv := newFakeServer(t)
+	cfg := testConfig(srv)
+	cfg.Flood = FloodConfig{LinesPerSecond: 1, Burst: 1}
+	c, fc, _ := connectedClient(t, srv, cfg)
+	written := make(chan string, 2)
+	for _, text := range []string{"first", "second"} {
+		if err := c.SendThen(func() { written <- text }, nil, "PRIVMSG", "#a", text); err != nil {
+			t.Fatal(err)
+		}
+	}
+	select {
+	case got := <-written:
+		if got != "first" {
+			t.Fatalf("first callback was for %q", got)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no callback for the first line")
+	}
+	fc.expectRaw("PRIVMSG #a first")
+	// The second line waits for a token; close before it goes out.
+	select {
+	case got := <-written:
+		t.Fatalf("callback for %q before its line was written", got)
+	case <-time.After(100 * time.Millisecond):
+	}
+	_ = c.Close()
+	select {
+	case got := <-written:
+		t.Fatalf("callback for %q, a line the connection never sent", got)
+	case <-time.After(1500 * time.Millisecond):
+	}
+}

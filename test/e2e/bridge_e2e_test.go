@@ -131,6 +131,11 @@ func runBridgeStory(t *testing.T, ctx context.Context, ircd *stack.IRC, hsKind, 
 	br, err := stack.StartBridge(ctx, bridgeBinary, configPath)
 	must(t, err)
 	defer br.Stop()
+	defer func() {
+		if t.Failed() {
+			t.Log(failureLog(br.LogPath))
+		}
+	}()
 
 	// Nicks are per run so that the two runs never meet on the shared IRC server.
 	bobNick, carolNick, aliceNick, saslNick := tag+"bob", tag+"carol", tag+"alice", tag+"sasl"

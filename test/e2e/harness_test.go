@@ -127,6 +127,21 @@ func tail(path string, n int) string {
 	return strings.Join(lines, "\n")
 }
 
+// failureLog is what a failed run prints of the bridge log, so that a failure in CI can be read
+// without the files: the last warnings and errors, then the last lines of any level.
+func failureLog(path string) string {
+	var warns []string
+	for _, line := range infoLines(path) {
+		if !strings.Contains(line, `"level":"info"`) {
+			warns = append(warns, line)
+		}
+	}
+	if len(warns) > 40 {
+		warns = warns[len(warns)-40:]
+	}
+	return "bridge log, last warnings and errors:\n" + strings.Join(warns, "\n") + "\nbridge log, last 60 lines:\n" + tail(path, 60)
+}
+
 // infoLines returns the bridge log's lines at info level or above (the log is JSON).
 func infoLines(path string) []string {
 	var out []string

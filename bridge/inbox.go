@@ -1,0 +1,288 @@
+package bridge
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+	"maunium.net/go/mautrix"
+	"maunium.net/go/mautrix/appservice"
+	"maunium.net/go/mautrix/bridgev2"
+	"maunium.net/go/mautrix/event"
+	"maunium.net/go/mautrix/id"
+
+	sbdb "github.com/sealbridge/sealbridge/database"
+)
+
+// The inbox makes Matrix -> IRC delivery survive a crash. mautrix acknowledges an appservice
+// transaction as soon as its events are in memory, so a kill -9 before they reach IRC would lose
+// them: the homeserver never sends an acknowledged transaction again. The inbox stands in front of
+// mautrix's transaction handler, writes the events that will go to IRC to the database first, and
+// only then lets mautrix handle (and acknowledge) the transaction. An event leaves the inbox when
+// its lines are on the IRC socket or it failed with an error its sender saw; what is left at the
+// next start is handled again.
+const (
+	// inboxMaxAttempts bounds how often a stored event is handled again across restarts (one that
+	// bridgev2 never hands to the connector, e.g. from a user without a login, would stay forever).
+	inboxMaxAttempts = 3
+	// inboxMaxAge drops stored events this old: the conversation has moved on.
+	inboxMaxAge = 24 * time.Hour
+	// inboxReadyWait is how long a transaction waits for the inbox table at startup.
+	inboxReadyWait = 30 * time.Second
+	// maxTransactionBytes bounds the body read from the homeserver (Synapse sends at most 100
+	// events and 100 ephemeral events per transaction).
+	maxTransactionBytes = 64 << 20
+)
+
+// inboxTypes are the event types that can become IRC lines (encrypted ones are decrypted later).
+var inboxTypes = map[string]bool{
+	"m.room.encrypted": true, "m.room.message": true, "m.sticker": true, "m.reaction": true, "m.room.redaction": true,
+}
+
+type matrixInbox struct {
+	store *sbdb.Inbox
+	as    *appservice.AppService
+	br    *bridgev2.Bridge
+	log   zerolog.Logger
+	ready chan struct{} // closed once the table exists
+
+	mu sync.Mutex
+	// dispatched holds the events handed to mautrix in this process: while the startup replay has
+	// not run, everything that came in; afterwards only what the replay handed over. Either side
+	// skips what the other already handed over, so an event the homeserver resends after a crash
+	// (stored, but its transaction never acknowledged) is handled once.
+	dispatched map[id.EventID]struct{}
+	replayDone bool
+}
+
+// newMatrixInbox wraps the appservice's transaction endpoint; nil when the Matrix side is not
+// mautrix's appservice (unit tests).
+func newMatrixInbox(br *bridgev2.Bridge, as *appservice.AppService) *matrixInbox {
+	if br == nil || br.DB == nil || as == nil || as.Router == nil {
+		return nil
+	}
+	in := &matrixInbox{
+		store:      sbdb.NewInbox(br.DB.Database),
+		as:         as,
+		br:         br,
+		log:        br.Log.With().Str("component", "inbox").Logger(),
+		ready:      make(chan struct{}),
+		dispatched: make(map[id.EventID]struct{}),
+	}
+	inner := as.Router
+	mux := http.NewServeMux()
+	mux.HandleFunc("PUT /_matrix/app/v1/transactions/{txnID}", in.putTransaction)
+	mux.Handle("/", inner)
+	as.Router = mux
+	return in
+}
+
+// start creates the table, drops what is too old, and hands the rest to mautrix again.
+func (in *matrixInbox) start(ctx context.Context) error {
+	if in == nil {
+		return nil
+	}
+	if err := in.store.Upgrade(ctx); err != nil {
+		return err
+	}
+	if n, err := in.store.Prune(ctx, time.Now().Add(-inboxMaxAge), inboxMaxAttempts); err != nil {
+		return fmt.Errorf("failed to prune the Matrix inbox: %w", err)
+	} else if n > 0 {
+		in.log.Warn().Int64("events", n).Msg("Dropped Matrix events that could not be delivered to IRC after several starts or a day")
+	}
+	close(in.ready)
+	go in.replay(ctx)
+	go in.pruneLoop(ctx)
+	return nil
+}
+
+// done marks an event as finished: its lines are on the IRC socket, or it failed and its sender
+// was told.
+func (in *matrixInbox) done(ctx context.Context, eventID id.EventID) {
+	if in == nil || eventID == "" {
+		return
+	}
+	if err := in.store.Done(context.WithoutCancel(ctx), string(eventID)); err != nil {
+		in.log.Err(err).Stringer("event_id", eventID).Msg("Failed to mark a Matrix event as delivered")
+	}
+}
+
+// doneEvent is done for an event that may be missing (unit tests).
+func (in *matrixInbox) doneEvent(ctx context.Context, evt *event.Event) {
+	if evt != nil {
+		in.done(ctx, evt.ID)
+	}
+}
+
+// inboxHeader is the part of an event the inbox looks at.
+type inboxHeader struct {
+	ID       id.EventID `json:"event_id"`
+	RoomID   id.RoomID  `json:"room_id"`
+	Type     string     `json:"type"`
+	Sender   id.UserID  `json:"sender"`
+	StateKey *string    `json:"state_key"`
+}
+
+// keep reports whether an event may become IRC lines: a message-like event in a portal room from
+// a real Matrix user (never the bot or a ghost, whose events are the bridge's own).
+func (in *matrixInbox) keep(ctx context.Context, h inboxHeader) bool {
+	if h.ID == "" || h.StateKey != nil || !inboxTypes[h.Type] {
+		return false
+	}
+	if h.Sender == in.br.Bot.GetMXID() || in.br.IsGhostMXID(h.Sender) {
+		return false
+	}
+	portal, err := in.br.GetPortalByMXID(ctx, h.RoomID)
+	return err == nil && portal != nil
+}
+
+func (in *matrixInbox) putTransaction(w http.ResponseWriter, r *http.Request) {
+	if !in.as.CheckServerToken(w, r) {
+		return
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxTransactionBytes))
+	_ = r.Body.Close()
+	if err != nil {
+		mautrix.MNotJSON.WithMessage("Failed to read the transaction").Write(w)
+		return
+	}
+	select {
+	case <-in.ready:
+	case <-r.Context().Done():
+		return
+	case <-time.After(inboxReadyWait):
+		mautrix.MUnknown.WithMessage("The bridge is starting; try again").WithStatus(http.StatusServiceUnavailable).Write(w)
+		return
+	}
+	var txn map[string]json.RawMessage
+	var events []json.RawMessage
+	if json.Unmarshal(body, &txn) != nil || json.Unmarshal(txn["events"], &events) != nil {
+		in.forward(w, r, body) // mautrix answers malformed transactions itself
+		return
+	}
+	ctx := in.log.WithContext(r.Context())
+	now := time.Now()
+	headers := make([]inboxHeader, len(events))
+	var store []sbdb.InboxEvent
+	for i, raw := range events {
+		if json.Unmarshal(raw, &headers[i]) == nil && in.keep(ctx, headers[i]) {
+			store = append(store, sbdb.InboxEvent{EventID: string(headers[i].ID), RoomID: string(headers[i].RoomID), Seq: sbdb.InboxSeq(now, i), Raw: raw})
+		}
+	}
+	kept := events[:0:0]
+	in.mu.Lock()
+	for i, raw := range events {
+		if evtID := headers[i].ID; evtID != "" {
+			if _, ok := in.dispatched[evtID]; ok {
+				continue // the startup replay already handed it over
+			}
+		}
+		kept = append(kept, raw)
+	}
+	in.mu.Unlock()
+	if err = in.store.Put(ctx, store); err != nil {
+		// Not acknowledged: the homeserver sends the transaction again later.
+		in.log.Err(err).Int("events", len(store)).Msg("Failed to store Matrix events; the homeserver will resend them")
+		mautrix.MUnknown.WithMessage("The bridge could not store the events").WithStatus(http.StatusInternalServerError).Write(w)
+		return
+	}
+	in.mu.Lock()
+	if !in.replayDone {
+		for _, h := range headers {
+			if h.ID != "" {
+				in.dispatched[h.ID] = struct{}{}
+			}
+		}
+	}
+	in.mu.Unlock()
+	if len(kept) < len(events) {
+		if txn["events"], err = json.Marshal(kept); err == nil {
+			body, err = json.Marshal(txn)
+		}
+		if err != nil {
+			mautrix.MUnknown.WithMessage("Failed to re-encode the transaction").WithStatus(http.StatusInternalServerError).Write(w)
+			return
+		}
+	}
+	in.forward(w, r, body)
+}
+
+// forward hands a transaction body to mautrix's own handler.
+func (in *matrixInbox) forward(w http.ResponseWriter, r *http.Request, body []byte) {
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	r.ContentLength = int64(len(body))
+	in.as.PutTransaction(w, r)
+}
+
+// replay hands the events stored by an earlier run to mautrix as one more transaction per batch.
+// Their logins may not be connected yet; the handlers wait for them (waitReady).
+func (in *matrixInbox) replay(ctx context.Context) {
+	defer func() {
+		in.mu.Lock()
+		in.replayDone = true
+		in.mu.Unlock()
+	}()
+	pending, err := in.store.Pending(ctx)
+	if err != nil {
+		in.log.Err(err).Msg("Failed to read the Matrix inbox")
+		return
+	}
+	replayed := make(map[id.EventID]struct{}, len(pending))
+	var batch []json.RawMessage
+	flush := func(n int) {
+		if len(batch) == 0 {
+			return
+		}
+		body, _ := json.Marshal(map[string]any{"events": batch})
+		req := httptest.NewRequestWithContext(ctx, http.MethodPut, "/_matrix/app/v1/transactions/replay", bytes.NewReader(body))
+		req.SetPathValue("txnID", fmt.Sprintf("sealbridge-replay-%d-%d", time.Now().UnixNano(), n))
+		req.Header.Set("Authorization", "Bearer "+in.as.Registration.ServerToken)
+		rec := httptest.NewRecorder()
+		in.as.PutTransaction(rec, req)
+		if rec.Code != http.StatusOK {
+			in.log.Error().Int("status", rec.Code).Str("response", rec.Body.String()).Msg("mautrix refused replayed Matrix events")
+		}
+		batch = batch[:0]
+	}
+	in.mu.Lock()
+	for i, e := range pending {
+		if _, ok := in.dispatched[id.EventID(e.EventID)]; ok {
+			continue // the homeserver resent it before the replay ran
+		}
+		replayed[id.EventID(e.EventID)] = struct{}{}
+		batch = append(batch, json.RawMessage(e.Raw))
+		if len(batch) == 100 {
+			flush(i)
+		}
+	}
+	flush(len(pending))
+	in.dispatched = replayed
+	in.mu.Unlock()
+	if len(replayed) > 0 {
+		in.log.Info().Int("events", len(replayed)).Msg("Handling Matrix events again that an earlier run acknowledged but had not delivered to IRC")
+	}
+}
+
+// pruneLoop drops stored events that stayed a day (see inboxMaxAge) while the bridge runs.
+func (in *matrixInbox) pruneLoop(ctx context.Context) {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if _, err := in.store.Prune(ctx, time.Now().Add(-inboxMaxAge), math.MaxInt32); err != nil {
+				in.log.Err(err).Msg("Failed to prune the Matrix inbox")
+			}
+		}
+	}
+}
