@@ -57,7 +57,6 @@ import (
 	"maunium.net/go/mautrix/bridgev2"
 	"maunium.net/go/mautrix/bridgev2/database"
 	"maunium.net/go/mautrix/bridgev2/networkid"
-	"maunium.net/go/mautrix/bridgev2/simplevent"
 	"maunium.net/go/mautrix/event"
 
 	"github.com/sealbridge/sealbridge/bridge/irc"
@@ -446,7 +445,7 @@ func TestAttackHTMLFromIRCEscaped(t *testing.T) {
 		if len(evts) != 1 {
 			t.Fatalf("%q: %d events", text, len(evts))
 		}
-		evt := evts[0].(*simplevent.Message[*ircMessage])
+		evt, _ := asMessage(evts[0])
 		conv, err := evt.ConvertMessageFunc(context.Background(), portal, nil, evt.Data)
 		if err != nil {
 			t.Fatal(err)

@@ -135,6 +135,8 @@ func (cl *IRCClient) attach(login *bridgev2.UserLogin) {
 	cl.log = login.Log.With().Str("network", cl.network.ID).Logger()
 	var ctx context.Context
 	ctx, cl.stopRemote = context.WithCancel(cl.conn.Bridge.BackgroundCtx)
+	cl.remote.persist = cl.spoolBatch
+	cl.replaySpool(ctx)
 	go cl.remote.run(ctx, func(evt bridgev2.RemoteEvent) { login.QueueRemoteEvent(evt) })
 	cl.conn.register(cl)
 }

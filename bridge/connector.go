@@ -34,7 +34,8 @@ type IRCConnector struct {
 	all         map[string]*IRCClient // by login ID, every login with a client
 	pacers      map[string]*irc.Pacer // by network ID, shared by its logins' connection loops
 
-	// inbox keeps Matrix events from their acknowledgement until they are on IRC (inbox.go).
+	// spool keeps what is not delivered yet across a crash (spool.go); inbox is its Matrix side.
+	spool *spool
 	inbox *matrixInbox
 }
 
@@ -59,8 +60,9 @@ func NewConnector() *IRCConnector {
 func (c *IRCConnector) Init(br *bridgev2.Bridge) {
 	c.Bridge = br
 	registerCommands(br, c)
+	c.spool = newSpool(br)
 	if mc, ok := br.Matrix.(*matrix.Connector); ok {
-		c.inbox = newMatrixInbox(br, mc.AS)
+		c.inbox = newMatrixInbox(br, c.spool, mc.AS)
 	}
 }
 
@@ -80,9 +82,10 @@ func (c *IRCConnector) Start(ctx context.Context) error {
 	if c.sealer, err = sbdb.NewSealer(key); err != nil {
 		return err
 	}
-	if err = c.inbox.start(c.Bridge.BackgroundCtx); err != nil {
-		return err
+	if err = c.spool.start(c.Bridge.BackgroundCtx, c.sealer); err != nil {
+		return fmt.Errorf("failed to start the delivery spool: %w", err)
 	}
+	c.inbox.start(c.Bridge.BackgroundCtx)
 	if c.Config.Metrics.Enabled {
 		log := c.Bridge.Log.With().Str("component", "metrics").Logger()
 		go func() {

@@ -14,18 +14,17 @@ import (
 	"maunium.net/go/mautrix/id"
 
 	"github.com/sealbridge/sealbridge/bridge/format"
-	"github.com/sealbridge/sealbridge/bridge/metrics"
 )
 
 // ircMessage is one PRIVMSG or NOTICE on its way to Matrix.
 type ircMessage struct {
-	nick    string
-	text    string
-	notice  bool
-	action  bool
-	channel bool
-	// replyTo is the msgid of the IRC message this one replies to (+draft/reply), if any.
-	replyTo string
+	Nick    string `json:"nick"`
+	Text    string `json:"text"`
+	Notice  bool   `json:"notice,omitempty"`
+	Action  bool   `json:"action,omitempty"`
+	Channel bool   `json:"channel,omitempty"`
+	// ReplyTo is the msgid of the IRC message this one replies to (+draft/reply), if any.
+	ReplyTo string `json:"reply_to,omitempty"`
 }
 
 // handleMessage bridges PRIVMSG and NOTICE: channel messages to the shared channel portal, private
@@ -74,24 +73,13 @@ func (cl *IRCClient) handleMessage(msg *ircmsg.Message, at time.Time) {
 	if channel && !fromMe && cl.conn.isOtherLoginsNick(cl, nick) {
 		return // another Matrix user's own line in a shared channel: their login bridges it
 	}
-	arrived := time.Now()
 	_, msgid := msg.GetTag("msgid")
-	data := &ircMessage{nick: nick, text: text, notice: notice, action: action, channel: channel, replyTo: replyTag(msg)}
-	cl.queue(&simplevent.Message[*ircMessage]{
-		EventMeta: simplevent.EventMeta{
-			Type:         bridgev2.RemoteEventMessage,
-			PortalKey:    key,
-			Sender:       cl.sender(nick),
-			Timestamp:    at,
-			CreatePortal: !channel, // channel portals are made once NAMES has ended
-			LogContext:   cl.logContext(strings.ToLower(msg.Command)),
-			PostHandleFunc: func(ctx context.Context, portal *bridgev2.Portal) {
-				cl.conn.Metrics.Observe(metrics.IRCToMatrix, arrived)
-			},
-		},
-		Data:               data,
-		ID:                 MakeMessageID(cl.network.ID, string(key.ID), cl.fold(nick), msgid, at, text),
-		ConvertMessageFunc: cl.convertIRCMessage,
+	cl.queueMessage(&spooledMessage{
+		Key:     key,
+		Command: strings.ToLower(msg.Command),
+		At:      at,
+		ID:      MakeMessageID(cl.network.ID, string(key.ID), cl.fold(nick), msgid, at, text),
+		Data:    ircMessage{Nick: nick, Text: text, Notice: notice, Action: action, Channel: channel, ReplyTo: replyTag(msg)},
 	})
 }
 
@@ -99,8 +87,8 @@ func (cl *IRCClient) handleMessage(msg *ircmsg.Message, at time.Time) {
 // as pills, /me as m.emote, NOTICE as m.notice.
 func (cl *IRCClient) convertIRCMessage(ctx context.Context, portal *bridgev2.Portal, intent bridgev2.MatrixAPI, data *ircMessage) (*bridgev2.ConvertedMessage, error) {
 	var mentions []id.UserID
-	body, formatted := format.ToMatrix(data.text, func(nick string) (id.UserID, string, bool) {
-		if !data.channel {
+	body, formatted := format.ToMatrix(data.Text, func(nick string) (id.UserID, string, bool) {
+		if !data.Channel {
 			return "", "", false
 		}
 		var mxid id.UserID
@@ -116,9 +104,9 @@ func (cl *IRCClient) convertIRCMessage(ctx context.Context, portal *bridgev2.Por
 	})
 	content := &event.MessageEventContent{MsgType: event.MsgText, Body: body}
 	switch {
-	case data.action:
+	case data.Action:
 		content.MsgType = event.MsgEmote
-	case data.notice:
+	case data.Notice:
 		content.MsgType = event.MsgNotice
 	}
 	if formatted != "" {
@@ -130,9 +118,9 @@ func (cl *IRCClient) convertIRCMessage(ctx context.Context, portal *bridgev2.Por
 		Type:    event.EventMessage,
 		Content: content,
 	}}}
-	if data.replyTo != "" {
+	if data.ReplyTo != "" {
 		// bridgev2 resolves this within the portal only; an unknown target is dropped.
-		converted.ReplyTo = &networkid.MessageOptionalPartID{MessageID: cl.msgIDFromTag(data.replyTo)}
+		converted.ReplyTo = &networkid.MessageOptionalPartID{MessageID: cl.msgIDFromTag(data.ReplyTo)}
 	}
 	return converted, nil
 }

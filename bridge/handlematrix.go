@@ -38,7 +38,7 @@ func (cl *IRCClient) HandleMatrixMessage(ctx context.Context, msg *bridgev2.Matr
 	if err != nil {
 		cl.noticeFailure(ctx, msg.Portal, err)
 		// The sender was told; sending it again after a restart would surprise them.
-		cl.conn.inbox.doneEvent(ctx, msg.Event)
+		cl.conn.inbox.doneEvent(msg.Event)
 	}
 	return resp, err
 }
@@ -143,7 +143,7 @@ func (cl *IRCClient) sendToIRC(ctx context.Context, msg *bridgev2.MatrixMessage)
 		if i == len(lines)-1 && msg.Event.ID != "" {
 			// The event leaves the crash inbox once its last line is on the socket.
 			evtID := msg.Event.ID
-			written = func() { go cl.conn.inbox.done(ctx, evtID) }
+			written = func() { cl.conn.inbox.done(evtID) }
 		}
 		if i == 0 && tags != nil {
 			err = cl.irc.SendThen(written, tags, command, target, line)

@@ -12,6 +12,7 @@ import (
 	"maunium.net/go/mautrix/bridgev2"
 	"maunium.net/go/mautrix/bridgev2/database"
 	"maunium.net/go/mautrix/bridgev2/networkid"
+	"maunium.net/go/mautrix/bridgev2/simplevent"
 
 	"github.com/sealbridge/sealbridge/bridge/irc"
 	"github.com/sealbridge/sealbridge/config"
@@ -179,4 +180,15 @@ func TestReplyContextStaysInItsPortal(t *testing.T) {
 	if text, tags := cl.replyContext(msg, "yes"); text != "yes" || tags != nil {
 		t.Errorf("reply to another portal's message = %q %v, want it ignored", text, tags)
 	}
+}
+
+// asMessage is the message event inside a queued remote event (spooled or an echo).
+func asMessage(e bridgev2.RemoteEvent) (*simplevent.Message[*ircMessage], bool) {
+	switch m := e.(type) {
+	case *outboxMessage:
+		return m.Message, true
+	case *simplevent.Message[*ircMessage]:
+		return m, true
+	}
+	return nil, false
 }

@@ -7,7 +7,6 @@ import (
 	"github.com/ergochat/irc-go/ircmsg"
 	"maunium.net/go/mautrix/bridgev2"
 	"maunium.net/go/mautrix/bridgev2/database"
-	"maunium.net/go/mautrix/bridgev2/simplevent"
 )
 
 // Lines in a chathistory batch: messages are bridged (with their msgid as ID, so bridgev2 drops
@@ -36,7 +35,7 @@ func TestHistoryBatchReplaysMessagesOnly(t *testing.T) {
 	evts := queued(cl)
 	var ids []string
 	for _, e := range evts {
-		m, ok := e.(*simplevent.Message[*ircMessage])
+		m, ok := asMessage(e)
 		if !ok {
 			t.Fatalf("history replayed a %T", e)
 		}

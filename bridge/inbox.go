@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"math"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -30,12 +29,7 @@ import (
 // its lines are on the IRC socket or it failed with an error its sender saw; what is left at the
 // next start is handled again.
 const (
-	// inboxMaxAttempts bounds how often a stored event is handled again across restarts (one that
-	// bridgev2 never hands to the connector, e.g. from a user without a login, would stay forever).
-	inboxMaxAttempts = 3
-	// inboxMaxAge drops stored events this old: the conversation has moved on.
-	inboxMaxAge = 24 * time.Hour
-	// inboxReadyWait is how long a transaction waits for the inbox table at startup.
+	// inboxReadyWait is how long a transaction waits for the spool table at startup.
 	inboxReadyWait = 30 * time.Second
 	// maxTransactionBytes bounds the body read from the homeserver (Synapse sends at most 100
 	// events and 100 ephemeral events per transaction).
@@ -48,11 +42,10 @@ var inboxTypes = map[string]bool{
 }
 
 type matrixInbox struct {
-	store *sbdb.Inbox
+	spool *spool
 	as    *appservice.AppService
 	br    *bridgev2.Bridge
 	log   zerolog.Logger
-	ready chan struct{} // closed once the table exists
 
 	mu sync.Mutex
 	// dispatched holds the events handed to mautrix in this process: while the startup replay has
@@ -65,16 +58,15 @@ type matrixInbox struct {
 
 // newMatrixInbox wraps the appservice's transaction endpoint; nil when the Matrix side is not
 // mautrix's appservice (unit tests).
-func newMatrixInbox(br *bridgev2.Bridge, as *appservice.AppService) *matrixInbox {
-	if br == nil || br.DB == nil || as == nil || as.Router == nil {
+func newMatrixInbox(br *bridgev2.Bridge, sp *spool, as *appservice.AppService) *matrixInbox {
+	if sp == nil || as == nil || as.Router == nil {
 		return nil
 	}
 	in := &matrixInbox{
-		store:      sbdb.NewInbox(br.DB.Database),
+		spool:      sp,
 		as:         as,
 		br:         br,
 		log:        br.Log.With().Str("component", "inbox").Logger(),
-		ready:      make(chan struct{}),
 		dispatched: make(map[id.EventID]struct{}),
 	}
 	inner := as.Router
@@ -85,40 +77,25 @@ func newMatrixInbox(br *bridgev2.Bridge, as *appservice.AppService) *matrixInbox
 	return in
 }
 
-// start creates the table, drops what is too old, and hands the rest to mautrix again.
-func (in *matrixInbox) start(ctx context.Context) error {
-	if in == nil {
-		return nil
+// start hands what an earlier run left in the spool to mautrix again, in the background.
+func (in *matrixInbox) start(ctx context.Context) {
+	if in != nil {
+		go in.replay(ctx)
 	}
-	if err := in.store.Upgrade(ctx); err != nil {
-		return err
-	}
-	if n, err := in.store.Prune(ctx, time.Now().Add(-inboxMaxAge), inboxMaxAttempts); err != nil {
-		return fmt.Errorf("failed to prune the Matrix inbox: %w", err)
-	} else if n > 0 {
-		in.log.Warn().Int64("events", n).Msg("Dropped Matrix events that could not be delivered to IRC after several starts or a day")
-	}
-	close(in.ready)
-	go in.replay(ctx)
-	go in.pruneLoop(ctx)
-	return nil
 }
 
 // done marks an event as finished: its lines are on the IRC socket, or it failed and its sender
 // was told.
-func (in *matrixInbox) done(ctx context.Context, eventID id.EventID) {
-	if in == nil || eventID == "" {
-		return
-	}
-	if err := in.store.Done(context.WithoutCancel(ctx), string(eventID)); err != nil {
-		in.log.Err(err).Stringer("event_id", eventID).Msg("Failed to mark a Matrix event as delivered")
+func (in *matrixInbox) done(eventID id.EventID) {
+	if in != nil {
+		in.spool.done(sbdb.SpoolMatrix, string(eventID))
 	}
 }
 
 // doneEvent is done for an event that may be missing (unit tests).
-func (in *matrixInbox) doneEvent(ctx context.Context, evt *event.Event) {
+func (in *matrixInbox) doneEvent(evt *event.Event) {
 	if evt != nil {
-		in.done(ctx, evt.ID)
+		in.done(evt.ID)
 	}
 }
 
@@ -155,7 +132,7 @@ func (in *matrixInbox) putTransaction(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	select {
-	case <-in.ready:
+	case <-in.spool.ready:
 	case <-r.Context().Done():
 		return
 	case <-time.After(inboxReadyWait):
@@ -171,10 +148,10 @@ func (in *matrixInbox) putTransaction(w http.ResponseWriter, r *http.Request) {
 	ctx := in.log.WithContext(r.Context())
 	now := time.Now()
 	headers := make([]inboxHeader, len(events))
-	var store []sbdb.InboxEvent
+	var store []sbdb.SpoolItem
 	for i, raw := range events {
 		if json.Unmarshal(raw, &headers[i]) == nil && in.keep(ctx, headers[i]) {
-			store = append(store, sbdb.InboxEvent{EventID: string(headers[i].ID), RoomID: string(headers[i].RoomID), Seq: sbdb.InboxSeq(now, i), Raw: raw})
+			store = append(store, sbdb.SpoolItem{Kind: sbdb.SpoolMatrix, ID: string(headers[i].ID), Owner: string(headers[i].RoomID), Seq: sbdb.SpoolSeq(now, i), Data: raw})
 		}
 	}
 	kept := events[:0:0]
@@ -188,7 +165,7 @@ func (in *matrixInbox) putTransaction(w http.ResponseWriter, r *http.Request) {
 		kept = append(kept, raw)
 	}
 	in.mu.Unlock()
-	if err = in.store.Put(ctx, store); err != nil {
+	if err = in.spool.put(ctx, store); err != nil {
 		// Not acknowledged: the homeserver sends the transaction again later.
 		in.log.Err(err).Int("events", len(store)).Msg("Failed to store Matrix events; the homeserver will resend them")
 		mautrix.MUnknown.WithMessage("The bridge could not store the events").WithStatus(http.StatusInternalServerError).Write(w)
@@ -230,7 +207,7 @@ func (in *matrixInbox) replay(ctx context.Context) {
 		in.replayDone = true
 		in.mu.Unlock()
 	}()
-	pending, err := in.store.Pending(ctx)
+	pending, err := in.spool.pending(ctx, sbdb.SpoolMatrix, "")
 	if err != nil {
 		in.log.Err(err).Msg("Failed to read the Matrix inbox")
 		return
@@ -254,11 +231,11 @@ func (in *matrixInbox) replay(ctx context.Context) {
 	}
 	in.mu.Lock()
 	for i, e := range pending {
-		if _, ok := in.dispatched[id.EventID(e.EventID)]; ok {
+		if _, ok := in.dispatched[id.EventID(e.ID)]; ok {
 			continue // the homeserver resent it before the replay ran
 		}
-		replayed[id.EventID(e.EventID)] = struct{}{}
-		batch = append(batch, json.RawMessage(e.Raw))
+		replayed[id.EventID(e.ID)] = struct{}{}
+		batch = append(batch, json.RawMessage(e.Data))
 		if len(batch) == 100 {
 			flush(i)
 		}
@@ -268,21 +245,5 @@ func (in *matrixInbox) replay(ctx context.Context) {
 	in.mu.Unlock()
 	if len(replayed) > 0 {
 		in.log.Info().Int("events", len(replayed)).Msg("Handling Matrix events again that an earlier run acknowledged but had not delivered to IRC")
-	}
-}
-
-// pruneLoop drops stored events that stayed a day (see inboxMaxAge) while the bridge runs.
-func (in *matrixInbox) pruneLoop(ctx context.Context) {
-	t := time.NewTicker(time.Hour)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if _, err := in.store.Prune(ctx, time.Now().Add(-inboxMaxAge), math.MaxInt32); err != nil {
-				in.log.Err(err).Msg("Failed to prune the Matrix inbox")
-			}
-		}
 	}
 }

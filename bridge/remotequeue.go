@@ -12,12 +12,14 @@ import (
 // reading is disconnected by the server ("SendQ exceeded") and loses what was said meanwhile. So the
 // reader only appends here, and one goroutine per login hands the events to bridgev2 in order.
 //
-// The queue is in memory: events still queued when the bridge process dies are lost. A durable spool
-// is the next step (see docs/architecture.md).
+// The queue itself is in memory; persist (the spool, outbox.go) writes each batch's messages to the
+// database before they are delivered, so a crash loses none of them.
 type remoteQueue struct {
 	mu    sync.Mutex
 	items []bridgev2.RemoteEvent
 	wake  chan struct{}
+	// persist, if set, runs on each batch before its events are delivered.
+	persist func([]bridgev2.RemoteEvent)
 }
 
 func newRemoteQueue() *remoteQueue {
@@ -27,6 +29,17 @@ func newRemoteQueue() *remoteQueue {
 func (q *remoteQueue) push(evt bridgev2.RemoteEvent) {
 	q.mu.Lock()
 	q.items = append(q.items, evt)
+	q.mu.Unlock()
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
+}
+
+// pushFront queues events ahead of everything waiting (messages an earlier run did not deliver).
+func (q *remoteQueue) pushFront(evts []bridgev2.RemoteEvent) {
+	q.mu.Lock()
+	q.items = append(append([]bridgev2.RemoteEvent(nil), evts...), q.items...)
 	q.mu.Unlock()
 	select {
 	case q.wake <- struct{}{}:
@@ -48,6 +61,9 @@ func (q *remoteQueue) run(ctx context.Context, deliver func(bridgev2.RemoteEvent
 		batch := q.items
 		q.items = nil
 		q.mu.Unlock()
+		if len(batch) > 0 && q.persist != nil {
+			q.persist(batch)
+		}
 		for _, evt := range batch {
 			deliver(evt)
 		}

@@ -1,0 +1,160 @@
+package bridge
+
+import (
+	"context"
+	"math"
+	"time"
+
+	"github.com/rs/zerolog"
+	"maunium.net/go/mautrix/bridgev2"
+
+	sbdb "github.com/sealbridge/sealbridge/database"
+)
+
+// spool keeps what the bridge took responsibility for until it is delivered, in both directions
+// (database.Spool): Matrix events from acknowledgement to the IRC socket (inbox.go), IRC messages
+// from the socket to bridgev2's send to the homeserver (outbox.go). Deliveries are marked in
+// batches by one goroutine, so a busy portal costs one DELETE transaction per batch, not per line.
+type spool struct {
+	store *sbdb.Spool
+	// sealer seals what the spool stores (message bodies wait there until delivered) under the
+	// same key as IRC credentials, bound to the item's kind and ID. Set by the connector's Start.
+	sealer *sbdb.Sealer
+	log    zerolog.Logger
+	ready  chan struct{} // closed once the table exists
+	doneC  chan spoolKey
+	// stopped is closed when doneLoop has ended (the bridge is stopping).
+	stopped chan struct{}
+}
+
+type spoolKey struct{ kind, id string }
+
+const (
+	// spoolMaxAttempts bounds how often an item is handled again across restarts (an event that
+	// bridgev2 never hands to the connector, e.g. from a user without a login, would stay forever).
+	spoolMaxAttempts = 3
+	// spoolMaxAge drops items this old: the conversation has moved on.
+	spoolMaxAge = 24 * time.Hour
+	// spoolBatch is the most deliveries marked in one transaction.
+	spoolBatch = 256
+)
+
+// newSpool is nil without a bridge database (unit tests); every method accepts a nil spool.
+func newSpool(br *bridgev2.Bridge) *spool {
+	if br == nil || br.DB == nil {
+		return nil
+	}
+	return &spool{
+		store:   sbdb.NewSpool(br.DB.Database),
+		log:     br.Log.With().Str("component", "spool").Logger(),
+		ready:   make(chan struct{}),
+		doneC:   make(chan spoolKey, 4*spoolBatch),
+		stopped: make(chan struct{}),
+	}
+}
+
+// start creates the table and drops what is too old or was tried too often.
+func (sp *spool) start(ctx context.Context, sealer *sbdb.Sealer) error {
+	if sp == nil {
+		return nil
+	}
+	sp.sealer = sealer
+	if err := sp.store.Upgrade(ctx); err != nil {
+		return err
+	}
+	if n, err := sp.store.Prune(ctx, time.Now().Add(-spoolMaxAge), spoolMaxAttempts); err != nil {
+		return err
+	} else if n > 0 {
+		sp.log.Warn().Int64("items", n).Msg("Dropped undelivered messages that failed after several starts or a day")
+	}
+	close(sp.ready)
+	go sp.doneLoop(ctx)
+	return nil
+}
+
+// put seals and stores items (see database.Spool.Put).
+func (sp *spool) put(ctx context.Context, items []sbdb.SpoolItem) error {
+	for i := range items {
+		sealed, err := sp.sealer.Seal(string(items[i].Data), items[i].Kind+"/"+items[i].ID)
+		if err != nil {
+			return err
+		}
+		items[i].Data = []byte(sealed)
+	}
+	return sp.store.Put(ctx, items)
+}
+
+// pending returns stored items, opened (see database.Spool.Pending); one that cannot be opened
+// (sealed under another credentials_key) is dropped with a warning.
+func (sp *spool) pending(ctx context.Context, kind, owner string) ([]sbdb.SpoolItem, error) {
+	items, err := sp.store.Pending(ctx, kind, owner)
+	if err != nil {
+		return nil, err
+	}
+	out := items[:0]
+	for _, it := range items {
+		data, err := sp.sealer.Open(string(it.Data), it.Kind+"/"+it.ID)
+		if err != nil {
+			sp.log.Warn().Err(err).Str("kind", kind).Str("id", it.ID).Msg("Dropping an undelivered item that cannot be opened")
+			sp.done(kind, it.ID)
+			continue
+		}
+		it.Data = []byte(data)
+		out = append(out, it)
+	}
+	return out, nil
+}
+
+// done marks an item as delivered (asynchronously; safe from any goroutine).
+func (sp *spool) done(kind, id string) {
+	if sp == nil || id == "" {
+		return
+	}
+	select {
+	case sp.doneC <- spoolKey{kind, id}:
+	case <-sp.stopped:
+	}
+}
+
+// doneLoop deletes delivered items in batches, and once an hour drops items older than a day.
+func (sp *spool) doneLoop(ctx context.Context) {
+	defer close(sp.stopped)
+	prune := time.NewTicker(time.Hour)
+	defer prune.Stop()
+	byKind := map[string][]string{}
+	n := 0
+	flush := func() {
+		for kind, ids := range byKind {
+			if err := sp.store.Done(context.WithoutCancel(ctx), kind, ids...); err != nil {
+				sp.log.Err(err).Str("kind", kind).Int("items", len(ids)).Msg("Failed to mark deliveries")
+			}
+			delete(byKind, kind)
+		}
+		n = 0
+	}
+	for {
+		select {
+		case k := <-sp.doneC:
+			byKind[k.kind] = append(byKind[k.kind], k.id)
+			n++
+			// Take what else is waiting, up to a batch, then write.
+			for more := true; more && n < spoolBatch; {
+				select {
+				case k = <-sp.doneC:
+					byKind[k.kind] = append(byKind[k.kind], k.id)
+					n++
+				default:
+					more = false
+				}
+			}
+			flush()
+		case <-prune.C:
+			if _, err := sp.store.Prune(ctx, time.Now().Add(-spoolMaxAge), math.MaxInt32); err != nil {
+				sp.log.Err(err).Msg("Failed to prune the spool")
+			}
+		case <-ctx.Done():
+			flush()
+			return
+		}
+	}
+}

@@ -1,0 +1,154 @@
+package database
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"go.mau.fi/util/dbutil"
+)
+
+// Spool is the table of what the bridge has taken responsibility for but not yet delivered, in
+// both directions, so that a kill -9 loses none of it:
+//
+//   - SpoolMatrix: Matrix events the homeserver handed over in an appservice transaction. A row is
+//     written before the transaction is acknowledged and deleted once the event's lines are on
+//     the IRC socket (or it failed with an error its sender saw).
+//   - SpoolIRC: IRC messages read from a login's connection. A row is written before the message
+//     goes to bridgev2 and deleted once bridgev2 has handled it.
+//
+// What is left at the next start is handled again; both directions drop what was already
+// delivered by its ID.
+type Spool struct {
+	db *dbutil.Database
+}
+
+// The kinds of spooled items.
+const (
+	SpoolMatrix = "matrix" // Owner: room ID; ID: event ID; Data: the event's JSON
+	SpoolIRC    = "irc"    // Owner: login ID; ID: message ID; Data: the bridge's JSON of the message
+)
+
+// SpoolItem is one undelivered item.
+type SpoolItem struct {
+	Kind     string
+	Owner    string
+	ID       string
+	Seq      int64 // arrival order, see SpoolSeq
+	Data     []byte
+	Attempts int // how many starts have handled it again
+}
+
+var spoolUpgrades = dbutil.BuildUpgradeTable().
+	WithRaw(0, 1, 0, "Spool of undelivered Matrix events and IRC messages", dbutil.TxnModeOn, func(ctx context.Context, db *dbutil.Database) error {
+		if _, err := db.Exec(ctx, `CREATE TABLE sealbridge_spool (
+			kind     TEXT NOT NULL,
+			owner    TEXT NOT NULL,
+			item_id  TEXT NOT NULL,
+			seq      BIGINT NOT NULL,
+			data     TEXT NOT NULL,
+			attempts INTEGER NOT NULL DEFAULT 0,
+			PRIMARY KEY (kind, item_id)
+		)`); err != nil {
+			return err
+		}
+		_, err := db.Exec(ctx, `CREATE INDEX sealbridge_spool_owner_idx ON sealbridge_spool (kind, owner, seq)`)
+		return err
+	}).Finish()
+
+// NewSpool uses db (bridgev2's database) with its own version table, so its migrations never mix
+// with bridgev2's.
+func NewSpool(db *dbutil.Database) *Spool {
+	return &Spool{db: db.Child("sealbridge_version", spoolUpgrades, nil)}
+}
+
+// Upgrade creates or migrates the spool table.
+func (sp *Spool) Upgrade(ctx context.Context) error {
+	if err := sp.db.Upgrade(ctx); err != nil {
+		return fmt.Errorf("failed to upgrade the sealbridge tables: %w", err)
+	}
+	return nil
+}
+
+// Put stores items in one transaction. An item already stored (the homeserver resending a
+// transaction the bridge stored but did not acknowledge before a crash) is left as it was.
+func (sp *Spool) Put(ctx context.Context, items []SpoolItem) error {
+	if len(items) == 0 {
+		return nil
+	}
+	return sp.db.DoTxn(ctx, nil, func(ctx context.Context) error {
+		for _, e := range items {
+			if _, err := sp.db.Exec(ctx, `INSERT INTO sealbridge_spool (kind, owner, item_id, seq, data) VALUES ($1, $2, $3, $4, $5)
+				ON CONFLICT (kind, item_id) DO NOTHING`, e.Kind, e.Owner, e.ID, e.Seq, string(e.Data)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// Done deletes delivered items.
+func (sp *Spool) Done(ctx context.Context, kind string, ids ...string) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	return sp.db.DoTxn(ctx, nil, func(ctx context.Context) error {
+		for _, id := range ids {
+			if _, err := sp.db.Exec(ctx, `DELETE FROM sealbridge_spool WHERE kind=$1 AND item_id=$2`, kind, id); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// Pending returns the stored items of a kind (and of one owner, unless owner is empty) in arrival
+// order, and counts this as one more attempt for each, so that an item that keeps failing is
+// given up after a few starts (Prune).
+func (sp *Spool) Pending(ctx context.Context, kind, owner string) ([]SpoolItem, error) {
+	var out []SpoolItem
+	err := sp.db.DoTxn(ctx, nil, func(ctx context.Context) error {
+		rows, err := sp.db.Query(ctx, `SELECT owner, item_id, seq, data, attempts FROM sealbridge_spool
+			WHERE kind=$1 AND ($2='' OR owner=$2) ORDER BY seq`, kind, owner)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			e := SpoolItem{Kind: kind}
+			var data string
+			if err = rows.Scan(&e.Owner, &e.ID, &e.Seq, &data, &e.Attempts); err != nil {
+				_ = rows.Close()
+				return err
+			}
+			e.Data = []byte(data)
+			out = append(out, e)
+		}
+		if err = rows.Close(); err != nil {
+			return err
+		}
+		if err = rows.Err(); err != nil {
+			return err
+		}
+		_, err = sp.db.Exec(ctx, `UPDATE sealbridge_spool SET attempts=attempts+1 WHERE kind=$1 AND ($2='' OR owner=$2)`, kind, owner)
+		return err
+	})
+	return out, err
+}
+
+// Prune deletes items that arrived before cutoff or were handled again maxAttempts times
+// already, and returns how many it deleted.
+func (sp *Spool) Prune(ctx context.Context, cutoff time.Time, maxAttempts int) (int64, error) {
+	res, err := sp.db.Exec(ctx, `DELETE FROM sealbridge_spool WHERE seq < $1 OR attempts >= $2`, SpoolSeq(cutoff, 0), maxAttempts)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
+
+// spoolSeqScale leaves room in Seq for the items of one batch received in the same microsecond.
+const spoolSeqScale = 1000
+
+// SpoolSeq is the arrival order of the index-th item of a batch received at t.
+func SpoolSeq(t time.Time, index int) int64 {
+	return t.UnixMicro()*spoolSeqScale + int64(index%spoolSeqScale)
+}
