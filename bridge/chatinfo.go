@@ -111,7 +111,7 @@ func (cl *IRCClient) GetCapabilities(ctx context.Context, portal *bridgev2.Porta
 	}
 	tags := cl.irc.HasCap("message-tags")
 	return &event.RoomFeatures{
-		ID: fmt.Sprintf("net.sealbridge.irc.capabilities.2026_11_23.t%v.r%v.e%s",
+		ID: fmt.Sprintf("net.sealbridge.irc.capabilities.2026_11_23b.t%v.r%v.e%s",
 			tags, cl.irc.HasCap("draft/message-redaction"), cl.conn.Config.EditStyle),
 		Reaction:            level(tags),
 		Delete:              level(cl.irc.HasCap("draft/message-redaction")),
@@ -127,6 +127,8 @@ func (cl *IRCClient) GetCapabilities(ctx context.Context, portal *bridgev2.Porta
 		},
 		MaxTextLength: 16 * 1024,
 		Reply:         event.CapLevelFullySupported,
+		// relayed messages are formatted the IRC way by sendToIRC (relay.go), not by bridgev2
+		PerMessageProfileRelay: true,
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"github.com/ergochat/irc-go/ircmsg"
 	"os"
 	"sync"
 	"time"
@@ -59,6 +60,37 @@ type IRCClient struct {
 	// ready is set once a connection has queued the JOINs of the login's channels, so that a
 	// message from Matrix never goes out ahead of its channel's JOIN.
 	ready bool
+
+	// earlyMu guards the lines read during the login flow, before the login exists (attach): the
+	// rejoins of a relogin answer with JOIN and NAMES then, and dropping them would leave the
+	// client without its channels' members.
+	earlyMu  sync.Mutex
+	attached bool
+	early    []earlyLine
+}
+
+type earlyLine struct {
+	msg *ircmsg.Message
+	at  time.Time
+}
+
+// maxEarlyLines bounds what is held during a login flow (a few channels' NAMES).
+const maxEarlyLines = 5000
+
+// holdEarly keeps a line read before the login exists; false once it does.
+func (cl *IRCClient) holdEarly(msg *ircmsg.Message, at time.Time) bool {
+	cl.earlyMu.Lock()
+	defer cl.earlyMu.Unlock()
+	if cl.attached {
+		return false
+	}
+	if len(cl.early) < maxEarlyLines {
+		cl.early = append(cl.early, earlyLine{msg, at})
+	} else if len(cl.early) == maxEarlyLines {
+		cl.log.Warn().Msg("Too many IRC lines during the login flow; dropping the rest")
+		cl.early = append(cl.early, earlyLine{})
+	}
+	return true
 }
 
 var (
@@ -139,6 +171,20 @@ func (cl *IRCClient) attach(login *bridgev2.UserLogin) {
 	cl.replaySpool(ctx)
 	go cl.remote.run(ctx, func(evt bridgev2.RemoteEvent) { login.QueueRemoteEvent(evt) })
 	cl.conn.register(cl)
+	cl.releaseEarly()
+}
+
+// releaseEarly handles what the connection read during the login flow, in order (the reader waits
+// meanwhile), and lets later lines through.
+func (cl *IRCClient) releaseEarly() {
+	cl.earlyMu.Lock()
+	defer cl.earlyMu.Unlock()
+	for _, e := range cl.early {
+		if e.msg != nil {
+			cl.handleLine(e.msg, e.at)
+		}
+	}
+	cl.early, cl.attached = nil, true
 }
 
 // state is the connection's state for the metrics: connected, connecting (the connection loop runs

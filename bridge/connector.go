@@ -62,7 +62,7 @@ func (c *IRCConnector) Init(br *bridgev2.Bridge) {
 	registerCommands(br, c)
 	c.spool = newSpool(br)
 	if mc, ok := br.Matrix.(*matrix.Connector); ok {
-		c.inbox = newMatrixInbox(br, c.spool, mc.AS)
+		c.inbox = newMatrixInbox(br, c.spool, mc.AS, mc.EventProcessor)
 	}
 }
 

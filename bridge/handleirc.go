@@ -19,9 +19,14 @@ import (
 // OnMessage dispatches one line from the server. It runs on the connection's reader goroutine, in
 // order; it only updates state and queues remote events, which bridgev2 handles per portal.
 func (cl *IRCClient) OnMessage(c *irc.Client, msg *ircmsg.Message, at time.Time) {
-	if cl.login == nil {
-		return // still inside the login flow: nothing to bridge yet
+	if cl.holdEarly(msg, at) {
+		return // still inside the login flow: handled once the login is saved (attach)
 	}
+	cl.handleLine(msg, at)
+}
+
+// handleLine dispatches one IRC line to its handler.
+func (cl *IRCClient) handleLine(msg *ircmsg.Message, at time.Time) {
 	if msg.Command == "BATCH" {
 		cl.trackBatch(msg)
 		return

@@ -53,6 +53,23 @@ func (cl *IRCClient) handleMessage(msg *ircmsg.Message, at time.Time) {
 	}
 	fromMe := cl.isMe(nick)
 	channel := cl.irc.IsChannel(target)
+	if _, by := msg.GetTag("relaymsg"); by != "" {
+		// A line some client relayed under a spoofed nick (RELAYMSG). Ours is the echo of a Matrix
+		// user's message this login relayed (relay.go); another login's is bridged by that login.
+		if cl.isMe(by) {
+			if !cl.fromHistory(msg) {
+				if echoed, eventID := cl.takeEcho(target, msg); echoed && eventID != "" {
+					own := *msg // saved as the relay login's message, like its other lines
+					own.Source = by
+					cl.queueEchoOf(eventID, cl.channelKey(target), &own, at)
+				}
+			}
+			return
+		}
+		if cl.conn.isOtherLoginsNick(cl, by) {
+			return
+		}
+	}
 	var key networkid.PortalKey
 	switch {
 	case channel:

@@ -119,8 +119,21 @@ func (cl *IRCClient) sendToIRC(ctx context.Context, msg *bridgev2.MatrixMessage)
 	}
 	text := format.ToIRC(content.Body, formatted, cl.pillToNick)
 	text, tags := cl.replyContext(msg, text)
+	action := content.MsgType == event.MsgEmote
+	var spoof string // the RELAYMSG nick of a relayed Matrix user (relay.go)
+	if msg.OrigSender != nil {
+		if spoof = cl.relayVia(target, msg.OrigSender); spoof == "" {
+			text, action = relayPrefix(msg.OrigSender, content.MsgType, text), false
+		} else {
+			command = "RELAYMSG"
+		}
+	}
 	budget := cl.irc.MaxTextBytes(command, target)
-	if content.MsgType == event.MsgEmote {
+	if spoof != "" {
+		// delivered as ":spoof!ident@host PRIVMSG": allow for the server's ident and host too
+		budget = cl.irc.MaxTextBytes("PRIVMSG", target) - len(spoof) - 1 - 20
+	}
+	if action {
 		budget -= ctcpActionOverhead
 	}
 	lines := format.Split(text, budget)
@@ -131,7 +144,7 @@ func (cl *IRCClient) sendToIRC(ctx context.Context, msg *bridgev2.MatrixMessage)
 	// once the echo is back. Edits (no event ID) and tests without a bridge database are not.
 	pending := cl.irc.HasCap("echo-message") && msg.Event.ID != "" && cl.conn.Bridge != nil && cl.conn.Bridge.DB != nil
 	for i, line := range lines {
-		if content.MsgType == event.MsgEmote {
+		if action {
 			line = "\x01ACTION " + line + "\x01"
 		}
 		first := id.EventID("")
@@ -145,10 +158,14 @@ func (cl *IRCClient) sendToIRC(ctx context.Context, msg *bridgev2.MatrixMessage)
 			evtID := msg.Event.ID
 			written = func() { cl.conn.inbox.done(evtID) }
 		}
+		params := []string{target, line}
+		if spoof != "" {
+			params = []string{target, spoof, line}
+		}
 		if i == 0 && tags != nil {
-			err = cl.irc.SendThen(written, tags, command, target, line)
+			err = cl.irc.SendThen(written, tags, command, params...)
 		} else {
-			err = cl.irc.SendThen(written, nil, command, target, line)
+			err = cl.irc.SendThen(written, nil, command, params...)
 		}
 		if err != nil {
 			cl.forgetEcho(target, line)

@@ -148,7 +148,7 @@ func (cl *IRCClient) HandleMatrixEdit(ctx context.Context, msg *bridgev2.MatrixE
 	}
 	// No event ID: the correction is a new IRC line whose msgid names no Matrix message.
 	fake := &bridgev2.MatrixMessage{MatrixEventBase: bridgev2.MatrixEventBase[*event.MessageEventContent]{
-		Event: &event.Event{}, Content: &edited, Portal: msg.Portal,
+		Event: &event.Event{}, Content: &edited, Portal: msg.Portal, OrigSender: msg.OrigSender,
 	}}
 	_, err := cl.sendToIRC(ctx, fake)
 	return err

@@ -7,6 +7,8 @@ import (
 	"github.com/ergochat/irc-go/ircmsg"
 	"maunium.net/go/mautrix/bridgev2"
 	"maunium.net/go/mautrix/bridgev2/database"
+
+	sbdb "github.com/sealbridge/sealbridge/database"
 )
 
 // Lines in a chathistory batch: messages are bridged (with their msgid as ID, so bridgev2 drops
@@ -54,5 +56,38 @@ func TestHistoryBatchReplaysMessagesOnly(t *testing.T) {
 	}
 	if cl.fromHistory(&ircmsg.Message{}) {
 		t.Error("a line without a batch tag counted as history")
+	}
+}
+
+// Lines read during a login flow (a relogin's rejoins answer before the login is saved) are held,
+// then handled in order once the login exists, so the client knows its channels' members.
+func TestLinesDuringLoginFlowAreHeldNotDropped(t *testing.T) {
+	cl, _ := newWireClient(t, wireOpts{})
+	cl.attached = false
+	cl.meta.Channels = map[string]*sbdb.Channel{"#c": {Name: "#c"}} // a relogin keeps its channels
+	for _, line := range []string{
+		":me!u@h JOIN #c",
+		":irc.test 353 me = #c :me @bob carol",
+		":bob!b@h MODE #c +v carol",
+	} {
+		msg, err := ircmsg.ParseLine(line)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cl.OnMessage(cl.irc, &msg, time.Now())
+	}
+	if cl.withChannel("#c", func(*channelState) {}) {
+		t.Fatal("a line was handled before the login existed")
+	}
+	cl.releaseEarly()
+	cl.mu.Lock()
+	ch := cl.channels[cl.fold("#c")]
+	var carol, bob *member
+	if ch != nil {
+		carol, bob = ch.Members["carol"], ch.Members["bob"]
+	}
+	cl.mu.Unlock()
+	if carol == nil || carol.Modes != "v" || bob == nil || bob.Modes != "o" {
+		t.Fatalf("after the login flow: channel %+v", ch)
 	}
 }

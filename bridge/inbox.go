@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"time"
 
@@ -58,7 +59,7 @@ type matrixInbox struct {
 
 // newMatrixInbox wraps the appservice's transaction endpoint; nil when the Matrix side is not
 // mautrix's appservice (unit tests).
-func newMatrixInbox(br *bridgev2.Bridge, sp *spool, as *appservice.AppService) *matrixInbox {
+func newMatrixInbox(br *bridgev2.Bridge, sp *spool, as *appservice.AppService, ep *appservice.EventProcessor) *matrixInbox {
 	if sp == nil || as == nil || as.Router == nil {
 		return nil
 	}
@@ -68,6 +69,11 @@ func newMatrixInbox(br *bridgev2.Bridge, sp *spool, as *appservice.AppService) *
 		br:         br,
 		log:        br.Log.With().Str("component", "inbox").Logger(),
 		dispatched: make(map[id.EventID]struct{}),
+	}
+	if ep != nil {
+		// Commands in portal rooms go to bridgev2's command processor, never to the connector's
+		// handlers: they are done once seen (decrypted events are dispatched here again).
+		ep.On(event.EventMessage, in.skipCommand)
 	}
 	inner := as.Router
 	mux := http.NewServeMux()
@@ -95,6 +101,19 @@ func (in *matrixInbox) done(eventID id.EventID) {
 // doneEvent is done for an event that may be missing (unit tests).
 func (in *matrixInbox) doneEvent(evt *event.Event) {
 	if evt != nil {
+		in.done(evt.ID)
+	}
+}
+
+// skipCommand marks a bot command sent in a portal room as done (see newMatrixInbox).
+func (in *matrixInbox) skipCommand(ctx context.Context, evt *event.Event) {
+	msg := evt.Content.AsMessage()
+	if msg == nil || in.br.Config == nil || in.br.Config.CommandPrefix == "" {
+		return
+	}
+	plain := *msg
+	plain.RemoveReplyFallback()
+	if strings.HasPrefix(plain.Body, in.br.Config.CommandPrefix) {
 		in.done(evt.ID)
 	}
 }

@@ -108,6 +108,7 @@ func newWireClient(tb testing.TB, opts wireOpts) (*IRCClient, *wire) {
 		nicks:    make(map[string]string),
 		echoes:   make(map[string][]string),
 		remote:   newRemoteQueue(),
+		attached: true, // as after attach: lines are handled, not held for the login flow
 	}
 	cl.irc = irc.New(irc.Config{
 		Addr:           ln.Addr().String(),
@@ -171,7 +172,7 @@ func newWireClient(tb testing.TB, opts wireOpts) (*IRCClient, *wire) {
 		tb.Fatal("registration did not finish")
 	}
 	for _, c := range opts.caps {
-		if !cl.irc.HasCap(c) {
+		if c, _, _ = strings.Cut(c, "="); !cl.irc.HasCap(c) {
 			tb.Fatalf("cap %s not enabled", c)
 		}
 	}

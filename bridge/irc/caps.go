@@ -43,6 +43,8 @@ var wantedCaps = []string{
 	"draft/read-marker",
 	// https://ircv3.net/specs/extensions/multiline
 	"draft/multiline",
+	// https://ircv3.net/specs/extensions/relaymsg (relay mode: relayed Matrix users as spoofed nicks)
+	"draft/relaymsg",
 	// https://ircv3.net/specs/extensions/chathistory
 	"draft/chathistory",
 	// https://ircv3.net/specs/extensions/chathistory (companion draft

@@ -35,6 +35,12 @@ var exampleEdits = []struct{ old, new string }{
 	// mautrix's error notices are plaintext m.notice events, which would break the promise of an
 	// encrypted portal; sealbridge posts its own notices, encrypted, where it can.
 	{"    message_error_notices: true\n", "    message_error_notices: false\n"},
+	// relay mode: a room admin can let Matrix users without a login speak through their own login
+	// (`set-relay` in the portal); shown on IRC as "<name> text", or RELAYMSG where offered
+	{"        # authenticated user into a relaybot for that chat.\n        enabled: false\n",
+		"        # authenticated user into a relaybot for that chat.\n        enabled: true\n"},
+	{"        # If true, non-admins can only set users listed in default_relays as relays in a room.\n        admin_only: true\n",
+		"        # If true, non-admins can only set users listed in default_relays as relays in a room.\n        admin_only: false\n"},
 }
 
 // ExampleConfig is the full example config that `sealbridge -e` writes.

@@ -496,6 +496,11 @@ func runBridgeStory(t *testing.T, ctx context.Context, ircd *stack.IRC, hsKind, 
 		}
 	}
 
+	relayStory(t, ctx, relayScene{
+		hsURL: hsURL, dir: dir, botMXID: br.BotMXID, alice: mx, aliceNick: saslNick,
+		chanRoom: chanRoom, channel: channel, bob: bob, bobMXID: bobMXID,
+	})
+
 	// A keyed (+k) channel: the key is sealed at rest and used again on rejoin.
 	keyChannel, channelKey := "#key-"+tag, "chan-key-"+tag+"-42"
 	bob.send(t, "JOIN", keyChannel)

@@ -95,7 +95,16 @@ func (u *ircUser) waitForAfter(t *testing.T, skip int, what string, timeout time
 		select {
 		case <-more:
 		case <-deadline:
-			t.Fatalf("IRC user %s: no %s within %s", u.c.Nick(), what, timeout)
+			var last []string
+			for _, m := range u.messages() {
+				if line, err := m.Line(); err == nil {
+					last = append(last, strings.TrimSpace(line))
+				}
+			}
+			if len(last) > 15 {
+				last = last[len(last)-15:]
+			}
+			t.Fatalf("IRC user %s: no %s within %s; connected: %v; last lines heard:\n%s", u.c.Nick(), what, timeout, u.c.Connected(), strings.Join(last, "\n"))
 		}
 	}
 }
