@@ -238,6 +238,11 @@ func (cl *IRCClient) Disconnect() {
 	}
 	_ = cl.irc.Close()
 	cl.conn.trackClient(cl, false)
+	// Wait (bounded) for the connection loop to end, so that a relogin that follows does not race
+	// a reconnect of this client for the nick.
+	for deadline := time.Now().Add(5 * time.Second); cl.irc.Running() && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 func (cl *IRCClient) IsLoggedIn() bool { return true }

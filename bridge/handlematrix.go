@@ -143,6 +143,7 @@ func (cl *IRCClient) sendToIRC(ctx context.Context, msg *bridgev2.MatrixMessage)
 	// With echo-message the server tells the msgid of what we sent: the message is saved under it
 	// once the echo is back. Edits (no event ID) and tests without a bridge database are not.
 	pending := cl.irc.HasCap("echo-message") && msg.Event.ID != "" && cl.conn.Bridge != nil && cl.conn.Bridge.DB != nil
+	report := cl.newSendReport(ctx, msg, pending)
 	for i, line := range lines {
 		if action {
 			line = "\x01ACTION " + line + "\x01"
@@ -162,11 +163,11 @@ func (cl *IRCClient) sendToIRC(ctx context.Context, msg *bridgev2.MatrixMessage)
 		if spoof != "" {
 			params = []string{target, spoof, line}
 		}
-		if i == 0 && tags != nil {
-			err = cl.irc.SendThen(written, tags, command, params...)
-		} else {
-			err = cl.irc.SendThen(written, nil, command, params...)
+		opts := irc.SendOptions{Written: written, Reply: report.replyFunc()}
+		if i == 0 {
+			opts.Tags = tags
 		}
+		err = cl.irc.SendWith(opts, command, params...)
 		if err != nil {
 			cl.forgetEcho(target, line)
 			if i == 0 {

@@ -154,7 +154,13 @@ func (l *ircLogin) SubmitUserInput(ctx context.Context, input map[string]string)
 	cl := newClient(l.conn, loginID, network, meta, password)
 	connectCtx, cancel := context.WithTimeout(ctx, loginTimeout)
 	defer cancel()
-	if err = cl.irc.Connect(connectCtx); err != nil {
+	err = cl.irc.Connect(connectCtx)
+	for try := 0; old != nil && errors.Is(err, irc.ErrNickInUse) && try < 3 && connectCtx.Err() == nil; try++ {
+		// A relogin: the server may not have let go of the old connection's nick yet.
+		time.Sleep(time.Second)
+		err = cl.irc.Connect(connectCtx)
+	}
+	if err != nil {
 		cl.irc.Close()
 		if old != nil {
 			// The relogin failed: bring the login back as it was, on a fresh client (a closed

@@ -378,6 +378,13 @@ func (c *Client) shutdown(s *session, reason string) {
 	}
 }
 
+// Running reports whether Run's connection loop is still going (Close stops it, not at once).
+func (c *Client) Running() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.running || c.connecting
+}
+
 // Close sends QUIT, closes the connection and stops Run; the Client cannot
 // be used again. It waits up to a few seconds for the server to close the
 // link; call it from a new goroutine when inside a Handler callback.
@@ -396,38 +403,64 @@ func (c *Client) Close() error {
 // Send queues a line through flood control. PONG, PING, CAP, AUTHENTICATE
 // and QUIT go out at once like SendPriority.
 func (c *Client) Send(command string, params ...string) error {
-	return c.send(false, nil, nil, command, params)
+	return c.send(false, nil, nil, nil, command, params)
 }
 
 // SendTagged is Send with message tags (values are escaped).
 func (c *Client) SendTagged(tags map[string]string, command string, params ...string) error {
-	return c.send(false, tags, nil, command, params)
+	return c.send(false, tags, nil, nil, command, params)
 }
 
-// SendThen is SendTagged that calls written once the line is on the socket, from the writer
-// goroutine (keep it short). written never runs if the connection ends before the line goes out.
-func (c *Client) SendThen(written func(), tags map[string]string, command string, params ...string) error {
-	return c.send(false, tags, written, command, params)
+// SendOptions are the extras of SendWith.
+type SendOptions struct {
+	Tags map[string]string
+	// Written, if set, runs once the line is on the socket, from the writer goroutine (keep it
+	// short); never if the connection ends before the line goes out.
+	Written func()
+	// Reply, if set and the server has labeled-response, receives the server's response to the
+	// line (see labels.go); without labeled-response it is never called.
+	Reply ReplyFunc
+}
+
+// SendWith is Send with tags, a write callback and a labeled reply.
+func (c *Client) SendWith(o SendOptions, command string, params ...string) error {
+	if o.Reply == nil || !c.HasCap("labeled-response") || !c.HasCap("batch") {
+		return c.send(false, o.Tags, o.Written, nil, command, params)
+	}
+	return c.send(false, o.Tags, o.Written, o.Reply, command, params)
 }
 
 // SendPriority sends a line ahead of the queue, bypassing flood control.
 func (c *Client) SendPriority(command string, params ...string) error {
-	return c.send(true, nil, nil, command, params)
+	return c.send(true, nil, nil, nil, command, params)
 }
 
-func (c *Client) send(priority bool, tags map[string]string, written func(), command string, params []string) error {
-	line, err := encodeLine(tags, command, params, c.lineLimit())
-	if err != nil {
-		return err
-	}
+func (c *Client) send(priority bool, tags map[string]string, written func(), reply ReplyFunc, command string, params []string) error {
 	c.mu.Lock()
 	s, registered := c.sess, c.registered
 	c.mu.Unlock()
-	if s == nil || !registered {
-		return ErrNotConnected
+	var label string
+	if reply != nil && s != nil {
+		label = s.labels.add(reply)
+		withLabel := make(map[string]string, len(tags)+1)
+		for k, v := range tags {
+			withLabel[k] = v
+		}
+		withLabel["label"] = label
+		tags = withLabel
+	}
+	line, err := encodeLine(tags, command, params, c.lineLimit())
+	if err == nil && (s == nil || !registered) {
+		err = ErrNotConnected
 	}
 	upper := strings.ToUpper(command)
-	return s.enqueue(outLine{data: line, redact: upper == "PASS" || upper == "AUTHENTICATE", written: written}, priority || bypassesFlood(upper))
+	if err == nil {
+		err = s.enqueue(outLine{data: line, redact: upper == "PASS" || upper == "AUTHENTICATE", written: written}, priority || bypassesFlood(upper))
+	}
+	if err != nil && label != "" {
+		s.labels.drop(label)
+	}
+	return err
 }
 
 // lineLimit is the maximum line length without tags, CRLF included.

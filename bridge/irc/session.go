@@ -32,6 +32,8 @@ type session struct {
 	registeredAt time.Time
 	// quitting is set when we close the session on purpose.
 	quitting atomic.Bool
+	// labels are the labeled commands awaiting their response (labels.go).
+	labels labels
 
 	// Owned by the reader goroutine.
 	reg             *registration
@@ -125,8 +127,10 @@ func (s *session) readLoop() {
 			continue
 		}
 		s.handle(&msg)
+		s.labels.observe(&msg)
 		s.c.h.OnMessage(s.c, &msg, messageTime(&msg))
 	}
+	s.labels.failAll()
 	if !registered {
 		// Give the writer a moment to flush QUIT after a refusal.
 		if err != nil && !s.quitting.Load() {

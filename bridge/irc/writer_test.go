@@ -220,15 +220,15 @@ func TestMaxTextBytes(t *testing.T) {
 	}
 }
 
-// SendThen's callback runs once the line is written, and not for a line the connection never sent.
-func TestSendThenCallsBackAfterTheWrite(t *testing.T) {
+// SendWith's Written callback runs once the line is written, and not for a line the connection never sent.
+func TestSendWithCallsBackAfterTheWrite(t *testing.T) {
 	srv := newFakeServer(t)
 	cfg := testConfig(srv)
 	cfg.Flood = FloodConfig{LinesPerSecond: 1, Burst: 1}
 	c, fc, _ := connectedClient(t, srv, cfg)
 	written := make(chan string, 2)
 	for _, text := range []string{"first", "second"} {
-		if err := c.SendThen(func() { written <- text }, nil, "PRIVMSG", "#a", text); err != nil {
+		if err := c.SendWith(SendOptions{Written: func() { written <- text }}, "PRIVMSG", "#a", text); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -501,6 +501,32 @@ func runBridgeStory(t *testing.T, ctx context.Context, ircd *stack.IRC, hsKind, 
 		chanRoom: chanRoom, channel: channel, bob: bob, bobMXID: bobMXID,
 	})
 
+	// A line the IRC server refuses (a moderated channel, without voice) fails for its sender with
+	// the server's reason: labeled-response ties the 404 to the message.
+	modChannel := "#mod-" + tag
+	bob.send(t, "JOIN", modChannel)
+	bob.waitFor(t, "JOIN of the moderated channel", waitLong, func(m *ircmsg.Message) bool {
+		return m.Command == "JOIN" && strings.EqualFold(m.Nick(), bobNick) && strings.EqualFold(m.Params[0], modChannel)
+	})
+	bob.send(t, "MODE", modChannel, "+m")
+	bob.waitFor(t, "MODE +m", waitLong, func(m *ircmsg.Message) bool { return m.Command == "MODE" && strings.EqualFold(m.Params[0], modChannel) })
+	command("join " + modChannel)
+	modRoom := waitRoomNamed(t, mx, modChannel)
+	from = mx.EventCount()
+	_, err = mx.Send(ctx, modRoom, "m.text", "can anyone hear me", "")
+	must(t, err)
+	c, cancel = waitCtx()
+	refused, err := mx.WaitEventFrom(c, from, func(e mxclient.Event) bool {
+		return e.RoomID == modRoom && e.Sender == br.BotMXID && strings.Contains(e.Body(), "not sent to IRC")
+	})
+	cancel()
+	if err != nil {
+		t.Fatalf("a line refused by the IRC server did not fail for its sender: %v", err)
+	}
+	if !strings.Contains(refused.Body(), "refused it") {
+		t.Errorf("refusal notice: %q", refused.Body())
+	}
+
 	// A keyed (+k) channel: the key is sealed at rest and used again on rejoin.
 	keyChannel, channelKey := "#key-"+tag, "chan-key-"+tag+"-42"
 	bob.send(t, "JOIN", keyChannel)

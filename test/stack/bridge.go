@@ -41,6 +41,9 @@ func WriteBridgeConfig(s BridgeSetup) (configPath, registrationPath string, err 
 	}
 	if s.LogLevel == "" {
 		s.LogLevel = "debug"
+		if env := os.Getenv("SEALBRIDGE_E2E_LOG_LEVEL"); env != "" {
+			s.LogLevel = env // e.g. trace: every IRC line in and out, to chase a flaky run
+		}
 	}
 	configPath = filepath.Join(s.Dir, "config.yaml")
 	registrationPath = filepath.Join(s.Dir, "registration.yaml")
