@@ -55,6 +55,8 @@ type IRCClient struct {
 	typing     typingState
 	// historyBatches are the open chathistory batches of this connection, by reference tag.
 	historyBatches map[string]bool
+	// pendingTopics are topics sent from Matrix not yet shown back, by casefolded channel.
+	pendingTopics map[string]*pendingTopic
 	// lastConnected is when the previous connection ended (zero after a restart).
 	lastConnected time.Time
 	// ready is set once a connection has queued the JOINs of the login's channels, so that a
@@ -133,10 +135,14 @@ func newClient(c *IRCConnector, loginID networkid.UserLoginID, network *config.N
 		ServerPassword: network.Password,
 		Nick:           meta.Nick,
 		SASLUser:       meta.SASLAccount,
-		SASLPassword:   password,
 		Flood:          irc.FloodConfig{Burst: network.Flood.Burst, LinesPerSecond: network.Flood.LinesPerSecond},
 		Backoff:        irc.BackoffConfig{Min: network.Reconnect.MinDelay, Max: network.Reconnect.MaxDelay},
 		Pace:           c.pacerFor(network).Wait,
+	}
+	if meta.NickServ {
+		cfg.NickServPassword = password
+	} else {
+		cfg.SASLPassword = password
 	}
 	if cfg.TLS {
 		cfg.TLSConfig = tlsConfig(network, cl.log)
@@ -329,7 +335,7 @@ func (cl *IRCClient) OnDisconnected(c *irc.Client, err error, willRetry bool) {
 	}
 	if !willRetry {
 		switch {
-		case errors.Is(err, irc.ErrSASLFailed), errors.Is(err, irc.ErrBadPassword):
+		case errors.Is(err, irc.ErrSASLFailed), errors.Is(err, irc.ErrNickServFailed), errors.Is(err, irc.ErrBadPassword):
 			state.StateEvent, state.Error = status.StateBadCredentials, "irc-bad-credentials"
 			state.Message = fmt.Sprintf("%s rejected the login; log in again", cl.network.DisplayName())
 		case errors.Is(err, irc.ErrBanned):

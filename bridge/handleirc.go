@@ -82,9 +82,16 @@ func (cl *IRCClient) handleLine(msg *ircmsg.Message, at time.Time) {
 			cl.handleEndOfNames(msg.Params[1])
 		}
 	case "403", "405", "471", "473", "474", "475", "476", "477", "404":
+		if labeled, _ := msg.GetTag("label"); labeled {
+			return // the answer to one of our labeled lines: its sender is told (sendreport.go)
+		}
 		cl.handleChannelError(msg)
 	case "482", "441", "443": // a moderation action from Matrix that the server refused
 		cl.handleRefused(msg)
+	case "437": // ERR_UNAVAILRESOURCE: me #channel :Retry topic change later
+		if len(msg.Params) >= 3 && cl.irc.IsChannel(msg.Params[1]) {
+			cl.retryTopic(msg.Params[1], msg.Params[2])
+		}
 	}
 }
 
@@ -271,6 +278,9 @@ func (cl *IRCClient) handleNick(oldNick, newNick string, at time.Time) {
 }
 
 func (cl *IRCClient) handleTopic(nick, channel, topic string, at time.Time) {
+	if cl.isMe(nick) {
+		cl.topicShown(channel)
+	}
 	cl.withChannel(channel, func(ch *channelState) { ch.Topic = topic })
 	cl.queue(&simplevent.ChatInfoChange{
 		EventMeta: simplevent.EventMeta{

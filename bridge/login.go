@@ -14,11 +14,12 @@ import (
 	sbdb "github.com/sealbridge/sealbridge/database"
 )
 
-// Login flows: a plain nick, or a nick with a SASL PLAIN account (registered with the network's
-// services, e.g. NickServ).
+// Login flows: a plain nick; a nick with a SASL PLAIN account (registered with the network's
+// services); or, for networks without SASL, a registered nick that identifies to NickServ.
 const (
-	FlowNick = "nick"
-	FlowSASL = "sasl"
+	FlowNick     = "nick"
+	FlowSASL     = "sasl"
+	FlowNickServ = "nickserv"
 )
 
 // loginTimeout bounds connecting and registering during a login.
@@ -28,20 +29,21 @@ func (c *IRCConnector) GetLoginFlows() []bridgev2.LoginFlow {
 	return []bridgev2.LoginFlow{
 		{ID: FlowNick, Name: "Nickname", Description: "Connect with a nickname only (no account)"},
 		{ID: FlowSASL, Name: "SASL account", Description: "Connect and log in to your registered IRC account with SASL PLAIN"},
+		{ID: FlowNickServ, Name: "NickServ", Description: "Connect with your registered nick and identify to NickServ (for networks without SASL)"},
 	}
 }
 
 func (c *IRCConnector) CreateLogin(ctx context.Context, user *bridgev2.User, flowID string) (bridgev2.LoginProcess, error) {
-	if flowID != FlowNick && flowID != FlowSASL {
+	if flowID != FlowNick && flowID != FlowSASL && flowID != FlowNickServ {
 		return nil, fmt.Errorf("unknown login flow %q", flowID)
 	}
-	return &ircLogin{conn: c, user: user, sasl: flowID == FlowSASL}, nil
+	return &ircLogin{conn: c, user: user, flow: flowID}, nil
 }
 
 type ircLogin struct {
 	conn *IRCConnector
 	user *bridgev2.User
-	sasl bool
+	flow string // FlowNick, FlowSASL or FlowNickServ
 	// override is the login being re-authenticated (`relogin`), if any.
 	override *bridgev2.UserLogin
 }
@@ -88,29 +90,21 @@ func (l *ircLogin) Start(ctx context.Context) (*bridgev2.LoginStep, error) {
 		Description: "The nick to use on IRC.",
 		Validate:    validateNick,
 	}}
-	if l.sasl {
+	if l.flow == FlowSASL {
 		fields = append(fields, bridgev2.LoginInputDataField{
 			Type:        bridgev2.LoginInputFieldTypeUsername,
 			ID:          "account",
 			Name:        "SASL account name",
 			Description: "Your account name with the network's services (often your registered nick).",
 			Validate:    validateNick,
-		}, bridgev2.LoginInputDataField{
-			Type:        bridgev2.LoginInputFieldTypePassword,
-			ID:          "password",
-			Name:        "SASL password",
-			Description: "It is sealed before it is stored, and your message with it is redacted.",
-			Validate: func(s string) (string, error) {
-				if s == "" || strings.ContainsAny(s, "\r\n\x00") {
-					return "", errors.New("the password must be one non-empty line")
-				}
-				return s, nil
-			},
-		})
+		}, passwordField("SASL password"))
+	}
+	if l.flow == FlowNickServ {
+		fields = append(fields, passwordField("NickServ password"))
 	}
 	return &bridgev2.LoginStep{
 		Type:            bridgev2.LoginStepTypeUserInput,
-		StepID:          "net.sealbridge.irc.login." + map[bool]string{false: FlowNick, true: FlowSASL}[l.sasl],
+		StepID:          "net.sealbridge.irc.login." + l.flow,
 		Instructions:    "Log in to an IRC network. The bridge keeps one IRC connection per login.",
 		UserInputParams: &bridgev2.LoginUserInputParams{Fields: fields},
 	}, nil
@@ -144,8 +138,11 @@ func (l *ircLogin) SubmitUserInput(ctx context.Context, input map[string]string)
 		return nil, fmt.Errorf("you are already logged in to %s (login `%s`); use `relogin %s` to change its nick or password, or log out first", network.DisplayName(), loginID, loginID)
 	}
 	var password string
-	if l.sasl {
-		meta.SASLAccount = input["account"]
+	if l.flow == FlowSASL || l.flow == FlowNickServ {
+		if l.flow == FlowSASL {
+			meta.SASLAccount = input["account"]
+		}
+		meta.NickServ = l.flow == FlowNickServ
 		password = input["password"]
 		if meta.SASLPassword, err = l.conn.sealer.Seal(password, string(loginID)); err != nil {
 			return nil, fmt.Errorf("failed to seal the password: %w", err)
@@ -208,6 +205,8 @@ func loginError(network, nick string, err error) error {
 	switch {
 	case errors.Is(err, irc.ErrSASLFailed):
 		return fmt.Errorf("%s rejected the SASL account name or password; nothing was saved", network)
+	case errors.Is(err, irc.ErrNickServFailed):
+		return fmt.Errorf("NickServ on %s refused the password for %s; nothing was saved", network, nick)
 	case errors.Is(err, irc.ErrNickInUse):
 		return fmt.Errorf("the nick %s is already in use on %s; choose another", nick, network)
 	case errors.Is(err, irc.ErrBadPassword):
@@ -236,4 +235,24 @@ func validateNick(s string) (string, error) {
 		return "", fmt.Errorf("%q starts with a character IRC does not allow at the start of a nick", s)
 	}
 	return s, nil
+}
+
+// passwordField is the sealed password of the SASL and NickServ flows: one line, and for NickServ
+// (IDENTIFY <nick> <password>) one word.
+func passwordField(name string) bridgev2.LoginInputDataField {
+	return bridgev2.LoginInputDataField{
+		Type:        bridgev2.LoginInputFieldTypePassword,
+		ID:          "password",
+		Name:        name,
+		Description: "It is sealed before it is stored, and your message with it is redacted.",
+		Validate: func(s string) (string, error) {
+			if s == "" || strings.ContainsAny(s, "\r\n\x00") {
+				return "", errors.New("the password must be one non-empty line")
+			}
+			if name == "NickServ password" && strings.Contains(s, " ") {
+				return "", errors.New("a NickServ password cannot contain spaces")
+			}
+			return s, nil
+		},
+	}
 }

@@ -149,3 +149,24 @@ func mustParse(t *testing.T, line string) *ircmsg.Message {
 	}
 	return &msg
 }
+
+// A topic change the server throttles (437 "Retry topic change later", InspIRCd within a second of
+// the last change) is sent again after a pause, until IRC shows it.
+func TestThrottledTopicIsRetried(t *testing.T) {
+	cl, w := newWireClient(t, wireOpts{})
+	joinedChannel(cl, "#chan", "me")
+	msg := &bridgev2.MatrixRoomTopic{}
+	msg.Portal, msg.Content = portalFor(cl.channelKey("#chan")), &event.TopicEventContent{Topic: "from matrix"}
+	if _, err := cl.HandleMatrixRoomTopic(context.Background(), msg); err != nil {
+		t.Fatal(err)
+	}
+	wantWire(t, "first", w.barrier(), []string{"TOPIC #chan :from matrix"})
+	w.send(":irc.test 437 me #chan :Retry topic change later")
+	if got := w.next(); got != "TOPIC #chan :from matrix" {
+		t.Fatalf("after 437: %q, want the topic again", got)
+	}
+	w.send(":me!u@h TOPIC #chan :from matrix")
+	w.send(":irc.test 437 me #chan :Retry topic change later") // late: the topic is set already
+	time.Sleep(2500 * time.Millisecond)
+	wantWire(t, "after the topic showed", w.barrier(), nil)
+}

@@ -10,8 +10,10 @@ type UserLoginMetadata struct {
 	Nick    string `json:"nick"`
 	// SASLAccount is the account name for SASL PLAIN; empty for a login without SASL.
 	SASLAccount string `json:"sasl_account,omitempty"`
-	// SASLPassword is sealed (see Sealer) with the login ID as context; never the plaintext.
+	// SASLPassword is sealed (see Sealer) with the login ID as context; never the plaintext. With
+	// NickServ set it is the password for NickServ IDENTIFY instead (servers without SASL).
 	SASLPassword string `json:"sasl_password_sealed,omitempty"`
+	NickServ     bool   `json:"nickserv,omitempty"`
 	// Channels the login is in, by casefolded name, rejoined after every reconnect.
 	Channels map[string]*Channel `json:"channels,omitempty"`
 }

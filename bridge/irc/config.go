@@ -37,6 +37,10 @@ type Config struct {
 	Nick, Username, RealName string
 	// SASLUser and SASLPassword make SASL PLAIN required when set.
 	SASLUser, SASLPassword string
+	// NickServPassword, for servers without SASL, makes registration end only once
+	// "PRIVMSG NickServ :IDENTIFY <Nick> <password>" is answered with RPL_LOGGEDIN
+	// (900); a refusal from NickServ is ErrNickServFailed.
+	NickServPassword string
 	// NickFallback makes registration try Nick+"_", Nick+"__" and
 	// Nick+"___" on 433 instead of failing with ErrNickInUse.
 	NickFallback bool

@@ -24,6 +24,9 @@ var (
 	// ErrSASLFailed means SASL authentication failed (904/905/906/902) or
 	// was unavailable although credentials were configured. Fatal.
 	ErrSASLFailed = errors.New("irc: SASL authentication failed")
+	// ErrNickServFailed means NickServ refused IDENTIFY (wrong password, nick
+	// not registered). Fatal.
+	ErrNickServFailed = errors.New("irc: NickServ refused the password")
 	// ErrNickInUse means the nick (and any fallbacks) was in use.
 	ErrNickInUse = errors.New("irc: nickname in use")
 	// ErrErroneousNick means the server rejected the nick as invalid (432).
@@ -46,6 +49,6 @@ var (
 // IsFatal reports whether err means that reconnecting with the same
 // configuration cannot succeed (bad credentials, bans, invalid nick).
 func IsFatal(err error) bool {
-	return errors.Is(err, ErrSASLFailed) || errors.Is(err, ErrBadPassword) ||
+	return errors.Is(err, ErrSASLFailed) || errors.Is(err, ErrNickServFailed) || errors.Is(err, ErrBadPassword) ||
 		errors.Is(err, ErrBanned) || errors.Is(err, ErrErroneousNick)
 }

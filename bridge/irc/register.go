@@ -36,6 +36,8 @@ type registration struct {
 	capEnded   bool
 	sasl       saslState
 	welcomed   bool
+	// identifying is set once IDENTIFY went to NickServ (Config.NickServPassword).
+	identifying bool
 }
 
 func (r *registration) wantSASL() bool {
@@ -72,6 +74,13 @@ func (r *registration) handle(msg *ircmsg.Message) (done bool, err error) {
 		if len(p) > 2 {
 			r.s.log.Debug().Str("account", p[2]).Msg("Logged in to IRC account")
 		}
+		if r.identifying {
+			return true, nil
+		}
+	case "NOTICE":
+		if r.identifying && strings.EqualFold(msg.Nick(), "NickServ") && len(p) > 1 && nickServRefused(p[len(p)-1]) {
+			return false, fmt.Errorf("%w: %s", ErrNickServFailed, p[len(p)-1])
+		}
 	case "903", "907": // RPL_SASLSUCCESS, ERR_SASLALREADY
 		if r.sasl != saslNone && r.sasl != saslDone {
 			r.sasl = saslDone
@@ -98,7 +107,14 @@ func (r *registration) handle(msg *ircmsg.Message) (done bool, err error) {
 			r.c.applyISupport(p[1 : len(p)-1])
 		}
 	case "376", "422": // RPL_ENDOFMOTD, ERR_NOMOTD
-		if r.welcomed {
+		if r.welcomed && r.cfg.NickServPassword != "" && !r.identifying {
+			// Services without SASL: identify before the login counts as connected, so that
+			// rejoins of channels that need an identified nick (+R) work.
+			r.identifying = true
+			_ = r.s.sendSecret("PRIVMSG", "NickServ", "IDENTIFY "+r.cfg.Nick+" "+r.cfg.NickServPassword)
+			return false, nil
+		}
+		if r.welcomed && !r.identifying {
 			return true, nil
 		}
 	case "433", "437": // ERR_NICKNAMEINUSE, ERR_UNAVAILRESOURCE
@@ -287,4 +303,15 @@ func (r *registration) handleCapAfterRegistration(msg *ircmsg.Message) {
 	case "NEW", "DEL":
 		r.capNotify(sub, p[len(p)-1], true)
 	}
+}
+
+// nickServRefused recognises NickServ's refusals of IDENTIFY (Anope, Atheme and their kin).
+func nickServRefused(text string) bool {
+	t := strings.ToLower(text)
+	for _, s := range []string{"password incorrect", "invalid password", "incorrect password", "isn't registered", "is not registered", "not a registered", "is not a registered"} {
+		if strings.Contains(t, s) {
+			return true
+		}
+	}
+	return false
 }

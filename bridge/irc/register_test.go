@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"github.com/rs/zerolog"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -352,4 +354,63 @@ func TestDialError(t *testing.T) {
 	if err := c.Connect(context.Background()); err == nil || IsFatal(err) {
 		t.Fatalf("got %v", err)
 	}
+}
+
+// Without SASL, a NickServ password makes registration wait for IDENTIFY to be accepted (900);
+// NickServ's refusal is ErrNickServFailed (fatal), and the password never reaches the trace log.
+func TestNickServIdentify(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		answer string
+		want   error
+	}{
+		{"accepted", ":irc.test 900 bridge bridge!u@h bridge :You are now logged in as bridge", nil},
+		{"refused", ":NickServ!services@services.test NOTICE bridge :Password incorrect.", ErrNickServFailed},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := newFakeServer(t)
+			cfg := testConfig(srv)
+			cfg.NickServPassword = "s3cret pw"
+			logged := &syncWriter{}
+			c := New(cfg, newRecHandler(), zerolog.New(logged).Level(zerolog.TraceLevel))
+			t.Cleanup(func() { _ = c.Close() })
+			res := connectAsync(c)
+			fc := srv.accept()
+			fc.registerNoCaps("bridge")
+			fc.expectMessage("PRIVMSG", "NickServ", "IDENTIFY bridge s3cret pw")
+			fc.send(":NickServ!services@services.test NOTICE bridge :This nickname is registered. Please identify.")
+			select {
+			case err := <-res:
+				t.Fatalf("Connect returned before NickServ answered: %v", err)
+			case <-time.After(100 * time.Millisecond):
+			}
+			fc.send(tc.answer)
+			err := waitErr(t, res)
+			if !errors.Is(err, tc.want) || (tc.want != nil && !IsFatal(err)) {
+				t.Fatalf("Connect: %v, want %v", err, tc.want)
+			}
+			_ = c.Close()
+			if strings.Contains(logged.String(), "s3cret") || !strings.Contains(logged.String(), "<redacted>") {
+				t.Errorf("the trace log shows the NickServ password, or no redacted line: %s", logged.String())
+			}
+		})
+	}
+}
+
+// syncWriter collects log output from the client's goroutines.
+type syncWriter struct {
+	mu  sync.Mutex
+	buf strings.Builder
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.buf.Write(p)
+}
+
+func (s *syncWriter) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.buf.String()
 }

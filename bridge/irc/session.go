@@ -66,6 +66,15 @@ func (s *session) sendNow(command string, params ...string) error {
 	return s.enqueue(outLine{data: line, redact: command == "PASS" || command == "AUTHENTICATE"}, true)
 }
 
+// sendSecret is sendNow for a line that carries a secret anywhere (never traced).
+func (s *session) sendSecret(command string, params ...string) error {
+	line, err := encodeLine(nil, command, params, 0)
+	if err != nil {
+		return err
+	}
+	return s.enqueue(outLine{data: line, redact: true}, true)
+}
+
 // readLoop is the reader goroutine.
 func (s *session) readLoop() {
 	r := ircreader.NewIRCReader(s.conn)

@@ -193,6 +193,28 @@ func runBridgeStory(t *testing.T, ctx context.Context, ircd *stack.IRC, hsKind, 
 	command("list-logins")
 	botSays("You're not logged in")
 
+	// On networks without SASL a registered nick identifies to NickServ: a wrong password is refused
+	// with NickServ's answer, the right one connects only once NickServ has accepted it.
+	botSaysFrom := func(from int, substr string) {
+		t.Helper()
+		c, cancel := waitCtx()
+		defer cancel()
+		if _, err := mx.WaitEventFrom(c, from, func(e mxclient.Event) bool {
+			return e.RoomID == mgmt && e.Sender == br.BotMXID && e.Type == "m.room.message" && strings.Contains(e.Body(), substr)
+		}); err != nil {
+			t.Fatalf("the bot never said %q: %v", substr, err)
+		}
+	}
+	from := mx.EventCount()
+	command("login nickserv testnet " + saslNick + " wrong-password")
+	botSaysFrom(from, "NickServ on Test IRC refused the password")
+	from = mx.EventCount()
+	command("login nickserv testnet " + saslNick + " " + saslPassword)
+	botSaysFrom(from, "Connected to Test IRC as "+saslNick)
+	from = mx.EventCount()
+	command("logout testnet:" + userID)
+	botSaysFrom(from, "Logged out")
+
 	// Unreachable servers, untrusted certificates and nicks in use are refused with a clear message.
 	command("login nick deadnet " + aliceNick)
 	botSays("could not connect to deadnet")
@@ -379,10 +401,12 @@ func runBridgeStory(t *testing.T, ctx context.Context, ircd *stack.IRC, hsKind, 
 	}
 
 	// Log out and in again with SASL: the account registered in Anope.
+	from = mx.EventCount()
 	command("logout testnet:" + userID)
-	botSays("Logged out")
+	botSaysFrom(from, "Logged out")
+	from = mx.EventCount()
 	command("login sasl testnet " + saslNick + " " + saslNick + " " + saslPassword)
-	botSays("Connected to Test IRC as " + saslNick)
+	botSaysFrom(from, "Connected to Test IRC as "+saslNick)
 	command("join " + channel)
 	bob.waitFor(t, "the SASL login joining", waitLong, func(m *ircmsg.Message) bool { return m.Command == "JOIN" && strings.EqualFold(m.Nick(), saslNick) })
 	bob.send(t, "PRIVMSG", channel, "welcome back")
@@ -448,7 +472,7 @@ func runBridgeStory(t *testing.T, ctx context.Context, ircd *stack.IRC, hsKind, 
 			t.Fatalf("the bot never told dave %q: %v", substr, err)
 		}
 	}
-	from := mx2.EventCount()
+	from = mx2.EventCount()
 	_, err = mx2.Send(ctx, mgmt2, "m.text", "logout "+loginID, "")
 	must(t, err)
 	daveSays(from, "not found")
