@@ -111,7 +111,8 @@ func (r *registration) handle(msg *ircmsg.Message) (done bool, err error) {
 			// Services without SASL: identify before the login counts as connected, so that
 			// rejoins of channels that need an identified nick (+R) work.
 			r.identifying = true
-			_ = r.s.sendSecret("PRIVMSG", "NickServ", "IDENTIFY "+r.cfg.Nick+" "+r.cfg.NickServPassword)
+			r.s.identifyEcho = "IDENTIFY " + r.cfg.Nick + " " + r.cfg.NickServPassword
+			_ = r.s.sendSecret("PRIVMSG", "NickServ", r.s.identifyEcho)
 			return false, nil
 		}
 		if r.welcomed && !r.identifying {

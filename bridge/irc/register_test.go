@@ -378,6 +378,7 @@ func TestNickServIdentify(t *testing.T) {
 			fc := srv.accept()
 			fc.registerNoCaps("bridge")
 			fc.expectMessage("PRIVMSG", "NickServ", "IDENTIFY bridge s3cret pw")
+			fc.send(":bridge!u@h PRIVMSG NickServ :IDENTIFY bridge s3cret pw") // echo-message
 			fc.send(":NickServ!services@services.test NOTICE bridge :This nickname is registered. Please identify.")
 			select {
 			case err := <-res:

@@ -36,7 +36,10 @@ type session struct {
 	labels labels
 
 	// Owned by the reader goroutine.
-	reg             *registration
+	reg *registration
+	// identifyEcho is the text of the IDENTIFY sent to NickServ, whose echo (echo-message) the
+	// reader drops.
+	identifyEcho    string
 	pingOutstanding bool
 	lastError       string
 }
@@ -109,6 +112,9 @@ func (s *session) readLoop() {
 				s.log.Debug().Err(perr).Msg("Ignoring unparseable IRC line")
 			}
 			continue
+		}
+		if s.isIdentifyEcho(&msg) {
+			continue // the echo-message copy of our NickServ IDENTIFY: never logged, never bridged
 		}
 		if e := s.log.Trace(); e.Enabled() {
 			if msg.Command == "AUTHENTICATE" {
@@ -256,4 +262,14 @@ func (s *session) track(msg *ircmsg.Message) {
 			c.setUserHost(msg.Params[0], msg.Params[1])
 		}
 	}
+}
+
+// isIdentifyEcho reports (once) whether msg is the server's echo of our IDENTIFY to NickServ.
+func (s *session) isIdentifyEcho(msg *ircmsg.Message) bool {
+	if s.identifyEcho == "" || msg.Command != "PRIVMSG" || len(msg.Params) != 2 ||
+		!strings.EqualFold(msg.Params[0], "NickServ") || msg.Params[1] != s.identifyEcho {
+		return false
+	}
+	s.identifyEcho = ""
+	return true
 }
