@@ -101,7 +101,7 @@ func (cl *IRCClient) GetUserInfo(ctx context.Context, ghost *bridgev2.Ghost) (*b
 
 // GetCapabilities tells Matrix clients what an IRC room supports: text, notices and emotes with
 // formatting, replies, typing; reactions where the server carries client tags, deletion where it
-// offers message-redaction, edits as "* corrections" unless edit_style is off; no media yet.
+// offers message-redaction, edits as "* corrections" unless edit_style is off; files as links.
 func (cl *IRCClient) GetCapabilities(ctx context.Context, portal *bridgev2.Portal) *event.RoomFeatures {
 	level := func(ok bool) event.CapabilitySupportLevel {
 		if ok {
@@ -111,7 +111,7 @@ func (cl *IRCClient) GetCapabilities(ctx context.Context, portal *bridgev2.Porta
 	}
 	tags := cl.irc.HasCap("message-tags")
 	return &event.RoomFeatures{
-		ID: fmt.Sprintf("net.sealbridge.irc.capabilities.2026_11_23b.t%v.r%v.e%s",
+		ID: fmt.Sprintf("net.sealbridge.irc.capabilities.2026_11_23c.t%v.r%v.e%s",
 			tags, cl.irc.HasCap("draft/message-redaction"), cl.conn.Config.EditStyle),
 		Reaction:            level(tags),
 		Delete:              level(cl.irc.HasCap("draft/message-redaction")),
@@ -127,6 +127,9 @@ func (cl *IRCClient) GetCapabilities(ctx context.Context, portal *bridgev2.Porta
 		},
 		MaxTextLength: 16 * 1024,
 		Reply:         event.CapLevelFullySupported,
+		// Files pass to the handler, which sends a link where the room allows it (media.go) and
+		// otherwise tells the sender why not.
+		File: mediaFeatures(),
 		// relayed messages are formatted the IRC way by sendToIRC (relay.go), not by bridgev2
 		PerMessageProfileRelay: true,
 	}
@@ -150,4 +153,17 @@ func (cl *IRCClient) portalUpdater(target string) bridgev2.ExtraUpdater[*bridgev
 		}
 		return changed
 	}
+}
+
+// mediaFeatures: any file, image, video or voice message, with a caption, as a link.
+func mediaFeatures() event.FileFeatureMap {
+	link := &event.FileFeatures{
+		MimeTypes: map[string]event.CapabilitySupportLevel{"*/*": event.CapLevelPartialSupport},
+		Caption:   event.CapLevelPartialSupport,
+	}
+	features := event.FileFeatureMap{event.CapMsgVoice: link}
+	for _, t := range []event.MessageType{event.MsgImage, event.MsgVideo, event.MsgAudio, event.MsgFile} {
+		features[event.CapabilityMsgType(t)] = link
+	}
+	return features
 }

@@ -48,7 +48,7 @@ func registerCommands(br *bridgev2.Bridge, c *IRCConnector) {
 	if !ok {
 		return
 	}
-	proc.AddHandlers(cmdJoin, cmdPart, cmdNetworks)
+	proc.AddHandlers(cmdJoin, cmdPart, cmdNetworks, cmdMediaLinks)
 }
 
 // loginForArgs picks the login a command acts on: the network named by the first argument when it is

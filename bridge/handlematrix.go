@@ -105,19 +105,25 @@ func (cl *IRCClient) sendToIRC(ctx context.Context, msg *bridgev2.MatrixMessage)
 	}
 	content := msg.Content
 	command := "PRIVMSG"
+	var text string
 	switch content.MsgType {
-	case event.MsgText:
+	case event.MsgText, event.MsgEmote:
 	case event.MsgNotice:
 		command = "NOTICE"
-	case event.MsgEmote:
+	case event.MsgImage, event.MsgFile, event.MsgAudio, event.MsgVideo:
+		if text, err = cl.mediaText(ctx, msg); err != nil {
+			return nil, err
+		}
 	default:
 		return nil, failure(fmt.Sprintf("%s messages are not bridged to IRC yet", content.MsgType))
 	}
-	formatted := ""
-	if content.Format == event.FormatHTML {
-		formatted = content.FormattedBody
+	if text == "" {
+		formatted := ""
+		if content.Format == event.FormatHTML {
+			formatted = content.FormattedBody
+		}
+		text = format.ToIRC(content.Body, formatted, cl.pillToNick)
 	}
-	text := format.ToIRC(content.Body, formatted, cl.pillToNick)
 	text, tags := cl.replyContext(msg, text)
 	action := content.MsgType == event.MsgEmote
 	var spoof string // the RELAYMSG nick of a relayed Matrix user (relay.go)

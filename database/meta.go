@@ -31,6 +31,9 @@ type PortalMetadata struct {
 	Target string `json:"target,omitempty"`
 	// NoticeSent records that the room got its one notice that IRC is plaintext.
 	NoticeSent bool `json:"notice_sent,omitempty"`
+	// MediaLinks is set by a room admin (`media-links on`): files from Matrix go to IRC as public
+	// media links, which expose the decrypted file to whoever holds them.
+	MediaLinks bool `json:"media_links,omitempty"`
 }
 
 // GhostMetadata is stored on bridgev2's ghost row.

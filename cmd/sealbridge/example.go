@@ -41,6 +41,11 @@ var exampleEdits = []struct{ old, new string }{
 		"        # authenticated user into a relaybot for that chat.\n        enabled: true\n"},
 	{"        # If true, non-admins can only set users listed in default_relays as relays in a room.\n        admin_only: true\n",
 		"        # If true, non-admins can only set users listed in default_relays as relays in a room.\n        admin_only: false\n"},
+	// media links (`media-links on` in a room): links expire after a day, and files from encrypted
+	// rooms need the database entry that holds their keys
+	{"    # If set to 0, URLs will never expire.\n    expiry: 0\n", "    # If set to 0, URLs will never expire.\n    expiry: 86400\n"},
+	{"    # This also allows invalidating URLs by deleting the database entry.\n    use_database: false\n",
+		"    # This also allows invalidating URLs by deleting the database entry.\n    use_database: true\n"},
 }
 
 // ExampleConfig is the full example config that `sealbridge -e` writes.

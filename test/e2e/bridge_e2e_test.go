@@ -126,6 +126,12 @@ func runBridgeStory(t *testing.T, ctx context.Context, ircd *stack.IRC, hsKind, 
 	}
 	defer hs.Stop()
 	must(t, stack.SetHomeserver(configPath, hsURL, serverName))
+	// Public media links (for files sent to IRC) are served by the appservice listener.
+	must(t, stack.EditYAML(configPath, func(m map[string]any) {
+		port := stack.GetYAML(m, "appservice", "port")
+		stack.SetYAML(m, fmt.Sprintf("http://127.0.0.1:%v", port), "appservice", "public_address")
+		stack.SetYAML(m, true, "public_media", "enabled")
+	}))
 	cfg, err := stack.ReadYAML(configPath)
 	must(t, err)
 	br, err := stack.StartBridge(ctx, bridgeBinary, configPath)
@@ -551,6 +557,38 @@ func runBridgeStory(t *testing.T, ctx context.Context, ircd *stack.IRC, hsKind, 
 		t.Errorf("refusal notice: %q", refused.Body())
 	}
 
+	// Files from Matrix: refused (with the reason) until a room admin turns media links on, which
+	// posts a warning; then a file reaches IRC as a link that serves it decrypted.
+	fileData := []byte("sealbridge attachment for " + tag + "\n")
+	from = mx.EventCount()
+	_, err = mx.SendFile(ctx, chanRoom, "m.file", "notes.txt", "text/plain", fileData)
+	must(t, err)
+	botSaysIn := func(room, substr string) {
+		t.Helper()
+		c, cancel := waitCtx()
+		defer cancel()
+		if _, err := mx.WaitEventFrom(c, from, func(e mxclient.Event) bool {
+			return e.RoomID == room && e.Sender == br.BotMXID && strings.Contains(e.Body(), substr)
+		}); err != nil {
+			t.Fatalf("the bot never said %q in the room: %v", substr, err)
+		}
+	}
+	botSaysIn(chanRoom, "files are not sent to IRC")
+	from = mx.EventCount()
+	_, err = mx.Send(ctx, chanRoom, "m.text", "!irc media-links on", "")
+	must(t, err)
+	botSaysIn(chanRoom, "Media links are on")
+	seen := len(bob.messages())
+	_, err = mx.SendFile(ctx, chanRoom, "m.file", "notes.txt", "text/plain", fileData)
+	must(t, err)
+	fileLine := bob.waitForAfter(t, seen, "the file as a link", waitLong, func(m *ircmsg.Message) bool {
+		return m.Command == "PRIVMSG" && strings.EqualFold(m.Nick(), saslNick) && strings.HasPrefix(m.Params[len(m.Params)-1], "notes.txt http")
+	})
+	link := strings.Fields(fileLine.Params[len(fileLine.Params)-1])[1]
+	if code, body := httpGet(t, link); code != 200 || body != string(fileData) {
+		t.Errorf("the file link %s answered %d with %q, want the decrypted file", link, code, body)
+	}
+
 	// A keyed (+k) channel: the key is sealed at rest and used again on rejoin.
 	keyChannel, channelKey := "#key-"+tag, "chan-key-"+tag+"-42"
 	bob.send(t, "JOIN", keyChannel)
@@ -570,7 +608,7 @@ func runBridgeStory(t *testing.T, ctx context.Context, ircd *stack.IRC, hsKind, 
 	// the keyed one with its unsealed key, and the portals carry on.
 	br.Stop()
 	bob.waitFor(t, "alice quitting", waitLong, func(m *ircmsg.Message) bool { return m.Command == "QUIT" && strings.EqualFold(m.Nick(), saslNick) })
-	seen := len(bob.messages())
+	seen = len(bob.messages())
 	br, err = stack.StartBridge(ctx, bridgeBinary, configPath)
 	must(t, err)
 	defer br.Stop()

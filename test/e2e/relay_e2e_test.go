@@ -86,6 +86,8 @@ func relayStory(t *testing.T, ctx context.Context, s relayScene) {
 	// erin reads IRC; her own line is in the room once (not echoed back by the relay's connection).
 	s.bob.send(t, "PRIVMSG", s.channel, "hello erin")
 	waitMessage(t, erin, s.chanRoom, s.bobMXID, "hello erin")
+	waitMessage(t, s.alice, s.chanRoom, erin.UserID(), "relayed hello")
+	waitMessage(t, s.alice, s.chanRoom, s.bobMXID, "hello erin") // after erin's line in the room
 	n := 0
 	for _, e := range s.alice.Events() {
 		if e.RoomID == s.chanRoom && e.Type == "m.room.message" && strings.Contains(e.Body(), "relayed hello") {

@@ -497,6 +497,38 @@ async function cmdSend({ room_id, msgtype = "m.text", body, formatted_body, cont
   };
 }
 
+// send_file uploads data (base64) and sends it as an m.image/m.file message. In an encrypted room
+// the file is encrypted first as the spec says for attachments (AES-256-CTR, SHA-256 of the
+// ciphertext, the key as a JWK), so the homeserver only ever stores ciphertext.
+async function cmdSendFile({ room_id, msgtype = "m.file", data_b64, file_name, mimetype = "application/octet-stream", caption }) {
+  const c = needClient();
+  if (!room_id || !data_b64 || !file_name) throw new Error("send_file needs room_id, data_b64, file_name");
+  const room = await waitJoined(room_id);
+  const plain = Buffer.from(data_b64, "base64");
+  const content = { msgtype, body: caption || file_name, filename: file_name, info: { mimetype, size: plain.length } };
+  if (room.hasEncryptionStateEvent()) {
+    const { webcrypto } = await import("node:crypto");
+    const keyBytes = webcrypto.getRandomValues(new Uint8Array(32));
+    const iv = new Uint8Array(16);
+    webcrypto.getRandomValues(iv.subarray(0, 8)); // the counter half starts at zero
+    const key = await webcrypto.subtle.importKey("raw", keyBytes, "AES-CTR", true, ["encrypt"]);
+    const cipher = new Uint8Array(await webcrypto.subtle.encrypt({ name: "AES-CTR", counter: iv, length: 64 }, key, plain));
+    const sha = new Uint8Array(await webcrypto.subtle.digest("SHA-256", cipher));
+    const jwk = await webcrypto.subtle.exportKey("jwk", key);
+    const b64 = (u8) => Buffer.from(u8).toString("base64").replace(/=+$/, "");
+    const up = await c.uploadContent(Buffer.from(cipher), { type: "application/octet-stream", name: "encrypted" });
+    content.file = {
+      url: up.content_uri, v: "v2", iv: b64(iv), hashes: { sha256: b64(sha) },
+      key: { kty: "oct", alg: "A256CTR", ext: true, k: jwk.k, key_ops: ["encrypt", "decrypt"] },
+    };
+  } else {
+    const up = await c.uploadContent(plain, { type: mimetype, name: file_name });
+    content.url = up.content_uri;
+  }
+  const res = await c.sendEvent(room_id, "m.room.message", content);
+  return { event_id: res.event_id };
+}
+
 async function cmdMembers({ room_id }) {
   const c = needClient();
   const room = c.getRoom(room_id);
@@ -722,6 +754,7 @@ const commands = {
   create_dm: cmdCreateDM,
   join: cmdJoin,
   send: cmdSend,
+  send_file: cmdSendFile,
   members: cmdMembers,
   invite: cmdInvite,
   leave: cmdLeave,

@@ -41,6 +41,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -562,6 +563,19 @@ func (c *Client) Send(ctx context.Context, roomID, msgtype, body, formattedBody 
 		EventID string `json:"event_id"`
 	}
 	err = c.Call(ctx, "send", args, &res)
+	return res.EventID, err
+}
+
+// SendFile uploads data and sends it as a msgtype (m.file, m.image, ...) message named fileName,
+// encrypting the file first in an encrypted room, as Matrix clients do.
+func (c *Client) SendFile(ctx context.Context, roomID, msgtype, fileName, mimeType string, data []byte) (eventID string, err error) {
+	var res struct {
+		EventID string `json:"event_id"`
+	}
+	err = c.Call(ctx, "send_file", map[string]any{
+		"room_id": roomID, "msgtype": msgtype, "file_name": fileName, "mimetype": mimeType,
+		"data_b64": base64.StdEncoding.EncodeToString(data),
+	}, &res)
 	return res.EventID, err
 }
 
