@@ -37,6 +37,9 @@ type IRCConnector struct {
 	// spool keeps what is not delivered yet across a crash (spool.go); inbox is its Matrix side.
 	spool *spool
 	inbox *matrixInbox
+
+	loginLocksMu sync.Mutex
+	loginLocks   map[networkid.UserLoginID]*sync.Mutex // held during a login or relogin flow
 }
 
 var (
@@ -248,4 +251,20 @@ func (c *IRCConnector) postPlaintextNotice(portal *bridgev2.Portal, user id.User
 	if _, err := c.Bridge.Bot.SendMessage(ctx, portal.MXID, event.EventMessage, &event.Content{Parsed: content}, nil); err != nil {
 		log.Err(err).Msg("Failed to post the plaintext notice")
 	}
+}
+
+// lockLogin serialises the login flows of one login ID and returns the unlock function.
+func (c *IRCConnector) lockLogin(id networkid.UserLoginID) func() {
+	c.loginLocksMu.Lock()
+	if c.loginLocks == nil {
+		c.loginLocks = make(map[networkid.UserLoginID]*sync.Mutex)
+	}
+	mu := c.loginLocks[id]
+	if mu == nil {
+		mu = &sync.Mutex{}
+		c.loginLocks[id] = mu
+	}
+	c.loginLocksMu.Unlock()
+	mu.Lock()
+	return mu.Unlock
 }

@@ -123,6 +123,10 @@ func (l *ircLogin) SubmitUserInput(ctx context.Context, input map[string]string)
 		return nil, err
 	}
 	loginID := MakeUserLoginID(networkID, l.user.MXID)
+	// One login flow at a time per login: two relogins sent back to back would otherwise both
+	// replace (and one restore) the connection, leaving two connections fighting for the nick.
+	unlock := l.conn.lockLogin(loginID)
+	defer unlock()
 	meta := &sbdb.UserLoginMetadata{Network: networkID, Nick: nick}
 	var old *IRCClient
 	if l.override != nil {

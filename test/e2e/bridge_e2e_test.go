@@ -421,8 +421,9 @@ func runBridgeStory(t *testing.T, ctx context.Context, ircd *stack.IRC, hsKind, 
 	// relogin replaces the connection of the same login: a wrong password keeps the old one, the
 	// right one reconnects and rejoins the login's channels.
 	loginID := "testnet:" + userID
+	from = mx.EventCount()
 	command("relogin " + loginID + " sasl testnet " + saslNick + " " + saslNick + " not-the-password")
-	botSays("rejected the SASL account name or password")
+	botSaysFrom(from, "rejected the SASL account name or password")
 	seenBefore := len(bob.messages())
 	fromEvent := mx.EventCount()
 	command("relogin " + loginID + " sasl testnet " + saslNick + " " + saslNick + " " + saslPassword)
