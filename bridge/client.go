@@ -57,6 +57,10 @@ type IRCClient struct {
 	historyBatches map[string]bool
 	// pendingTopics are topics sent from Matrix not yet shown back, by casefolded channel.
 	pendingTopics map[string]*pendingTopic
+	// multiline are the open draft/multiline batches from the server, by reference; batchSeq
+	// numbers the ones we open (multiline.go).
+	multiline map[string]*multilineBatch
+	batchSeq  int
 	// lastConnected is when the previous connection ended (zero after a restart).
 	lastConnected time.Time
 	// ready is set once a connection has queued the JOINs of the login's channels, so that a
@@ -291,6 +295,7 @@ func (cl *IRCClient) OnConnected(c *irc.Client) {
 	clear(cl.echoes)
 	clear(cl.echoEvents)
 	clear(cl.historyBatches)
+	clear(cl.multiline)
 	channels := make([]sbdb.Channel, 0, len(cl.meta.Channels))
 	for _, ch := range cl.meta.Channels {
 		channels = append(channels, *ch) // copies: commands may change the entries meanwhile

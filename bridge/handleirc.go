@@ -28,8 +28,17 @@ func (cl *IRCClient) OnMessage(c *irc.Client, msg *ircmsg.Message, at time.Time)
 // handleLine dispatches one IRC line to its handler.
 func (cl *IRCClient) handleLine(msg *ircmsg.Message, at time.Time) {
 	if msg.Command == "BATCH" {
+		if cl.openMultiline(msg, at) {
+			return
+		}
+		if len(msg.Params) > 0 && strings.HasPrefix(msg.Params[0], "-") && cl.closeMultiline(msg.Params[0][1:]) {
+			return
+		}
 		cl.trackBatch(msg)
 		return
+	}
+	if cl.addMultiline(msg) {
+		return // one line of a multiline message: it goes on with the batch's end
 	}
 	if cl.fromHistory(msg) && msg.Command != "PRIVMSG" && msg.Command != "NOTICE" {
 		return // history replays messages only, never joins, parts, modes or typing

@@ -142,48 +142,25 @@ func (cl *IRCClient) sendToIRC(ctx context.Context, msg *bridgev2.MatrixMessage)
 	if action {
 		budget -= ctcpActionOverhead
 	}
-	lines := format.Split(text, budget)
-	if len(lines) == 0 {
+	chunks := format.SplitChunks(text, budget)
+	if len(chunks) == 0 {
 		return nil, failure("the message is empty on IRC")
 	}
 	// With echo-message the server tells the msgid of what we sent: the message is saved under it
 	// once the echo is back. Edits (no event ID) and tests without a bridge database are not.
 	pending := cl.irc.HasCap("echo-message") && msg.Event.ID != "" && cl.conn.Bridge != nil && cl.conn.Bridge.DB != nil
-	report := cl.newSendReport(ctx, msg, pending)
-	for i, line := range lines {
-		if action {
-			line = "\x01ACTION " + line + "\x01"
-		}
-		first := id.EventID("")
-		if i == 0 && pending {
-			first = msg.Event.ID
-		}
-		cl.rememberEcho(target, line, first)
-		var written func()
-		if i == len(lines)-1 && msg.Event.ID != "" {
-			// The event leaves the crash inbox once its last line is on the socket.
-			evtID := msg.Event.ID
-			written = func() { cl.conn.inbox.done(evtID) }
-		}
-		params := []string{target, line}
-		if spoof != "" {
-			params = []string{target, spoof, line}
-		}
-		opts := irc.SendOptions{Written: written, Reply: report.replyFunc()}
-		if i == 0 {
-			opts.Tags = tags
-		}
-		err = cl.irc.SendWith(opts, command, params...)
-		if err != nil {
-			cl.forgetEcho(target, line)
-			if i == 0 {
-				if errors.Is(err, irc.ErrNotConnected) {
-					return nil, errNotConnected
-				}
-				return nil, fmt.Errorf("failed to send to IRC: %w", err)
-			}
-			return nil, fmt.Errorf("only %d of %d lines reached IRC: %w", i, len(lines), err)
-		}
+	out := outgoing{command: command, target: target, spoof: spoof, action: action, tags: tags}
+	out.opts.Reply = cl.newSendReport(ctx, msg, pending).replyFunc()
+	if pending {
+		out.echoOf = msg.Event.ID
+	}
+	if msg.Event.ID != "" {
+		// The event leaves the crash inbox once its last line is on the socket.
+		evtID := msg.Event.ID
+		out.opts.Written = func() { cl.conn.inbox.done(evtID) }
+	}
+	if err = cl.sendOutgoing(out, chunks); err != nil {
+		return nil, err
 	}
 	cl.conn.Metrics.Observe(metrics.MatrixToIRC, start)
 	dbMsg := &database.Message{
@@ -197,6 +174,66 @@ func (cl *IRCClient) sendToIRC(ctx context.Context, msg *bridgev2.MatrixMessage)
 		return &bridgev2.MatrixMessageResponse{DB: dbMsg, Pending: true}, nil
 	}
 	return &bridgev2.MatrixMessageResponse{DB: dbMsg}, nil
+}
+
+// outgoing is how the lines of one Matrix message go out.
+type outgoing struct {
+	command, target string
+	spoof           string // RELAYMSG nick, or ""
+	action          bool   // wrap each line in CTCP ACTION
+	tags            map[string]string
+	echoOf          id.EventID      // the event whose first line's echo saves the message, if any
+	opts            irc.SendOptions // Written for the last line, Reply for every line
+}
+
+// sendOutgoing sends the chunks of a message: as one draft/multiline batch where the server takes
+// it (multiline.go), otherwise line by line.
+func (cl *IRCClient) sendOutgoing(o outgoing, chunks []format.Chunk) error {
+	if maxBytes, maxLines, ok := cl.multilineLimits(); ok && !o.action && o.spoof == "" && fitsMultiline(chunks, maxBytes, maxLines) {
+		joined := multilineText(chunks)
+		cl.rememberEcho(o.target, joined, o.echoOf)
+		if err := cl.sendMultiline(o.command, o.target, chunks, o.tags, o.opts); err != nil {
+			cl.forgetEcho(o.target, joined)
+			if errors.Is(err, irc.ErrNotConnected) {
+				return errNotConnected
+			}
+			return fmt.Errorf("failed to send to IRC: %w", err)
+		}
+		return nil
+	}
+	for i, c := range chunks {
+		line := c.Text
+		if o.action {
+			line = "\x01ACTION " + line + "\x01"
+		}
+		first := id.EventID("")
+		if i == 0 {
+			first = o.echoOf
+		}
+		cl.rememberEcho(o.target, line, first)
+		params := []string{o.target, line}
+		if o.spoof != "" {
+			params = []string{o.target, o.spoof, line}
+		}
+		opts := irc.SendOptions{Reply: o.opts.Reply}
+		if i == len(chunks)-1 {
+			opts.Written = o.opts.Written
+		}
+		if i == 0 {
+			opts.Tags = o.tags
+		}
+		if err := cl.irc.SendWith(opts, o.command, params...); err != nil {
+			cl.forgetEcho(o.target, line)
+			if i == 0 {
+				if errors.Is(err, irc.ErrNotConnected) {
+					return errNotConnected
+				}
+				return fmt.Errorf("failed to send to IRC: %w", err)
+			}
+			return fmt.Errorf("only %d of %d lines reached IRC: %w", i, len(chunks), err)
+		}
+	}
+	return nil
 }
 
 // replyContext turns a Matrix reply into what IRC users understand: the replied-to nick as a

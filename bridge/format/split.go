@@ -30,11 +30,33 @@ const MinSplitBytes = 16
 // starts in the middle of bold text starts unformatted on the reader's
 // client.
 func Split(text string, maxBytes int) []string {
+	chunks := SplitChunks(text, maxBytes)
+	if len(chunks) == 0 {
+		return nil
+	}
+	out := make([]string, len(chunks))
+	for i, c := range chunks {
+		out[i] = c.Text
+	}
+	return out
+}
+
+// Chunk is one piece of Split's output. Continues is set when the chunk continues the line of the
+// chunk before it (the line was cut for length), rather than starting a new line of the text: a
+// draft/multiline batch sends such a chunk with draft/multiline-concat, so that the receiver joins
+// it without a line break.
+type Chunk struct {
+	Text      string
+	Continues bool
+}
+
+// SplitChunks is Split, telling which chunks continue the previous line.
+func SplitChunks(text string, maxBytes int) []Chunk {
 	if maxBytes < MinSplitBytes {
 		maxBytes = MinSplitBytes
 	}
 	text = strings.ReplaceAll(text, "\x00", "")
-	var out []string
+	var out []Chunk
 	for len(text) > 0 {
 		i := strings.IndexAny(text, "\r\n")
 		line, rest := text, ""
@@ -45,13 +67,14 @@ func Split(text string, maxBytes int) []string {
 			}
 		}
 		text = rest
+		continues := false
 		for len(line) > maxBytes {
 			cut := cutPoint(line, maxBytes)
-			out = append(out, line[:cut])
-			line = line[cut:]
+			out = append(out, Chunk{Text: line[:cut], Continues: continues})
+			line, continues = line[cut:], true
 		}
 		if line != "" {
-			out = append(out, line)
+			out = append(out, Chunk{Text: line, Continues: continues})
 		}
 	}
 	return out
