@@ -96,7 +96,9 @@ func FuzzOneLine(f *testing.F) {
 		if utf8.ValidString(in) && !utf8.ValidString(out) {
 			t.Fatalf("OneLine(%q, %d) = %q: invalid UTF-8", in, maxBytes, out)
 		}
-		if maxBytes <= 0 && strings.TrimSpace(strings.Map(dropBreaks, in)) != "" && out == "" {
+		// (NUL bytes go first, byte by byte as OneLine drops them: "\xe2\x00\x80\x89" is a thin
+		// space once its NUL is gone, and rightly comes out empty.)
+		if maxBytes <= 0 && strings.TrimSpace(strings.Map(dropBreaks, strings.ReplaceAll(in, "\x00", ""))) != "" && out == "" {
 			t.Fatalf("OneLine(%q) lost everything", in)
 		}
 	})
