@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ergochat/irc-go/ircmsg"
 	"maunium.net/go/mautrix/event"
@@ -14,14 +15,14 @@ var multilineCaps = []string{"batch", "message-tags", "echo-message", "draft/mul
 // A draft/multiline batch from IRC is one Matrix message: lines joined with line breaks, a
 // draft/multiline-concat line joined without, under the batch's msgid and sender.
 func TestMultilineFromIRC(t *testing.T) {
-	cl, w := newWireClient(t, wireOpts{caps: multilineCaps})
+	cl, _ := newWireClient(t, wireOpts{caps: multilineCaps})
 	joinedChannel(cl, "#chan", "me", "bob")
-	w.send("@msgid=ml1;time=2026-01-01T00:00:00.000Z :bob!b@h BATCH +m1 draft/multiline #chan")
-	w.send("@batch=m1 :bob!b@h PRIVMSG #chan :first line")
-	w.send("@batch=m1 :bob!b@h PRIVMSG #chan :second ")
-	w.send("@batch=m1;draft/multiline-concat :bob!b@h PRIVMSG #chan :half")
-	w.send(":bob!b@h BATCH -m1")
-	w.barrier()
+	serverSays(t, cl,
+		"@msgid=ml1;time=2026-01-01T00:00:00.000Z :bob!b@h BATCH +m1 draft/multiline #chan",
+		"@batch=m1 :bob!b@h PRIVMSG #chan :first line",
+		"@batch=m1 :bob!b@h PRIVMSG #chan :second ",
+		"@batch=m1;draft/multiline-concat :bob!b@h PRIVMSG #chan :half",
+		":bob!b@h BATCH -m1")
 	evts := queued(cl)
 	if len(evts) != 1 {
 		t.Fatalf("queued %d events, want one message", len(evts))
@@ -70,18 +71,29 @@ func TestMultilineToIRC(t *testing.T) {
 		t.Fatalf("the batch reads %q", text.String())
 	}
 	// The server's echo of the whole batch is ours: nothing is bridged back.
-	w.send("@msgid=e1 :me!u@h BATCH +e draft/multiline #chan")
+	echo := []string{"@msgid=e1 :me!u@h BATCH +e draft/multiline #chan"}
 	for _, l := range got[1 : len(got)-1] {
 		m, _ := ircmsg.ParseLine(l)
 		tags := "@batch=e"
 		if c, _ := m.GetTag("draft/multiline-concat"); c {
 			tags += ";draft/multiline-concat"
 		}
-		w.send(tags + " :me!u@h PRIVMSG #chan :" + m.Params[1])
+		echo = append(echo, tags+" :me!u@h PRIVMSG #chan :"+m.Params[1])
 	}
-	w.send(":me!u@h BATCH -e")
-	w.barrier()
+	serverSays(t, cl, append(echo, ":me!u@h BATCH -e")...)
 	if evts := queued(cl); len(evts) != 0 {
 		t.Fatalf("the echo of our batch was bridged: %d events", len(evts))
+	}
+}
+
+// serverSays hands server lines to the client's line handler, in order, on the test goroutine.
+func serverSays(t *testing.T, cl *IRCClient, lines ...string) {
+	t.Helper()
+	for _, l := range lines {
+		m, err := ircmsg.ParseLine(l)
+		if err != nil {
+			t.Fatalf("parse %q: %v", l, err)
+		}
+		cl.handleLine(&m, time.Now())
 	}
 }

@@ -35,8 +35,10 @@ const (
 	spoolMaxAttempts = 3
 	// spoolMaxAge drops items this old: the conversation has moved on.
 	spoolMaxAge = 24 * time.Hour
-	// spoolBatch is the most deliveries marked in one transaction.
-	spoolBatch = 256
+	// spoolBatch is the most deliveries marked in one statement, and spoolGather how long the
+	// first one waits for others.
+	spoolBatch  = 200
+	spoolGather = 10 * time.Millisecond
 )
 
 // newSpool is nil without a bridge database (unit tests); every method accepts a nil spool.
@@ -137,16 +139,20 @@ func (sp *spool) doneLoop(ctx context.Context) {
 		case k := <-sp.doneC:
 			byKind[k.kind] = append(byKind[k.kind], k.id)
 			n++
-			// Take what else is waiting, up to a batch, then write.
+			// Gather what arrives within spoolGather, up to a batch, then write once: one DELETE
+			// per batch instead of a transaction per message. (A crash within that window sends
+			// those items again: the at-least-once window.)
+			gather := time.NewTimer(spoolGather)
 			for more := true; more && n < spoolBatch; {
 				select {
 				case k = <-sp.doneC:
 					byKind[k.kind] = append(byKind[k.kind], k.id)
 					n++
-				default:
+				case <-gather.C:
 					more = false
 				}
 			}
+			gather.Stop()
 			flush()
 		case <-prune.C:
 			if _, err := sp.store.Prune(ctx, time.Now().Add(-spoolMaxAge), math.MaxInt32); err != nil {

@@ -3,6 +3,7 @@ package database
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"go.mau.fi/util/dbutil"
@@ -70,37 +71,60 @@ func (sp *Spool) Upgrade(ctx context.Context) error {
 	return nil
 }
 
-// Put stores items in one transaction. An item already stored (the homeserver resending a
-// transaction the bridge stored but did not acknowledge before a crash) is left as it was.
+// Put stores items in one statement per spoolRows items. An item already stored (the homeserver
+// resending a transaction the bridge stored but did not acknowledge before a crash) is left as it
+// was.
 func (sp *Spool) Put(ctx context.Context, items []SpoolItem) error {
-	if len(items) == 0 {
-		return nil
-	}
 	return sp.db.DoTxn(ctx, nil, func(ctx context.Context) error {
-		for _, e := range items {
-			if _, err := sp.db.Exec(ctx, `INSERT INTO sealbridge_spool (kind, owner, item_id, seq, data) VALUES ($1, $2, $3, $4, $5)
-				ON CONFLICT (kind, item_id) DO NOTHING`, e.Kind, e.Owner, e.ID, e.Seq, string(e.Data)); err != nil {
+		for len(items) > 0 {
+			n := min(len(items), spoolRows)
+			var q strings.Builder
+			q.WriteString("INSERT INTO sealbridge_spool (kind, owner, item_id, seq, data) VALUES ")
+			args := make([]any, 0, 5*n)
+			for i, e := range items[:n] {
+				if i > 0 {
+					q.WriteByte(',')
+				}
+				b := 5 * i
+				fmt.Fprintf(&q, "($%d, $%d, $%d, $%d, $%d)", b+1, b+2, b+3, b+4, b+5)
+				args = append(args, e.Kind, e.Owner, e.ID, e.Seq, string(e.Data))
+			}
+			q.WriteString(" ON CONFLICT (kind, item_id) DO NOTHING")
+			if _, err := sp.db.Exec(ctx, q.String(), args...); err != nil {
 				return err
 			}
+			items = items[n:]
 		}
 		return nil
 	})
 }
 
-// Done deletes delivered items.
+// Done deletes delivered items, in one statement per spoolRows of them.
 func (sp *Spool) Done(ctx context.Context, kind string, ids ...string) error {
-	if len(ids) == 0 {
-		return nil
-	}
-	return sp.db.DoTxn(ctx, nil, func(ctx context.Context) error {
-		for _, id := range ids {
-			if _, err := sp.db.Exec(ctx, `DELETE FROM sealbridge_spool WHERE kind=$1 AND item_id=$2`, kind, id); err != nil {
-				return err
+	for len(ids) > 0 {
+		n := min(len(ids), spoolRows)
+		var q strings.Builder
+		q.WriteString("DELETE FROM sealbridge_spool WHERE kind=$1 AND item_id IN (")
+		args := make([]any, 0, n+1)
+		args = append(args, kind)
+		for i, id := range ids[:n] {
+			if i > 0 {
+				q.WriteByte(',')
 			}
+			fmt.Fprintf(&q, "$%d", i+2)
+			args = append(args, id)
 		}
-		return nil
-	})
+		q.WriteByte(')')
+		if _, err := sp.db.Exec(ctx, q.String(), args...); err != nil {
+			return err
+		}
+		ids = ids[n:]
+	}
+	return nil
 }
+
+// spoolRows bounds the rows of one statement (5 parameters each, well under SQLite's limit).
+const spoolRows = 200
 
 // Pending returns the stored items of a kind (and of one owner, unless owner is empty) in arrival
 // order, and counts this as one more attempt for each, so that an item that keeps failing is
