@@ -47,6 +47,8 @@ type matrixInbox struct {
 	as    *appservice.AppService
 	br    *bridgev2.Bridge
 	log   zerolog.Logger
+	// keepFn decides which events are stored (keep; replaced in tests).
+	keepFn func(context.Context, inboxHeader) bool
 
 	mu sync.Mutex
 	// dispatched holds the events handed to mautrix in this process: while the startup replay has
@@ -70,6 +72,7 @@ func newMatrixInbox(br *bridgev2.Bridge, sp *spool, as *appservice.AppService, e
 		log:        br.Log.With().Str("component", "inbox").Logger(),
 		dispatched: make(map[id.EventID]struct{}),
 	}
+	in.keepFn = in.keep
 	if ep != nil {
 		// Commands in portal rooms go to bridgev2's command processor, never to the connector's
 		// handlers: they are done once seen (decrypted events are dispatched here again).
@@ -169,7 +172,7 @@ func (in *matrixInbox) putTransaction(w http.ResponseWriter, r *http.Request) {
 	headers := make([]inboxHeader, len(events))
 	var store []sbdb.SpoolItem
 	for i, raw := range events {
-		if json.Unmarshal(raw, &headers[i]) == nil && in.keep(ctx, headers[i]) {
+		if json.Unmarshal(raw, &headers[i]) == nil && in.keepFn(ctx, headers[i]) {
 			store = append(store, sbdb.SpoolItem{Kind: sbdb.SpoolMatrix, ID: string(headers[i].ID), Owner: string(headers[i].RoomID), Seq: sbdb.SpoolSeq(now, i), Data: raw})
 		}
 	}

@@ -1,0 +1,116 @@
+package bridge
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+	"maunium.net/go/mautrix/appservice"
+	"maunium.net/go/mautrix/id"
+
+	sbdb "github.com/sealbridge/sealbridge/database"
+)
+
+// testInbox is an inbox in front of a real mautrix AppService (its transaction handler and event
+// channel), storing every m.room.message; the spool is shared so that a "restart" can reuse it.
+func testInbox(t *testing.T, sp *spool) (*matrixInbox, *appservice.AppService) {
+	t.Helper()
+	as := appservice.Create()
+	as.Registration = &appservice.Registration{ServerToken: "hs-token"}
+	as.Log = zerolog.Nop()
+	in := &matrixInbox{spool: sp, as: as, log: zerolog.Nop(), dispatched: map[id.EventID]struct{}{}}
+	in.keepFn = func(_ context.Context, h inboxHeader) bool { return h.Type == "m.room.message" }
+	return in, as
+}
+
+func putTxn(t *testing.T, in *matrixInbox, txnID, token string, events ...map[string]any) int {
+	t.Helper()
+	body, _ := json.Marshal(map[string]any{"events": events})
+	req := httptest.NewRequest(http.MethodPut, "/_matrix/app/v1/transactions/"+txnID, bytes.NewReader(body))
+	req.SetPathValue("txnID", txnID)
+	req.Header.Set("Authorization", "Bearer "+token)
+	rec := httptest.NewRecorder()
+	in.putTransaction(rec, req)
+	return rec.Code
+}
+
+func msgEvent(eventID, body string) map[string]any {
+	return map[string]any{"event_id": eventID, "room_id": "!r:x", "type": "m.room.message", "sender": "@u:x",
+		"origin_server_ts": 1, "content": map[string]any{"msgtype": "m.text", "body": body}}
+}
+
+// drain takes the event IDs mautrix queued for the bridge.
+func drain(as *appservice.AppService) []id.EventID {
+	var ids []id.EventID
+	for {
+		select {
+		case evt := <-as.Events:
+			ids = append(ids, evt.ID)
+		case <-time.After(100 * time.Millisecond):
+			return ids
+		}
+	}
+}
+
+func spooled(t *testing.T, sp *spool) []string {
+	t.Helper()
+	items, err := sp.store.Pending(context.Background(), sbdb.SpoolMatrix, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, it := range items {
+		ids = append(ids, it.ID)
+	}
+	return ids
+}
+
+// A transaction is stored before mautrix acknowledges it; a wrong hs_token stores nothing; after
+// a crash what was not delivered is handed to mautrix again, once, even when the homeserver also
+// resends it.
+func TestInboxStoresBeforeAckAndReplaysOnce(t *testing.T) {
+	sp := testSpool(t)
+	in, as := testInbox(t, sp)
+
+	if code := putTxn(t, in, "t0", "wrong", msgEvent("$x", "nope")); code != http.StatusForbidden && code != http.StatusUnauthorized {
+		t.Fatalf("wrong hs_token answered %d", code)
+	}
+	if got := spooled(t, sp); len(got) != 0 {
+		t.Fatalf("stored with a wrong token: %v", got)
+	}
+
+	state := map[string]any{"event_id": "$s", "room_id": "!r:x", "type": "m.room.topic", "sender": "@u:x", "state_key": "", "content": map[string]any{"topic": "t"}}
+	if code := putTxn(t, in, "t1", "hs-token", msgEvent("$a", "one"), state, msgEvent("$b", "two")); code != http.StatusOK {
+		t.Fatalf("transaction answered %d", code)
+	}
+	if got := drain(as); len(got) != 3 {
+		t.Fatalf("mautrix got %v", got)
+	}
+	if got := spooled(t, sp); len(got) != 2 || got[0] != "$a" || got[1] != "$b" {
+		t.Fatalf("stored %v, want the two messages in order", got)
+	}
+	in.done("$a") // its line reached IRC
+	deadline := time.Now().Add(5 * time.Second)
+	for len(spooled(t, sp)) != 1 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+
+	// kill -9, start again: $b is handed to mautrix again; the homeserver resending the
+	// transaction that carried it adds nothing.
+	in2, as2 := testInbox(t, sp)
+	in2.replay(context.Background())
+	if got := drain(as2); len(got) != 1 || got[0] != "$b" {
+		t.Fatalf("replayed %v, want $b", got)
+	}
+	if code := putTxn(t, in2, "t1-resent", "hs-token", msgEvent("$b", "two"), msgEvent("$c", "three")); code != http.StatusOK {
+		t.Fatalf("resent transaction answered %d", code)
+	}
+	if got := drain(as2); len(got) != 1 || got[0] != "$c" {
+		t.Fatalf("after the resend mautrix got %v, want only $c", got)
+	}
+}
