@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 )
 
@@ -24,6 +25,10 @@ type counts struct {
 	// off by the restart), and events the Matrix client could not decrypt.
 	Unconfirmed   int `json:"-"`
 	Undecryptable int `json:"-"`
+	// OnHomeserver (IRC->Matrix only; -1 when not counted) is how many events from the IRC peer's
+	// ghost the homeserver stored during the scenario: more than delivered means the Matrix
+	// client, not the bridge, missed the difference.
+	OnHomeserver int `json:"-"`
 }
 
 func tally(sent, got []int) counts {
@@ -97,7 +102,7 @@ type results map[string]map[string]counts
 
 func (r results) table() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%-22s %-14s %7s %9s %6s %10s %9s %11s %5s\n", "scenario", "direction", "sent", "delivered", "lost", "duplicated", "reordered", "unconfirmed", "utd")
+	fmt.Fprintf(&b, "%-22s %-14s %7s %9s %6s %10s %9s %11s %5s %7s\n", "scenario", "direction", "sent", "delivered", "lost", "duplicated", "reordered", "unconfirmed", "utd", "on_hs")
 	var names []string
 	for n := range r {
 		names = append(names, n)
@@ -109,7 +114,11 @@ func (r results) table() string {
 			if !ok {
 				continue
 			}
-			fmt.Fprintf(&b, "%-22s %-14s %7d %9d %6d %10d %9d %11d %5d\n", n, d, c.Sent, c.Delivered, c.Lost, c.Duplicated, c.Reordered, c.Unconfirmed, c.Undecryptable)
+			onHS := "-"
+			if d == "irc_to_matrix" && c.OnHomeserver >= 0 {
+				onHS = strconv.Itoa(c.OnHomeserver)
+			}
+			fmt.Fprintf(&b, "%-22s %-14s %7d %9d %6d %10d %9d %11d %5d %7s\n", n, d, c.Sent, c.Delivered, c.Lost, c.Duplicated, c.Reordered, c.Unconfirmed, c.Undecryptable, onHS)
 		}
 	}
 	return b.String()

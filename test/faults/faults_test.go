@@ -216,6 +216,7 @@ func (w *world) stream(ctx context.Context, name string, mN, iN, rate int, fault
 	}
 	c := r["irc_to_matrix"]
 	c.Undecryptable = col.UTD
+	c.OnHomeserver = w.onHomeserver(iPrefix, since)
 	r["irc_to_matrix"] = c
 	t.Logf("%s: IRC->Matrix lost: %s", name, missing(iSent, col.Seqs, 20))
 	return r, nil
@@ -307,4 +308,26 @@ func pidWithArg(arg string) (int, error) {
 		}
 	}
 	return 0, fmt.Errorf("no process with argument %s", arg)
+}
+
+// onHomeserver counts the encrypted events the IRC peer's ghost has in the portal on the homeserver
+// since the scenario began (-1 when it cannot tell: no line of the stream reached the client, so
+// the ghost's ID is unknown).
+func (w *world) onHomeserver(prefix string, since time.Time) int {
+	var ghost string
+	for _, e := range w.mx.Events() {
+		if e.RoomID == w.room && strings.HasPrefix(e.Body(), prefix) {
+			ghost = e.Sender
+			break
+		}
+	}
+	if ghost == "" || w.hs == nil {
+		return -1
+	}
+	n, err := w.hs.CountEventsSince(w.room, ghost, "m.room.encrypted", since.UnixMilli())
+	if err != nil {
+		w.t.Logf("counting the ghost's events on the homeserver: %v", err)
+		return -1
+	}
+	return n
 }

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"text/template"
@@ -191,6 +192,24 @@ GROUP BY t.event_type;`
 // the sqlite3 command-line tool, read-only, while Dendrite runs.
 func (d *Dendrite) EventTypesInRoom(roomID string) (map[string]int, error) {
 	return countEventTypes(d.RoomserverDB, eventTypesSQL, roomID)
+}
+
+// CountEventsSince counts the events of one type and sender in a room that Dendrite stored with an
+// origin_server_ts at or after since (Unix ms), read from its own database like
+// EventTypesInRoom. The fault suite uses it to tell a message the bridge never sent from one the
+// Matrix client did not collect.
+func (d *Dendrite) CountEventsSince(roomID, sender, eventType string, since int64) (int, error) {
+	esc := func(s string) string { return strings.ReplaceAll(strings.ReplaceAll(s, "'", "''"), "%", "%%") }
+	query := `SELECT 'n' AS type, count(*) AS n
+FROM roomserver_events e
+JOIN roomserver_rooms r ON r.room_nid = e.room_nid
+JOIN roomserver_event_json j ON j.event_nid = e.event_nid
+WHERE r.room_id = '%s'
+AND json_extract(CAST(j.event_json AS TEXT), '$.sender') = '` + esc(sender) + `'
+AND json_extract(CAST(j.event_json AS TEXT), '$.type') = '` + esc(eventType) + `'
+AND json_extract(CAST(j.event_json AS TEXT), '$.origin_server_ts') >= ` + strconv.FormatInt(since, 10) + `;`
+	counts, err := countEventTypes(d.RoomserverDB, query, roomID)
+	return counts["n"], err
 }
 
 // yamlQuote quotes s as a JSON string, which is a valid YAML scalar.
