@@ -2,7 +2,9 @@
 // in front of it for CHATHISTORY, the bridge binary, the matrix-js-sdk E2EE client) it streams
 // numbered messages both ways through an encrypted channel portal while it kills the bridge with
 // SIGKILL, stops the homeserver for 60 s and restarts the IRC server, and counts per scenario and
-// direction what was sent, delivered, lost, duplicated and reordered. It reports; it fails only
+// direction what was sent, delivered, lost, duplicated and reordered. For IRC->Matrix it also
+// counts what the homeserver stored (on_hs, from Dendrite's database), so that a line the bridge
+// never sent can be told from one the Matrix client did not collect. It reports; it fails only
 // when the harness itself breaks. A second test checks flood control: a burst of lines from Matrix
 // reaches IRC in order, on InspIRCd's default connect-class limits, without a flood disconnect.
 //
