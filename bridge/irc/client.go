@@ -174,6 +174,10 @@ func (c *Client) dial(ctx context.Context) (net.Conn, error) {
 		return nil, fmt.Errorf("irc: dial %s: %w", c.cfg.Addr, err)
 	}
 	if !c.cfg.TLS {
+		if c.cfg.SASLExternal {
+			_ = conn.Close()
+			return nil, fmt.Errorf("%w: SASL EXTERNAL needs a TLS connection for its client certificate", ErrSASLFailed)
+		}
 		return conn, nil
 	}
 	var tc *tls.Config

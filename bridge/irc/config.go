@@ -37,6 +37,10 @@ type Config struct {
 	Nick, Username, RealName string
 	// SASLUser and SASLPassword make SASL PLAIN required when set.
 	SASLUser, SASLPassword string
+	// SASLExternal makes SASL EXTERNAL required instead: the server logs us in to the account
+	// that has the fingerprint of the client certificate in TLSConfig.Certificates (CertFP).
+	// https://ircv3.net/specs/extensions/sasl-3.1
+	SASLExternal bool
 	// NickServPassword, for servers without SASL, makes registration end only once
 	// "PRIVMSG NickServ :IDENTIFY <Nick> <password>" is answered with RPL_LOGGEDIN
 	// (900); a refusal from NickServ is ErrNickServFailed.

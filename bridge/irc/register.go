@@ -18,7 +18,7 @@ const (
 )
 
 // registration is the connection registration state machine, driven by the
-// reader goroutine: CAP LS 302 -> CAP REQ -> (SASL PLAIN) -> CAP END ->
+// reader goroutine: CAP LS 302 -> CAP REQ -> (SASL PLAIN or EXTERNAL) -> CAP END ->
 // RPL_WELCOME .. RPL_ISUPPORT .. RPL_ENDOFMOTD/ERR_NOMOTD.
 type registration struct {
 	s        *session
@@ -41,7 +41,16 @@ type registration struct {
 }
 
 func (r *registration) wantSASL() bool {
-	return r.cfg.SASLUser != "" || r.cfg.SASLPassword != ""
+	return r.cfg.SASLExternal || r.cfg.SASLUser != "" || r.cfg.SASLPassword != ""
+}
+
+// saslMechanism is the mechanism registration uses: EXTERNAL with a client certificate, otherwise
+// PLAIN.
+func (r *registration) saslMechanism() string {
+	if r.cfg.SASLExternal {
+		return "EXTERNAL"
+	}
+	return "PLAIN"
 }
 
 // start sends the opening lines.
@@ -63,7 +72,11 @@ func (r *registration) handle(msg *ircmsg.Message) (done bool, err error) {
 	case "CAP":
 		return false, r.handleCap(msg)
 	case "AUTHENTICATE":
-		if r.sasl == saslStarted && len(p) > 0 && p[0] == "+" {
+		if r.sasl == saslStarted && len(p) > 0 && p[0] == "+" && r.cfg.SASLExternal {
+			// EXTERNAL: an empty response, the account is the certificate's (authzid empty).
+			_ = r.s.sendNow("AUTHENTICATE", "+")
+			r.sasl = saslSentResponse
+		} else if r.sasl == saslStarted && len(p) > 0 && p[0] == "+" {
 			payload := "\x00" + r.cfg.SASLUser + "\x00" + r.cfg.SASLPassword
 			for _, chunk := range ircutils.EncodeSASLResponse([]byte(payload)) {
 				_ = r.s.sendNow("AUTHENTICATE", chunk)
@@ -248,11 +261,12 @@ func (r *registration) capsSettled() error {
 	if !r.c.HasCap("sasl") {
 		return fmt.Errorf("%w: server does not offer SASL", ErrSASLFailed)
 	}
-	if !saslMechanismOffered(r.offered["sasl"], "PLAIN") {
-		return fmt.Errorf("%w: server does not offer SASL PLAIN", ErrSASLFailed)
+	mech := r.saslMechanism()
+	if !saslMechanismOffered(r.offered["sasl"], mech) {
+		return fmt.Errorf("%w: server does not offer SASL %s", ErrSASLFailed, mech)
 	}
 	r.sasl = saslStarted
-	_ = r.s.sendNow("AUTHENTICATE", "PLAIN")
+	_ = r.s.sendNow("AUTHENTICATE", mech)
 	return nil
 }
 

@@ -2,6 +2,7 @@ package irc
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/base64"
 	"errors"
 	"github.com/rs/zerolog"
@@ -414,4 +415,68 @@ func (s *syncWriter) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.buf.String()
+}
+
+// SASL EXTERNAL: the client presents its certificate in the TLS handshake, asks for EXTERNAL and
+// answers the server's "+" with an empty response ("+"); nothing secret goes over the wire.
+func TestSASLExternal(t *testing.T) {
+	pool, serverCert := testCA(t)
+	certDER, keyDER, err := NewClientCert("bridge")
+	if err != nil {
+		t.Fatal(err)
+	}
+	clientCert, err := ClientCert(certDER, keyDER)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := newFakeServerTLS(t, &tls.Config{Certificates: []tls.Certificate{serverCert}, ClientAuth: tls.RequireAnyClientCert})
+	cfg := testConfig(srv)
+	cfg.TLS = true
+	cfg.TLSConfig = &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{clientCert}}
+	cfg.SASLExternal = true
+	c := New(cfg, newRecHandler(), testLogger(t))
+	res := connectAsync(c)
+	fc := srv.accept()
+	fc.expectRegistration("bridge")
+	state := fc.conn.(*tls.Conn).ConnectionState()
+	if len(state.PeerCertificates) != 1 {
+		t.Fatalf("client presented %d certificates", len(state.PeerCertificates))
+	}
+	fp := CertFingerprints(state.PeerCertificates[0].Raw)
+	if want := CertFingerprints(certDER); fp != want || len(fp.SHA256) != 64 {
+		t.Fatalf("fingerprint on the wire %v, want %v", fp, want)
+	}
+	fc.send(":irc.test CAP * LS :sasl=PLAIN,EXTERNAL")
+	fc.expectMessage("CAP", "REQ", "sasl")
+	fc.send(":irc.test CAP bridge ACK :sasl")
+	fc.expectMessage("AUTHENTICATE", "EXTERNAL")
+	fc.send("AUTHENTICATE +")
+	fc.expectMessage("AUTHENTICATE", "+")
+	fc.send(":irc.test 900 bridge bridge!u@h alice :You are now logged in as alice")
+	fc.send(":irc.test 903 bridge :SASL authentication successful")
+	fc.expectMessage("CAP", "END")
+	fc.welcome("bridge")
+	if err := waitErr(t, res); err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+
+	// A server that offers only PLAIN cannot log a certificate in: fatal, not retried.
+	c = New(cfg, newRecHandler(), testLogger(t))
+	defer c.Close()
+	res = connectAsync(c)
+	fc = srv.accept()
+	fc.expectRegistration("bridge")
+	fc.send(":irc.test CAP * LS :sasl=PLAIN")
+	fc.expectMessage("CAP", "REQ", "sasl")
+	fc.send(":irc.test CAP bridge ACK :sasl")
+	if err := waitErr(t, res); !errors.Is(err, ErrSASLFailed) || !IsFatal(err) {
+		t.Fatalf("EXTERNAL not offered: got %v", err)
+	}
+
+	// Without TLS there is no certificate to present: refused before anything is sent.
+	cfg.TLS = false
+	if err := New(cfg, newRecHandler(), testLogger(t)).Connect(context.Background()); !errors.Is(err, ErrSASLFailed) {
+		t.Fatalf("EXTERNAL over plain text: got %v", err)
+	}
 }

@@ -255,6 +255,53 @@ func (i *IRC) RegisterAccount(ctx context.Context, nick, password string) error 
 	return nil
 }
 
+// AddCertFingerprint connects over TLS presenting cert, identifies to NickServ as nick with
+// password and adds the certificate's fingerprint to the account (NickServ CERT ADD: Anope 2.0
+// adds only the fingerprint of the connection it is sent on), so that a connection presenting
+// cert can log in with SASL EXTERNAL.
+func (i *IRC) AddCertFingerprint(ctx context.Context, nick, password string, cert tls.Certificate) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	tc, err := i.TLSConfig()
+	if err != nil {
+		return err
+	}
+	tc.Certificates = []tls.Certificate{cert}
+	c, err := dialIRC(ctx, i.TLSAddr(), tc)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if err := c.register(ctx, nick+"_cert", false); err != nil {
+		return err
+	}
+	if err := c.send("PRIVMSG NickServ :IDENTIFY %s %s", nick, password); err != nil {
+		return err
+	}
+	if _, err := c.until(ctx, func(m ircMsg) (bool, error) {
+		if m.Command == "NOTICE" && strings.EqualFold(m.Nick(), "NickServ") && strings.Contains(strings.ToLower(m.Last()), "incorrect") {
+			return false, fmt.Errorf("NickServ IDENTIFY %s: %s", nick, m.Last())
+		}
+		return m.Command == "900", nil
+	}); err != nil {
+		return err
+	}
+	if err := c.send("PRIVMSG NickServ :CERT ADD"); err != nil {
+		return err
+	}
+	_, err = c.until(ctx, func(m ircMsg) (bool, error) {
+		if m.Command != "NOTICE" || !strings.EqualFold(m.Nick(), "NickServ") {
+			return false, nil
+		}
+		if strings.Contains(m.Last(), "added to") {
+			return true, nil
+		}
+		return false, fmt.Errorf("NickServ CERT ADD: %s", m.Last())
+	})
+	_ = c.send("QUIT :cert added")
+	return err
+}
+
 // SASLPlain connects (over TLS if useTLS), negotiates CAP LS 302 and
 // CAP REQ :sasl, authenticates account/password with SASL PLAIN, expects
 // 900 and 903, completes registration as nick and quits.

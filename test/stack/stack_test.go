@@ -5,6 +5,8 @@ package stack
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"errors"
 	"database/sql"
 	"encoding/base64"
 	"encoding/json"
@@ -18,6 +20,11 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/ergochat/irc-go/ircmsg"
+	"github.com/rs/zerolog"
+
+	sbirc "github.com/sealbridge/sealbridge/bridge/irc"
 )
 
 // TestStack starts Dendrite, InspIRCd+Anope and PostgreSQL side by side
@@ -96,6 +103,8 @@ namespaces:
 		if err := irc.SASLPlain(ctx, true, "stackuser4", "stackuser", "correct-horse"); err != nil {
 			t.Fatalf("SASL over TLS with CAFile: %v", err)
 		}
+		// CertFP: a fingerprint added with NickServ CERT ADD logs the certificate in with EXTERNAL.
+		checkSASLExternal(t, irc, "stackuser", "correct-horse")
 		// The operator block works (tests may need KILL, SAJOIN...).
 		c, err := dialIRC(ctx, irc.Addr(), nil)
 		if err != nil {
@@ -354,3 +363,51 @@ func mx(t *testing.T, d *Dendrite, token, method, path string, body, out any) {
 		}
 	}
 }
+
+// checkSASLExternal adds a new client certificate's fingerprint to account and connects with it
+// through the bridge's engine, which must be logged in to account by SASL EXTERNAL.
+func checkSASLExternal(t *testing.T, ircd *IRC, account, password string) {
+	t.Helper()
+	certDER, keyDER, err := sbirc.NewClientCert("stack-certfp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := sbirc.ClientCert(certDER, keyDER)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ircd.AddCertFingerprint(t.Context(), account, password, cert); err != nil {
+		t.Fatal(err)
+	}
+	tc, err := ircd.TLSConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	connect := func(tc *tls.Config) error {
+		c := sbirc.New(sbirc.Config{Addr: ircd.TLSAddr(), TLS: true, TLSConfig: tc, Nick: "stackcertfp", SASLExternal: true}, nopHandler{}, zerolog.Nop())
+		defer c.Close()
+		ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+		defer cancel()
+		return c.Connect(ctx)
+	}
+	tc.Certificates = []tls.Certificate{cert}
+	if err := connect(tc); err != nil {
+		t.Fatalf("SASL EXTERNAL with a registered fingerprint: %v", err)
+	}
+	other, otherKey, err := sbirc.NewClientCert("stack-unknown")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tc.Certificates[0], err = sbirc.ClientCert(other, otherKey); err != nil {
+		t.Fatal(err)
+	}
+	if err := connect(tc); !errors.Is(err, sbirc.ErrSASLFailed) {
+		t.Fatalf("SASL EXTERNAL with an unknown certificate: got %v, want a SASL failure", err)
+	}
+}
+
+type nopHandler struct{}
+
+func (nopHandler) OnConnected(*sbirc.Client)                           {}
+func (nopHandler) OnDisconnected(*sbirc.Client, error, bool)           {}
+func (nopHandler) OnMessage(*sbirc.Client, *ircmsg.Message, time.Time) {}
