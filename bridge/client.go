@@ -113,12 +113,21 @@ func newIRCClient(c *IRCConnector, login *bridgev2.UserLogin, network *config.Ne
 	if err != nil {
 		return &brokenClient{reason: "the stored SASL password cannot be opened with the bridge's credentials_key; log in again"}
 	}
-	cl := newClient(c, login.ID, network, meta, password)
+	cert, hasCert, err := c.openCertFP(meta, string(login.ID))
+	if err != nil {
+		return &brokenClient{reason: "the stored client certificate cannot be opened with the bridge's credentials_key; log in again"}
+	}
+	certp := &cert
+	if !hasCert {
+		certp = nil
+	}
+	cl := newClient(c, login.ID, network, meta, password, certp)
 	cl.attach(login)
 	return cl
 }
 
-func newClient(c *IRCConnector, loginID networkid.UserLoginID, network *config.Network, meta *sbdb.UserLoginMetadata, password string) *IRCClient {
+// newClient makes a login's client; with cert (CertFP) it logs in with SASL EXTERNAL.
+func newClient(c *IRCConnector, loginID networkid.UserLoginID, network *config.Network, meta *sbdb.UserLoginMetadata, password string, cert *tls.Certificate) *IRCClient {
 	cl := &IRCClient{
 		conn:     c,
 		loginID:  loginID,
@@ -150,6 +159,13 @@ func newClient(c *IRCConnector, loginID networkid.UserLoginID, network *config.N
 	}
 	if cfg.TLS {
 		cfg.TLSConfig = tlsConfig(network, cl.log)
+	}
+	if cert != nil {
+		cfg.SASLExternal = true
+		cfg.SASLUser, cfg.SASLPassword = "", ""
+		if cfg.TLSConfig != nil {
+			cfg.TLSConfig.Certificates = []tls.Certificate{*cert}
+		}
 	}
 	cl.irc = irc.New(cfg, cl, cl.log.With().Str("component", "irc").Logger())
 	return cl

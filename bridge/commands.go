@@ -33,6 +33,16 @@ var (
 		},
 		RequiresLogin: true,
 	}
+	cmdCertFP = &commands.FullHandler{
+		Func: fnCertFP,
+		Name: "certfp",
+		Help: commands.HelpMeta{
+			Section:     commands.HelpSectionAuth,
+			Description: "Show the fingerprints of your login's client certificate (made by `login certfp`), e.g. to check them against `/msg NickServ CERT LIST`.",
+			Args:        "[_network_]",
+		},
+		RequiresLogin: true,
+	}
 	cmdNetworks = &commands.FullHandler{
 		Func: fnNetworks,
 		Name: "networks",
@@ -48,7 +58,7 @@ func registerCommands(br *bridgev2.Bridge, c *IRCConnector) {
 	if !ok {
 		return
 	}
-	proc.AddHandlers(cmdJoin, cmdPart, cmdNetworks, cmdMediaLinks)
+	proc.AddHandlers(cmdJoin, cmdPart, cmdNetworks, cmdCertFP, cmdMediaLinks)
 }
 
 // loginForArgs picks the login a command acts on: the network named by the first argument when it is
@@ -166,6 +176,23 @@ func fnPart(ce *commands.Event) {
 		return
 	}
 	ce.Reply("Leaving %s.", channel)
+}
+
+func fnCertFP(ce *commands.Event) {
+	cl, _, err := loginForArgs(ce)
+	if err != nil {
+		ce.Reply("%v", err)
+		return
+	}
+	cl.mu.Lock()
+	fp, ok := certFingerprints(cl.meta)
+	account := cl.meta.SASLAccount
+	cl.mu.Unlock()
+	if !ok {
+		ce.Reply("Your login on %s has no client certificate. `$cmdprefix relogin %s certfp` makes one and adds it to your account.", cl.network.DisplayName(), cl.loginID)
+		return
+	}
+	ce.Reply("Your login on %s logs in to the account %s with a client certificate. Its fingerprints:\n\n* SHA-256 `%s`\n* SHA-1 `%s`\n* SHA-512 `%s`", cl.network.DisplayName(), account, fp.SHA256, fp.SHA1, fp.SHA512)
 }
 
 func fnNetworks(ce *commands.Event) {

@@ -2,6 +2,7 @@ package bridge
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"strings"
@@ -9,16 +10,21 @@ import (
 
 	"maunium.net/go/mautrix/bridgev2"
 	"maunium.net/go/mautrix/bridgev2/database"
+	"maunium.net/go/mautrix/bridgev2/networkid"
 
 	"github.com/sealbridge/sealbridge/bridge/irc"
+	"github.com/sealbridge/sealbridge/config"
 	sbdb "github.com/sealbridge/sealbridge/database"
 )
 
 // Login flows: a plain nick; a nick with a SASL PLAIN account (registered with the network's
-// services); or, for networks without SASL, a registered nick that identifies to NickServ.
+// services); a client certificate the bridge makes and adds to the account once (CertFP, then
+// SASL EXTERNAL, no password stored: certfp.go); or, for networks without SASL, a registered nick
+// that identifies to NickServ.
 const (
 	FlowNick     = "nick"
 	FlowSASL     = "sasl"
+	FlowCertFP   = "certfp"
 	FlowNickServ = "nickserv"
 )
 
@@ -29,12 +35,13 @@ func (c *IRCConnector) GetLoginFlows() []bridgev2.LoginFlow {
 	return []bridgev2.LoginFlow{
 		{ID: FlowNick, Name: "Nickname", Description: "Connect with a nickname only (no account)"},
 		{ID: FlowSASL, Name: "SASL account", Description: "Connect and log in to your registered IRC account with SASL PLAIN"},
+		{ID: FlowCertFP, Name: "Client certificate", Description: "Log in to your registered IRC account with a client certificate (CertFP, SASL EXTERNAL); your password is used once to add the certificate to the account and is not stored"},
 		{ID: FlowNickServ, Name: "NickServ", Description: "Connect with your registered nick and identify to NickServ (for networks without SASL)"},
 	}
 }
 
 func (c *IRCConnector) CreateLogin(ctx context.Context, user *bridgev2.User, flowID string) (bridgev2.LoginProcess, error) {
-	if flowID != FlowNick && flowID != FlowSASL && flowID != FlowNickServ {
+	if flowID != FlowNick && flowID != FlowSASL && flowID != FlowCertFP && flowID != FlowNickServ {
 		return nil, fmt.Errorf("unknown login flow %q", flowID)
 	}
 	return &ircLogin{conn: c, user: user, flow: flowID}, nil
@@ -43,7 +50,7 @@ func (c *IRCConnector) CreateLogin(ctx context.Context, user *bridgev2.User, flo
 type ircLogin struct {
 	conn *IRCConnector
 	user *bridgev2.User
-	flow string // FlowNick, FlowSASL or FlowNickServ
+	flow string // FlowNick, FlowSASL, FlowCertFP or FlowNickServ
 	// override is the login being re-authenticated (`relogin`), if any.
 	override *bridgev2.UserLogin
 }
@@ -90,14 +97,22 @@ func (l *ircLogin) Start(ctx context.Context) (*bridgev2.LoginStep, error) {
 		Description: "The nick to use on IRC.",
 		Validate:    validateNick,
 	}}
-	if l.flow == FlowSASL {
+	if l.flow == FlowSASL || l.flow == FlowCertFP {
 		fields = append(fields, bridgev2.LoginInputDataField{
 			Type:        bridgev2.LoginInputFieldTypeUsername,
 			ID:          "account",
 			Name:        "SASL account name",
 			Description: "Your account name with the network's services (often your registered nick).",
 			Validate:    validateNick,
-		}, passwordField("SASL password"))
+		})
+	}
+	switch l.flow {
+	case FlowSASL:
+		fields = append(fields, passwordField("SASL password"))
+	case FlowCertFP:
+		f := passwordField("account password")
+		f.Description = "Used once, to add the bridge's new client certificate to your account (NickServ CERT ADD); it is not stored, and your message with it is redacted."
+		fields = append(fields, f)
 	}
 	if l.flow == FlowNickServ {
 		fields = append(fields, passwordField("NickServ password"))
@@ -142,7 +157,13 @@ func (l *ircLogin) SubmitUserInput(ctx context.Context, input map[string]string)
 		return nil, fmt.Errorf("you are already logged in to %s (login `%s`); use `relogin %s` to change its nick or password, or log out first", network.DisplayName(), loginID, loginID)
 	}
 	var password string
-	if l.flow == FlowSASL || l.flow == FlowNickServ {
+	var cert *tls.Certificate
+	if l.flow == FlowCertFP {
+		if cert, err = l.certFP(ctx, network, nick, input["account"], input["password"], meta, loginID); err != nil {
+			l.restore(old, network)
+			return nil, err
+		}
+	} else if l.flow == FlowSASL || l.flow == FlowNickServ {
 		if l.flow == FlowSASL {
 			meta.SASLAccount = input["account"]
 		}
@@ -152,7 +173,7 @@ func (l *ircLogin) SubmitUserInput(ctx context.Context, input map[string]string)
 			return nil, fmt.Errorf("failed to seal the password: %w", err)
 		}
 	}
-	cl := newClient(l.conn, loginID, network, meta, password)
+	cl := newClient(l.conn, loginID, network, meta, password, cert)
 	connectCtx, cancel := context.WithTimeout(ctx, loginTimeout)
 	defer cancel()
 	err = cl.irc.Connect(connectCtx)
@@ -163,14 +184,7 @@ func (l *ircLogin) SubmitUserInput(ctx context.Context, input map[string]string)
 	}
 	if err != nil {
 		cl.irc.Close()
-		if old != nil {
-			// The relogin failed: bring the login back as it was, on a fresh client (a closed
-			// engine does not reconnect).
-			old.retire()
-			restored := newIRCClient(l.conn, l.override, network)
-			l.override.Client = restored
-			restored.Connect(l.conn.Bridge.BackgroundCtx)
-		}
+		l.restore(old, network)
 		return nil, loginError(network.DisplayName(), nick, err)
 	}
 	ul, err := l.user.NewLogin(ctx, &database.UserLogin{
@@ -193,15 +207,53 @@ func (l *ircLogin) SubmitUserInput(ctx context.Context, input map[string]string)
 		return nil, fmt.Errorf("failed to save the login: %w", err)
 	}
 	cl.Connect(ul.Log.WithContext(l.conn.Bridge.BackgroundCtx))
+	done := fmt.Sprintf("Connected to %s as %s.", network.DisplayName(), cl.irc.Nick())
+	if fp, ok := certFingerprints(meta); ok {
+		done += fmt.Sprintf(" Logged in to the account %s with the bridge's client certificate (SHA-256 fingerprint `%s`); your password was not stored.", meta.SASLAccount, fp.SHA256)
+	}
 	return &bridgev2.LoginStep{
 		Type:         bridgev2.LoginStepTypeComplete,
 		StepID:       "net.sealbridge.irc.login.complete",
-		Instructions: fmt.Sprintf("Connected to %s as %s. Use `join #channel` to join a channel and `pm <nick>` to talk to someone.", network.DisplayName(), cl.irc.Nick()),
+		Instructions: done + " Use `join #channel` to join a channel and `pm <nick>` to talk to someone.",
 		CompleteParams: &bridgev2.LoginCompleteParams{
 			UserLoginID: ul.ID,
 			UserLogin:   ul,
 		},
 	}, nil
+}
+
+// restore brings back the login a failed relogin replaced (old, nil for a new login), on a fresh
+// client: a closed engine does not reconnect.
+func (l *ircLogin) restore(old *IRCClient, network *config.Network) {
+	if old == nil {
+		return
+	}
+	old.retire()
+	restored := newIRCClient(l.conn, l.override, network)
+	l.override.Client = restored
+	restored.Connect(l.conn.Bridge.BackgroundCtx)
+}
+
+// certFP makes the login's client certificate (stored in meta) and adds it to the account with
+// the password, which is then forgotten.
+func (l *ircLogin) certFP(ctx context.Context, network *config.Network, nick, account, password string, meta *sbdb.UserLoginMetadata, loginID networkid.UserLoginID) (*tls.Certificate, error) {
+	if !network.UseTLS() {
+		return nil, fmt.Errorf("%s is reached without TLS, and a client certificate needs TLS; use the sasl flow", network.DisplayName())
+	}
+	meta.SASLAccount = account
+	cert, err := l.conn.newCertFP(meta, string(loginID))
+	if err != nil {
+		return nil, err
+	}
+	addCtx, cancel := context.WithTimeout(ctx, loginTimeout)
+	defer cancel()
+	if err = addCertFingerprint(addCtx, network, nick, account, password, cert, l.conn.Bridge.Log); err != nil {
+		if errors.Is(err, errCertAdd) {
+			return nil, fmt.Errorf("%s: %v; nothing was saved", network.DisplayName(), err)
+		}
+		return nil, loginError(network.DisplayName(), nick, err)
+	}
+	return &cert, nil
 }
 
 // loginError turns an engine error into a sentence for the user. It never includes the password.

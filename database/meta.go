@@ -14,6 +14,10 @@ type UserLoginMetadata struct {
 	// NickServ set it is the password for NickServ IDENTIFY instead (servers without SASL).
 	SASLPassword string `json:"sasl_password_sealed,omitempty"`
 	NickServ     bool   `json:"nickserv,omitempty"`
+	// ClientCert is the base64 DER of the login's TLS client certificate (CertFP), for SASL
+	// EXTERNAL; not secret. ClientKey is its private key (PKCS #8), sealed like the password.
+	ClientCert string `json:"client_cert,omitempty"`
+	ClientKey  string `json:"client_key_sealed,omitempty"`
 	// Channels the login is in, by casefolded name, rejoined after every reconnect.
 	Channels map[string]*Channel `json:"channels,omitempty"`
 }

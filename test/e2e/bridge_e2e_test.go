@@ -201,15 +201,17 @@ func runBridgeStory(t *testing.T, ctx context.Context, ircd *stack.IRC, hsKind, 
 
 	// On networks without SASL a registered nick identifies to NickServ: a wrong password is refused
 	// with NickServ's answer, the right one connects only once NickServ has accepted it.
-	botSaysFrom := func(from int, substr string) {
+	botSaysFrom := func(from int, substr string) string {
 		t.Helper()
 		c, cancel := waitCtx()
 		defer cancel()
-		if _, err := mx.WaitEventFrom(c, from, func(e mxclient.Event) bool {
+		ev, err := mx.WaitEventFrom(c, from, func(e mxclient.Event) bool {
 			return e.RoomID == mgmt && e.Sender == br.BotMXID && e.Type == "m.room.message" && strings.Contains(e.Body(), substr)
-		}); err != nil {
-			t.Fatalf("the bot never said %q: %v", substr, err)
+		})
+		if err != nil {
+			t.Fatalf("the bot never said %q: %v\nbridge log:\n%s", substr, err, tail(br.LogPath, 30))
 		}
+		return ev.Body()
 	}
 	from := mx.EventCount()
 	command("login nickserv testnet " + saslNick + " wrong-password")
@@ -220,6 +222,12 @@ func runBridgeStory(t *testing.T, ctx context.Context, ircd *stack.IRC, hsKind, 
 	from = mx.EventCount()
 	command("logout testnet:" + userID)
 	botSaysFrom(from, "Logged out")
+
+	logins := loginScene{
+		ircd: ircd, mx: mx, userID: userID, tag: tag, bob: bob,
+		command: command, botSaysFrom: botSaysFrom, dbContains: dbContains,
+	}
+	certFPStory(t, ctx, logins)
 
 	// Unreachable servers, untrusted certificates and nicks in use are refused with a clear message.
 	command("login nick deadnet " + aliceNick)
