@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 	"time"
 
@@ -75,7 +76,7 @@ var errCertAdd = errors.New("NickServ did not add the certificate")
 // addCertFingerprint connects to network presenting cert, logs in to account with SASL PLAIN and
 // asks NickServ to add the connection's fingerprint: "CERT ADD" (Anope and Atheme add the current
 // one), then, if refused, "CERT ADD <sha256>" (services that want it spelt out, like ergo's).
-func addCertFingerprint(ctx context.Context, network *config.Network, nick, account, password string, cert tls.Certificate, log zerolog.Logger) error {
+func addCertFingerprint(ctx context.Context, dial func(context.Context, string, string) (net.Conn, error), network *config.Network, nick, account, password string, cert tls.Certificate, log zerolog.Logger) error {
 	der := cert.Certificate[0]
 	tc := tlsConfig(network, log)
 	tc.Certificates = []tls.Certificate{cert}
@@ -84,6 +85,7 @@ func addCertFingerprint(ctx context.Context, network *config.Network, nick, acco
 		Addr: network.HostPort(), TLS: true, TLSConfig: tc, ServerPassword: network.Password,
 		Nick: nick, NickFallback: true, SASLUser: account, SASLPassword: password,
 		Flood: irc.FloodConfig{Burst: network.Flood.Burst, LinesPerSecond: network.Flood.LinesPerSecond},
+		Dial:  dial,
 	}
 	conn := irc.New(cfg, h, log.With().Str("component", "irc-certfp").Logger())
 	defer conn.Close()

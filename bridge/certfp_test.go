@@ -114,7 +114,7 @@ func TestAddCertFingerprint(t *testing.T) {
 	defer cancel()
 
 	s := newCertServer(t, "\x02"+want+"\x02 added to your certificate list.")
-	if err := addCertFingerprint(ctx, s.network, "me", "acct", "pw", cert, zerolog.Nop()); err != nil {
+	if err := addCertFingerprint(ctx, nil, s.network, "me", "acct", "pw", cert, zerolog.Nop()); err != nil {
 		t.Fatalf("CERT ADD accepted: %v", err)
 	}
 	if fp := <-s.fp; fp != want {
@@ -125,7 +125,7 @@ func TestAddCertFingerprint(t *testing.T) {
 	}
 
 	s = newCertServer(t, "You are not using a client certificate.", "Invalid parameters.")
-	err = addCertFingerprint(ctx, s.network, "me", "acct", "pw", cert, zerolog.Nop())
+	err = addCertFingerprint(ctx, nil, s.network, "me", "acct", "pw", cert, zerolog.Nop())
 	if !errors.Is(err, errCertAdd) || !strings.Contains(err.Error(), "not using a client certificate") {
 		t.Fatalf("CERT ADD refused: got %v", err)
 	}

@@ -151,6 +151,7 @@ func newClient(c *IRCConnector, loginID networkid.UserLoginID, network *config.N
 		Flood:          irc.FloodConfig{Burst: network.Flood.Burst, LinesPerSecond: network.Flood.LinesPerSecond},
 		Backoff:        irc.BackoffConfig{Min: network.Reconnect.MinDelay, Max: network.Reconnect.MaxDelay},
 		Pace:           c.pacerFor(network).Wait,
+		Dial:           c.dialFor(network),
 	}
 	if meta.NickServ {
 		cfg.NickServPassword = password

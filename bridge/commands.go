@@ -220,6 +220,12 @@ func fnNetworks(ce *commands.Event) {
 		}
 		b.WriteString("\n")
 	}
+	for _, ul := range ce.User.GetUserLogins() {
+		if cl, ok := ul.Client.(*IRCClient); ok && cl.network.UserAdded {
+			fmt.Fprintf(&b, "* `%s` - a server of your choice (port %d) - you are logged in as %s, %s\n", cl.network.ID, cl.network.Port, cl.irc.Nick(), cl.state())
+		}
+	}
+	b.WriteString(conn.userNetworksHelp(ce.User.MXID))
 	ce.Reply("%s", b.String())
 }
 

@@ -127,18 +127,19 @@ func (c *IRCConnector) GetConfig() (example string, data any, upgrader configupg
 	return config.ExampleYAML, &c.Config, configupgrade.SimpleUpgrader(config.Upgrade)
 }
 
-// ValidateUserID tells bridgev2 which ghost IDs are ours: network/nick on a configured network.
+// ValidateUserID tells bridgev2 which ghost IDs are ours: network/nick on a configured network or
+// on a user network some login is on.
 func (c *IRCConnector) ValidateUserID(id networkid.UserID) bool {
 	network, nick, ok := ParseUserID(id)
-	return ok && c.Config.Networks[network] != nil && nick != ""
+	return ok && nick != "" && c.knownNetwork(network)
 }
 
 // LoadUserLogin attaches a client to a login loaded from the database; bridgev2 calls Connect next.
 func (c *IRCConnector) LoadUserLogin(ctx context.Context, login *bridgev2.UserLogin) error {
 	meta := login.Metadata.(*sbdb.UserLoginMetadata)
-	network := c.Config.Networks[meta.Network]
-	if network == nil {
-		login.Client = &brokenClient{reason: fmt.Sprintf("the IRC network %q is no longer in the bridge's config", meta.Network)}
+	network, err := c.loginNetwork(meta)
+	if err != nil {
+		login.Client = &brokenClient{reason: err.Error()}
 		return nil
 	}
 	login.Client = newIRCClient(c, login, network)

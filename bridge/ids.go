@@ -16,7 +16,8 @@ import (
 //   DM     = network + "/" + casefolded nick, with the login as receiver
 //   ghost  = network + "/" + casefolded nick
 //   message = the server's msgid tag, else a hash of what identifies the line
-// Network IDs contain no "/" or ":" (config validation), so the first separator splits them.
+// Network IDs (configured keys, or a user network's host) contain no "/" or ":" (config validation,
+// config.ParseUserServer), so the first separator splits them.
 
 // MakeUserLoginID is the ID of userID's login on network.
 func MakeUserLoginID(network string, userID id.UserID) networkid.UserLoginID {

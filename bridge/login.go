@@ -77,20 +77,29 @@ func (l *ircLogin) StartWithOverride(ctx context.Context, override *bridgev2.Use
 
 func (l *ircLogin) Start(ctx context.Context) (*bridgev2.LoginStep, error) {
 	ids := l.conn.Config.NetworkIDs()
-	fields := []bridgev2.LoginInputDataField{{
+	networkField := bridgev2.LoginInputDataField{
 		Type:        bridgev2.LoginInputFieldTypeSelect,
 		ID:          "network",
 		Name:        "IRC network",
 		Description: "Which IRC network to connect to.",
 		Options:     ids,
 		Validate: func(s string) (string, error) {
-			s = strings.ToLower(strings.TrimSpace(s))
-			if l.conn.Config.Networks[s] == nil {
-				return "", fmt.Errorf("unknown network %q; choose one of: %s", s, strings.Join(ids, ", "))
+			n, err := l.conn.resolveNetwork(s)
+			if err != nil {
+				return "", err
 			}
-			return s, nil
+			if n.UserAdded {
+				return config.UserServer{Host: n.Address, Port: n.Port, TLS: n.UseTLS()}.String(), nil
+			}
+			return n.ID, nil
 		},
-	}, {
+	}
+	if l.conn.Config.UserNetworks.Enabled {
+		// Any server the admin allows, by host name: a free-form field.
+		networkField.Type, networkField.Options = bridgev2.LoginInputFieldTypeDomain, nil
+		networkField.Description = fmt.Sprintf("A network of this bridge (%s), or a server's host name such as irc.example.org or irc.example.org:6697.", strings.Join(ids, ", "))
+	}
+	fields := []bridgev2.LoginInputDataField{networkField, {
 		Type:        bridgev2.LoginInputFieldTypeUsername,
 		ID:          "nick",
 		Name:        "nickname",
@@ -128,11 +137,11 @@ func (l *ircLogin) Start(ctx context.Context) (*bridgev2.LoginStep, error) {
 func (l *ircLogin) Cancel() {}
 
 func (l *ircLogin) SubmitUserInput(ctx context.Context, input map[string]string) (*bridgev2.LoginStep, error) {
-	networkID := input["network"]
-	network := l.conn.Config.Networks[networkID]
-	if network == nil {
-		return nil, fmt.Errorf("unknown network %q", networkID)
+	network, err := l.conn.resolveNetwork(input["network"])
+	if err != nil {
+		return nil, err
 	}
+	networkID := network.ID
 	nick, err := validateNick(input["nick"])
 	if err != nil {
 		return nil, err
@@ -143,6 +152,12 @@ func (l *ircLogin) SubmitUserInput(ctx context.Context, input map[string]string)
 	unlock := l.conn.lockLogin(loginID)
 	defer unlock()
 	meta := &sbdb.UserLoginMetadata{Network: networkID, Nick: nick}
+	if network.UserAdded {
+		if err = l.conn.checkUserNetworkQuota(l.user, network); err != nil {
+			return nil, err
+		}
+		meta.UserServer = &sbdb.UserServer{Port: network.Port, TLS: network.UseTLS()}
+	}
 	var old *IRCClient
 	if l.override != nil {
 		if l.override.ID != loginID {
@@ -247,7 +262,7 @@ func (l *ircLogin) certFP(ctx context.Context, network *config.Network, nick, ac
 	}
 	addCtx, cancel := context.WithTimeout(ctx, loginTimeout)
 	defer cancel()
-	if err = addCertFingerprint(addCtx, network, nick, account, password, cert, l.conn.Bridge.Log); err != nil {
+	if err = addCertFingerprint(addCtx, l.conn.dialFor(network), network, nick, account, password, cert, l.conn.Bridge.Log); err != nil {
 		if errors.Is(err, errCertAdd) {
 			return nil, fmt.Errorf("%s: %v; nothing was saved", network.DisplayName(), err)
 		}

@@ -37,6 +37,8 @@ type Config struct {
 	EditStyle string `yaml:"edit_style"`
 	// Metrics serves Prometheus metrics on their own listener.
 	Metrics Metrics `yaml:"metrics"`
+	// UserNetworks lets users connect to servers the admin did not list (usernetworks.go).
+	UserNetworks UserNetworks `yaml:"user_networks"`
 }
 
 // The edit styles.
@@ -66,8 +68,11 @@ type Network struct {
 	Password  string    `yaml:"password"`
 	Flood     Flood     `yaml:"flood"`
 	Reconnect Reconnect `yaml:"reconnect"`
-	// ID is the key of this network in Networks, filled in by ApplyDefaults.
+	// ID is the key of this network in Networks, filled in by ApplyDefaults; for a user network,
+	// its host.
 	ID string `yaml:"-"`
+	// UserAdded marks a network a user named at login (UserNetworks), not one of Networks.
+	UserAdded bool `yaml:"-"`
 }
 
 // Flood is the token bucket that paces lines to the server.
@@ -123,42 +128,49 @@ func (c *Config) ApplyDefaults() {
 		c.EditStyle = EditPrefix
 	}
 	for id, n := range c.Networks {
-		if n == nil {
-			continue
+		if n != nil {
+			n.applyDefaults(id)
 		}
-		n.ID = id
-		if n.Port == 0 {
-			n.Port = DefaultPlainPort
-			if n.UseTLS() {
-				n.Port = DefaultTLSPort
-			}
+	}
+	c.UserNetworks.applyDefaults()
+}
+
+func (n *Network) applyDefaults(id string) {
+	n.ID = id
+	if n.Port == 0 {
+		n.Port = DefaultPlainPort
+		if n.UseTLS() {
+			n.Port = DefaultTLSPort
 		}
-		if n.Flood.Burst == 0 {
-			n.Flood.Burst = DefaultBurst
-		}
-		if n.Flood.LinesPerSecond == 0 {
-			n.Flood.LinesPerSecond = DefaultLinesPerSecond
-		}
-		if n.Reconnect.MinDelay == 0 {
-			n.Reconnect.MinDelay = DefaultMinDelay
-		}
-		if n.Reconnect.MaxDelay == 0 {
-			n.Reconnect.MaxDelay = DefaultMaxDelay
-		}
-		if n.Reconnect.ConnectsPerSecond == 0 {
-			n.Reconnect.ConnectsPerSecond = DefaultConnectsPerSec
-		}
-		if n.Reconnect.ConnectBurst == 0 {
-			n.Reconnect.ConnectBurst = DefaultConnectBurst
-		}
+	}
+	if n.Flood.Burst == 0 {
+		n.Flood.Burst = DefaultBurst
+	}
+	if n.Flood.LinesPerSecond == 0 {
+		n.Flood.LinesPerSecond = DefaultLinesPerSecond
+	}
+	if n.Reconnect.MinDelay == 0 {
+		n.Reconnect.MinDelay = DefaultMinDelay
+	}
+	if n.Reconnect.MaxDelay == 0 {
+		n.Reconnect.MaxDelay = DefaultMaxDelay
+	}
+	if n.Reconnect.ConnectsPerSecond == 0 {
+		n.Reconnect.ConnectsPerSecond = DefaultConnectsPerSec
+	}
+	if n.Reconnect.ConnectBurst == 0 {
+		n.Reconnect.ConnectBurst = DefaultConnectBurst
 	}
 }
 
 // Validate applies defaults and reports the first problem, naming the key and what to write instead.
 func (c *Config) Validate() error {
 	c.ApplyDefaults()
-	if len(c.Networks) == 0 {
+	if len(c.Networks) == 0 && !c.UserNetworks.Enabled {
 		return fmt.Errorf("network.networks: no IRC network is configured; add at least one, e.g. `libera: {address: irc.libera.chat}`")
+	}
+	if err := c.UserNetworks.validate(); err != nil {
+		return err
 	}
 	for _, id := range c.NetworkIDs() {
 		n := c.Networks[id]
@@ -233,4 +245,12 @@ func Upgrade(helper up.Helper) {
 	helper.Copy(up.Str, "edit_style")
 	helper.Copy(up.Bool, "metrics", "enabled")
 	helper.Copy(up.Str, "metrics", "listen")
+	helper.Copy(up.Bool, "user_networks", "enabled")
+	helper.Copy(up.List, "user_networks", "allow")
+	helper.Copy(up.List, "user_networks", "deny")
+	helper.Copy(up.List, "user_networks", "ports")
+	helper.Copy(up.Bool, "user_networks", "allow_plaintext")
+	helper.Copy(up.Bool, "user_networks", "allow_private_addresses")
+	helper.Copy(up.Str, "user_networks", "tls_ca_file")
+	helper.Copy(up.Int, "user_networks", "max_per_user")
 }

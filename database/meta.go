@@ -6,8 +6,12 @@ import (
 
 // UserLoginMetadata is stored as JSON on bridgev2's user_login row.
 type UserLoginMetadata struct {
+	// Network is the network's ID: a configured network's key, or for a server the user named at
+	// login (a user network) its host.
 	Network string `json:"network"`
 	Nick    string `json:"nick"`
+	// UserServer is set for a user network: how to reach its host.
+	UserServer *UserServer `json:"user_server,omitempty"`
 	// SASLAccount is the account name for SASL PLAIN; empty for a login without SASL.
 	SASLAccount string `json:"sasl_account,omitempty"`
 	// SASLPassword is sealed (see Sealer) with the login ID as context; never the plaintext. With
@@ -20,6 +24,12 @@ type UserLoginMetadata struct {
 	ClientKey  string `json:"client_key_sealed,omitempty"`
 	// Channels the login is in, by casefolded name, rejoined after every reconnect.
 	Channels map[string]*Channel `json:"channels,omitempty"`
+}
+
+// UserServer is the port and TLS choice of a user network.
+type UserServer struct {
+	Port int  `json:"port"`
+	TLS  bool `json:"tls"`
 }
 
 // Channel is one channel a login has joined.

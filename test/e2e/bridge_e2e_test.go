@@ -131,6 +131,11 @@ func runBridgeStory(t *testing.T, ctx context.Context, ircd *stack.IRC, hsKind, 
 		port := stack.GetYAML(m, "appservice", "port")
 		stack.SetYAML(m, fmt.Sprintf("http://127.0.0.1:%v", port), "appservice", "public_address")
 		stack.SetYAML(m, true, "public_media", "enabled")
+		// Servers of the user's choice: the IRC server's plain-text port by address (userNetworkStory).
+		stack.SetYAML(m, map[string]any{
+			"enabled": true, "allow": []string{"127.0.0.1", "127.0.0.2"}, "deny": []string{"*.internal"},
+			"ports": []int{ircd.Port}, "allow_plaintext": true, "allow_private_addresses": true, "max_per_user": 1,
+		}, "network", "user_networks")
 	}))
 	cfg, err := stack.ReadYAML(configPath)
 	must(t, err)
@@ -209,7 +214,13 @@ func runBridgeStory(t *testing.T, ctx context.Context, ircd *stack.IRC, hsKind, 
 			return e.RoomID == mgmt && e.Sender == br.BotMXID && e.Type == "m.room.message" && strings.Contains(e.Body(), substr)
 		})
 		if err != nil {
-			t.Fatalf("the bot never said %q: %v\nbridge log:\n%s", substr, err, tail(br.LogPath, 30))
+			var said []string
+			for _, e := range mx.Events()[from:] {
+				if e.RoomID == mgmt && e.Sender == br.BotMXID {
+					said = append(said, e.Body())
+				}
+			}
+			t.Fatalf("the bot never said %q: %v; it said:\n%s", substr, err, strings.Join(said, "\n"))
 		}
 		return ev.Body()
 	}
@@ -228,6 +239,7 @@ func runBridgeStory(t *testing.T, ctx context.Context, ircd *stack.IRC, hsKind, 
 		command: command, botSaysFrom: botSaysFrom, dbContains: dbContains,
 	}
 	certFPStory(t, ctx, logins)
+	userNetworkStory(t, ctx, logins, cfg, serverName, bobNick)
 
 	// Unreachable servers, untrusted certificates and nicks in use are refused with a clear message.
 	command("login nick deadnet " + aliceNick)
