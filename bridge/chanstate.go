@@ -2,6 +2,7 @@ package bridge
 
 import (
 	"strings"
+	"time"
 )
 
 // channelState is what one connection knows of a channel it is in: its name as the server spells
@@ -13,6 +14,8 @@ type channelState struct {
 	Members map[string]*member // by casefolded nick
 	// synced is set after the first RPL_ENDOFNAMES, when the member list is complete.
 	synced bool
+	// Joined is when this connection's JOIN was seen: what was said before, it did not see.
+	Joined time.Time
 }
 
 type member struct {

@@ -34,6 +34,9 @@ type IRCConnector struct {
 	all         map[string]*IRCClient // by login ID, every login with a client
 	pacers      map[string]*irc.Pacer // by network ID, shared by its logins' connection loops
 
+	// quotes are recently bridged lines, for reply quotes on servers without message-tags.
+	quotes quoteCache
+
 	// spool keeps what is not delivered yet across a crash (spool.go); inbox is its Matrix side.
 	spool *spool
 	inbox *matrixInbox
@@ -222,6 +225,30 @@ func (c *IRCConnector) isOtherLoginsNick(cl *IRCClient, nick string) bool {
 		}
 	}
 	return false
+}
+
+// bridgesWithoutMsgID tells whether cl is the login that bridges a channel's lines that carry no
+// msgid. With a msgid every login in a shared channel may queue a line and bridgev2 keeps it once
+// (same message ID); without one each login would make its own ID, so one login does it: the
+// connected login with the lowest ID among those in the channel.
+func (c *IRCConnector) bridgesWithoutMsgID(cl *IRCClient, foldedChannel string) bool {
+	c.clientsLock.Lock()
+	var others []*IRCClient
+	for _, other := range c.clients {
+		if other != cl && other.network.ID == cl.network.ID && other.loginID < cl.loginID {
+			others = append(others, other)
+		}
+	}
+	c.clientsLock.Unlock()
+	for _, other := range others { // each under its own lock, none under clientsLock
+		other.mu.Lock()
+		_, in := other.channels[foldedChannel]
+		other.mu.Unlock()
+		if in {
+			return false
+		}
+	}
+	return true
 }
 
 // postPlaintextNotice waits for a new portal's room to exist and for the user to be invited to it,

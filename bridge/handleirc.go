@@ -164,7 +164,9 @@ func (cl *IRCClient) handleJoin(msg *ircmsg.Message, at time.Time) {
 	folded := cl.fold(channel)
 	if cl.isMe(nick) {
 		cl.mu.Lock()
-		cl.channels[folded] = newChannelState(channel)
+		ch := newChannelState(channel)
+		ch.Joined = at
+		cl.channels[folded] = ch
 		_, known := cl.meta.Channels[folded]
 		cl.channelEntry(folded, channel)
 		cl.mu.Unlock()

@@ -91,11 +91,18 @@ func (cl *IRCClient) handleMessage(msg *ircmsg.Message, at time.Time) {
 		return // another Matrix user's own line in a shared channel: their login bridges it
 	}
 	_, msgid := msg.GetTag("msgid")
+	if channel && msgid == "" && !fromMe && !cl.conn.bridgesWithoutMsgID(cl, cl.fold(target)) {
+		return // another login in this channel bridges its lines (no msgid to tell copies apart)
+	}
+	id := MakeMessageID(cl.network.ID, string(key.ID), cl.fold(nick), msgid, at, text)
+	if !cl.irc.HasCap("message-tags") {
+		cl.conn.quotes.put(key, id, nick, text, at) // for reply quotes (quotes.go)
+	}
 	cl.queueMessage(&spooledMessage{
 		Key:     key,
 		Command: strings.ToLower(msg.Command),
 		At:      at,
-		ID:      MakeMessageID(cl.network.ID, string(key.ID), cl.fold(nick), msgid, at, text),
+		ID:      id,
 		Data:    ircMessage{Nick: nick, Text: text, Notice: notice, Action: action, Channel: channel, ReplyTo: replyTag(msg)},
 	})
 }

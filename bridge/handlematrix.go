@@ -238,8 +238,9 @@ func (cl *IRCClient) sendOutgoing(o outgoing, chunks []format.Chunk) error {
 
 // replyContext turns a Matrix reply into what IRC users understand: the replied-to nick as a
 // "nick: " prefix, and the +draft/reply tag naming the IRC message when the server passes client
-// tags (https://ircv3.net/specs/client-tags/reply). No text of the replied-to message is quoted,
-// and a reply target outside this portal is ignored (bridgev2 looks targets up by event ID alone).
+// tags (https://ircv3.net/specs/client-tags/reply). Without message-tags the prefix carries a short
+// quote of the replied line instead, when quotes.go allows it. A reply target outside this portal
+// is ignored (bridgev2 looks targets up by event ID alone).
 func (cl *IRCClient) replyContext(msg *bridgev2.MatrixMessage, text string) (string, map[string]string) {
 	r := msg.ReplyTo
 	if r == nil || r.Room != msg.Portal.PortalKey {
@@ -258,6 +259,11 @@ func (cl *IRCClient) replyContext(msg *bridgev2.MatrixMessage, text string) (str
 	cl.mu.Unlock()
 	if nick == "" {
 		nick = folded
+	}
+	if tags == nil && !cl.irc.HasCap("message-tags") {
+		if quote := cl.quoteFor(r.Room, r.ID); quote != "" {
+			return nick + `: "` + quote + `" <- ` + text, nil
+		}
 	}
 	if !strings.HasPrefix(cl.fold(text), cl.fold(nick)) {
 		text = nick + ": " + text

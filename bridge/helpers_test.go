@@ -159,7 +159,8 @@ func TestReplyTag(t *testing.T) {
 
 // Regression for the attack classes "a reply to an event the sender cannot see leaked its body"
 // and "caches keyed by event ID alone leaked across rooms": a reply target from another portal is
-// ignored, and no text of the target is ever quoted.
+// ignored, and no text of the target is quoted (quotes, where a server lacks message-tags, come
+// only from lines bridged into the same portal: TestReplyQuoteWithoutMessageTags).
 func TestReplyContextStaysInItsPortal(t *testing.T) {
 	cl := &IRCClient{
 		network: &config.Network{ID: "net"},
