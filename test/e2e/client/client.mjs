@@ -17,7 +17,7 @@
 // Nothing but protocol lines is ever written to stdout.
 //
 // Commands: login, create_dm, join, send, members, invite, leave, redact,
-// devices, set_autojoin, send_batch, collect, stop.
+// read_receipt, devices, set_autojoin, send_batch, collect, stop.
 // See README.md next to this file.
 
 // Everything the SDK (or anything else) logs must go to stderr: stdout is
@@ -561,6 +561,15 @@ async function cmdRedact({ room_id, event_id, reason }) {
   return { event_id: res.event_id };
 }
 
+// Sends a read receipt (m.read) for event_id, as a client does when the user has seen it.
+async function cmdReadReceipt({ room_id, event_id }) {
+  const c = needClient();
+  await waitJoined(room_id);
+  const path = `/rooms/${encodeURIComponent(room_id)}/receipt/m.read/${encodeURIComponent(event_id)}`;
+  await c.http.authedRequest("POST", path, undefined, {});
+  return {};
+}
+
 // Sends a state event (m.room.topic, m.room.power_levels, ...) with state_key "" unless given.
 async function cmdState({ room_id, event_type, content, state_key }) {
   const c = needClient();
@@ -759,6 +768,7 @@ const commands = {
   invite: cmdInvite,
   leave: cmdLeave,
   redact: cmdRedact,
+  read_receipt: cmdReadReceipt,
   state: cmdState,
   get_state: cmdGetState,
   moderate: cmdModerate,

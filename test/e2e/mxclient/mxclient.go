@@ -613,6 +613,11 @@ func (c *Client) Redact(ctx context.Context, roomID, eventID, reason string) (st
 	return res.EventID, err
 }
 
+// ReadReceipt sends an m.read receipt for eventID in roomID.
+func (c *Client) ReadReceipt(ctx context.Context, roomID, eventID string) error {
+	return c.Call(ctx, "read_receipt", map[string]any{"room_id": roomID, "event_id": eventID}, nil)
+}
+
 // Edit sends an edit (m.replace) of eventID with a new m.text body.
 func (c *Client) Edit(ctx context.Context, roomID, eventID, newBody string) (string, error) {
 	return c.SendEvent(ctx, roomID, "m.room.message", map[string]any{
