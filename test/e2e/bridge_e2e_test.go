@@ -363,6 +363,7 @@ func runBridgeStory(t *testing.T, ctx context.Context, ircd *stack.IRC, hsKind, 
 	}
 	moderationStory(t, ctx, scene)
 	tagsStory(t, ctx, scene, bobMXID)
+	inviteStory(t, ctx, scene, logins)
 
 	// A private message from IRC opens a new encrypted DM whose first message decrypts.
 	bob.send(t, "PRIVMSG", aliceNick, "psst, first message")

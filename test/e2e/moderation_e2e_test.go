@@ -130,3 +130,35 @@ func moderationStory(t *testing.T, ctx context.Context, s moderationScene) {
 		}
 	}
 }
+
+// inviteStory: invites both ways. A Matrix invite of an IRC user's ghost goes out as INVITE from
+// the inviter's connection; an IRC invite of the user's nick to an invite-only (+i) channel is told
+// in the management room, and `join` then gets in where it would otherwise be refused (473).
+func inviteStory(t *testing.T, ctx context.Context, s moderationScene, l loginScene) {
+	seen := len(s.carol.messages())
+	must(t, s.mx.Invite(ctx, s.chanRoom, s.carolMXID))
+	s.carol.waitForAfter(t, seen, "alice's invite", waitLong, func(m *ircmsg.Message) bool {
+		return m.Command == "INVITE" && strings.EqualFold(m.Nick(), s.aliceNick) && len(m.Params) > 1 &&
+			strings.EqualFold(m.Params[0], s.carolNick) && strings.EqualFold(m.Params[1], s.channel)
+	})
+
+	closed := "#inv-" + l.tag
+	s.bob.send(t, "JOIN", closed)
+	seen = len(s.bob.messages())
+	s.bob.send(t, "MODE", closed, "+i")
+	s.bob.waitForAfter(t, seen, "+i set", waitLong, func(m *ircmsg.Message) bool {
+		return m.Command == "MODE" && strings.EqualFold(m.Params[0], closed) && len(m.Params) > 1 && m.Params[1] == "+i"
+	})
+	from := s.mx.EventCount()
+	s.bob.send(t, "INVITE", s.aliceNick, closed)
+	notice := l.botSaysFrom(from, "invited you to "+closed)
+	if !strings.Contains(notice, "join testnet "+closed) {
+		t.Errorf("invite notice %q does not say how to join", notice)
+	}
+	seen = len(s.bob.messages())
+	l.command("join " + closed)
+	s.bob.waitForAfter(t, seen, "alice joining the invite-only channel", waitLong, func(m *ircmsg.Message) bool {
+		return m.Command == "JOIN" && strings.EqualFold(m.Nick(), s.aliceNick) && strings.EqualFold(m.Params[0], closed)
+	})
+	waitRoomNamed(t, s.mx, closed)
+}
