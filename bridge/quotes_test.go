@@ -157,3 +157,21 @@ func TestSharedChannelWithoutMsgIDBridgedOnce(t *testing.T) {
 		t.Errorf("message ID %q", ma.ID)
 	}
 }
+
+// A quote is one short line of printable text, whatever the IRC line held.
+func FuzzExcerpt(f *testing.F) {
+	for _, s := range []string{"plain", "\x02bold\x02 \x0304,05colour", strings.Repeat("word ", 40), "a\r\nb\x00c\x01", "日本語" + strings.Repeat("あ", 40)} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		e := excerpt(s)
+		if len(e) > quoteMaxBytes+len("…") {
+			t.Fatalf("excerpt of %d bytes: %q", len(e), e)
+		}
+		for _, r := range e {
+			if r < 0x20 || r == 0x7f {
+				t.Fatalf("control character %U in excerpt %q", r, e)
+			}
+		}
+	})
+}

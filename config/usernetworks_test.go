@@ -90,3 +90,29 @@ user_networks:
 		}
 	}
 }
+
+// Whatever a user types as a server, an accepted one is a plain host (lowercase letters, digits,
+// dashes and dots, at least one dot, never a separator of the ID scheme) and a TCP port.
+func FuzzParseUserServer(f *testing.F) {
+	for _, s := range []string{"irc.example.org", "ircs://irc.example.org:6697", "irc://a.b:1", "1.2.3.4:+7000", "x", "a..b", "[::1]:6697"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		srv, err := ParseUserServer(s)
+		if err != nil {
+			return
+		}
+		if srv.Port < 1 || srv.Port > 65535 || !strings.Contains(srv.Host, ".") || len(srv.Host) > maxUserHostLen {
+			t.Fatalf("%q accepted as %+v", s, srv)
+		}
+		for _, r := range srv.Host {
+			if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' || r == '.') {
+				t.Fatalf("%q accepted with host %q", s, srv.Host)
+			}
+		}
+		again, err := ParseUserServer(srv.String())
+		if err != nil || again != srv {
+			t.Fatalf("%+v does not round-trip through %q: %+v %v", srv, srv.String(), again, err)
+		}
+	})
+}
