@@ -22,7 +22,8 @@ import (
 // TLS choice in its metadata; the admin's rules are checked again whenever the login is loaded.
 
 // resolveNetwork turns what a user wrote at login into a network: a configured network's ID, or a
-// server of the user's choice (which is the configured network when its host and port are one's).
+// server of the user's choice (which is the configured network when its host is one's, whatever
+// the port: one IRC network, one set of portals).
 func (c *IRCConnector) resolveNetwork(input string) (*config.Network, error) {
 	input = strings.TrimSpace(input)
 	if n := c.Config.Networks[strings.ToLower(input)]; n != nil {
@@ -36,7 +37,7 @@ func (c *IRCConnector) resolveNetwork(input string) (*config.Network, error) {
 		return nil, fmt.Errorf("%q is neither a network of this bridge (%s) nor a server: %v", input, strings.Join(c.Config.NetworkIDs(), ", "), err)
 	}
 	for _, id := range c.Config.NetworkIDs() {
-		if n := c.Config.Networks[id]; strings.EqualFold(n.Address, srv.Host) && n.Port == srv.Port {
+		if n := c.Config.Networks[id]; strings.EqualFold(n.Address, srv.Host) {
 			return n, nil
 		}
 	}

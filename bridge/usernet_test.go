@@ -38,6 +38,7 @@ func TestResolveNetwork(t *testing.T) {
 		"libera":                   "libera",
 		"LIBERA":                   "libera",
 		"irc.libera.chat":          "libera", // the configured network, not a second one
+		"irc.libera.chat:7000":     "libera", // whatever the port
 		"irc.example.org":          "irc.example.org",
 		"ircs://Chat.Example.org/": "chat.example.org",
 	} {

@@ -133,7 +133,7 @@ func runBridgeStory(t *testing.T, ctx context.Context, ircd *stack.IRC, hsKind, 
 		stack.SetYAML(m, true, "public_media", "enabled")
 		// Servers of the user's choice: the IRC server's plain-text port by address (userNetworkStory).
 		stack.SetYAML(m, map[string]any{
-			"enabled": true, "allow": []string{"127.0.0.1", "127.0.0.2"}, "deny": []string{"*.internal"},
+			"enabled": true, "allow": []string{"127.0.0.2", "127.0.0.3"}, "deny": []string{"*.internal"},
 			"ports": []int{ircd.Port}, "allow_plaintext": true, "allow_private_addresses": true, "max_per_user": 1,
 		}, "network", "user_networks")
 	}))

@@ -69,15 +69,16 @@ func certFPStory(t *testing.T, ctx context.Context, s loginScene) {
 	s.botSaysFrom(from, "Logged out")
 }
 
-// userNetworkStory: with network.user_networks on (this run allows 127.0.0.1 and 127.0.0.2 on the
+// userNetworkStory: with network.user_networks on (this run allows 127.0.0.2 and 127.0.0.3 on the
 // IRC server's plain-text port, at most one such server per user), a user logs in to a server by
-// its address; it becomes a network of its own with its own portals. Hosts, ports and TLS outside
+// its address; it becomes a network of its own with its own portals (the same IRC server as
+// testnet, which is at 127.0.0.1, under another address). Hosts, ports and TLS outside
 // the admin's rules are refused with the rule that refused them, and so is a second server.
 func userNetworkStory(t *testing.T, ctx context.Context, s loginScene, cfg map[string]any, serverName, bobNick string) {
 	port := s.ircd.Port
 	for _, refused := range []struct{ server, says string }{
 		{"irc.example.org", "does not allow connections to irc.example.org"},
-		{"127.0.0.1:6697", "port 6697 is not allowed"},
+		{"127.0.0.2:6697", "port 6697 is not allowed"},
 		{"localhost", "is neither a network of this bridge"},
 	} {
 		from := s.mx.EventCount()
@@ -87,15 +88,15 @@ func userNetworkStory(t *testing.T, ctx context.Context, s loginScene, cfg map[s
 
 	nick := s.tag + "un"
 	from := s.mx.EventCount()
-	s.command(fmt.Sprintf("login nick irc://127.0.0.1:%d %s", port, nick))
-	s.botSaysFrom(from, "Connected to 127.0.0.1 as "+nick)
+	s.command(fmt.Sprintf("login nick irc://127.0.0.2:%d %s", port, nick))
+	s.botSaysFrom(from, "Connected to 127.0.0.2 as "+nick)
 	from = s.mx.EventCount()
 	s.command("networks")
-	if list := s.botSaysFrom(from, "IRC networks on this bridge"); !strings.Contains(list, "`127.0.0.1` - a server of your choice") || !strings.Contains(list, "connect to a server of your choice") {
+	if list := s.botSaysFrom(from, "IRC networks on this bridge"); !strings.Contains(list, "`127.0.0.2` - a server of your choice") || !strings.Contains(list, "connect to a server of your choice") {
 		t.Errorf("networks does not show the user network: %q", list)
 	}
 	from = s.mx.EventCount()
-	s.command(fmt.Sprintf("login nick irc://127.0.0.2:%d %s2", port, nick))
+	s.command(fmt.Sprintf("login nick irc://127.0.0.3:%d %s2", port, nick))
 	s.botSaysFrom(from, "the most this bridge allows")
 
 	// Its channels are portals of their own, both ways.
@@ -107,13 +108,13 @@ func userNetworkStory(t *testing.T, ctx context.Context, s loginScene, cfg map[s
 		return m.Command == "JOIN" && strings.EqualFold(m.Nick(), nick) && strings.EqualFold(m.Params[0], channel)
 	})
 	s.bob.send(t, "PRIVMSG", channel, "hello user network")
-	waitMessage(t, s.mx, room, ghostMXID(cfg, serverName, "127.0.0.1/"+bobNick), "hello user network")
+	waitMessage(t, s.mx, room, ghostMXID(cfg, serverName, "127.0.0.2/"+bobNick), "hello user network")
 	_, err := s.mx.Send(ctx, room, "m.text", "hello from matrix", "")
 	must(t, err)
 	s.bob.waitFor(t, "the user network login's line", waitLong, privmsgFrom(nick, channel, "hello from matrix"))
 	s.bob.send(t, "PART", channel)
 
 	from = s.mx.EventCount()
-	s.command("logout 127.0.0.1:" + s.userID)
+	s.command("logout 127.0.0.2:" + s.userID)
 	s.botSaysFrom(from, "Logged out")
 }
