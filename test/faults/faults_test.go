@@ -56,9 +56,11 @@ func TestFaults(t *testing.T) {
 		n, rate, outage, flood.Burst, flood.LinesPerSecond)
 	res := results{}
 	for _, topo := range []struct {
-		name    string
-		viaSoju bool
-	}{{"", false}, {"soju_", true}} {
+		name        string
+		viaSoju     bool
+		chanHistory int  // InspIRCd keeps this many lines of the channel (+H) and replays them on JOIN
+		killOnly    bool // only the bridge's kill -9: the scenario history is for
+	}{{"", false, 0, false}, {"soju_", true, 0, n < envInt("SEALBRIDGE_FAULTS_ALL_FROM", 1000)}, {"chanhistory_", false, 500, true}} {
 		var w *world
 		scenarios := []struct {
 			name  string
@@ -73,11 +75,13 @@ func TestFaults(t *testing.T) {
 			if only != "" && !strings.Contains(","+only+",", ","+name+",") {
 				continue
 			}
-			if only == "" && n < envInt("SEALBRIDGE_FAULTS_ALL_FROM", 1000) && topo.viaSoju && sc.name != "bridge_kill9" {
-				continue // the short run (make test) keeps to the scenario soju's history is for
+			if only == "" && topo.killOnly && sc.name != "bridge_kill9" {
+				// soju's short run (make test) and InspIRCd's chanhistory (kept in memory, lost in a
+				// restart; no IRC loss in a homeserver outage) keep to the scenario history is for
+				continue
 			}
 			if w == nil {
-				o := options{viaSoju: topo.viaSoju}
+				o := options{viaSoju: topo.viaSoju, chanHistory: topo.chanHistory}
 				if !topo.viaSoju {
 					o.flood = flood
 				}

@@ -42,6 +42,9 @@ type options struct {
 	flood irc.FloodConfig
 	// ircConf, when set, rewrites InspIRCd's configuration before the bridge connects (REHASH).
 	ircConf func(string) string
+	// chanHistory, when set, keeps that many lines of the channel's history in InspIRCd (its
+	// chanhistory module, channel mode +H), which it replays on every JOIN as a chathistory batch.
+	chanHistory int
 }
 
 // world is the whole stack with one Matrix user logged in to IRC through the bridge, in an
@@ -83,6 +86,16 @@ func newWorld(t *testing.T, ctx context.Context, name string, o options) *world 
 	w.ircd, err = stack.StartIRC(ctx, filepath.Join(w.dir, "irc"))
 	must(t, err)
 	t.Cleanup(w.stop)
+	if o.chanHistory > 0 {
+		lines := fmt.Sprintf(`maxlines="%d"`, o.chanHistory)
+		edit := o.ircConf
+		o.ircConf = func(conf string) string {
+			if edit != nil {
+				conf = edit(conf)
+			}
+			return strings.Replace(conf, `maxlines="50"`, lines, 1)
+		}
+	}
 	if o.ircConf != nil {
 		must(t, rehashIRC(ctx, w.ircd, o.ircConf))
 	}
@@ -119,6 +132,14 @@ func newWorld(t *testing.T, ctx context.Context, name string, o options) *world 
 
 	w.peer = newPeer(w.ircProxy.addr, "faultpeer", w.channel, w.nick, irc.FloodConfig{Burst: 50, LinesPerSecond: 500})
 	must(t, w.peer.connect(ctx))
+	if o.chanHistory > 0 {
+		must(t, w.peer.client().Send("MODE", w.channel, "+H", fmt.Sprintf("%d:1d", o.chanHistory)))
+		c, cancel := context.WithTimeout(ctx, 30*time.Second)
+		must(t, w.peer.waitLine(c, "MODE +H", func(m *ircmsg.Message) bool {
+			return m.Command == "MODE" && len(m.Params) > 1 && m.Params[1] == "+H"
+		}))
+		cancel()
+	}
 
 	w.mx, err = mxclient.New(ctx, filepath.Join(w.dir, "mxclient.log"))
 	must(t, err)
