@@ -213,6 +213,16 @@ func (w *world) stream(ctx context.Context, name string, mN, iN, rate int, fault
 		return nil, fmt.Errorf("collecting the room's timeline: %w", err)
 	}
 	iSent, mGot := w.peer.sent(iPrefix), w.peer.received(mPrefix)
+	// A line that reached the homeserver just before the drain ended may not be in /messages yet:
+	// look again a few times before counting it lost, and say when that found more.
+	for try := 0; try < 3 && len(distinct(col.Seqs)) < len(distinct(iSent)); try++ {
+		time.Sleep(10 * time.Second)
+		again, err := w.mx.Collect(ctx, w.room, iPrefix, "", since)
+		if err == nil && len(distinct(again.Seqs)) > len(distinct(col.Seqs)) {
+			t.Logf("%s: collecting again %ds later found %d more IRC->Matrix messages", name, 10*(try+1), len(distinct(again.Seqs))-len(distinct(col.Seqs)))
+			col = again
+		}
+	}
 	r := map[string]counts{"irc_to_matrix": tally(iSent, col.Seqs)}
 	if mN > 0 {
 		r["matrix_to_irc"] = tally(mSent, mGot)
