@@ -8,6 +8,13 @@
 // when the harness itself breaks. A second test checks flood control: a burst of lines from Matrix
 // reaches IRC in order, on InspIRCd's default connect-class limits, without a flood disconnect.
 //
+// Three stacks: the bridge straight on InspIRCd (every scenario, both directions); behind soju
+// (scenario names "soju_", IRC->Matrix); and straight on InspIRCd with the channel's history kept
+// by InspIRCd itself ("chanhistory_": its chanhistory module, channel mode +H 500:1d, replayed on
+// every JOIN as a chathistory batch with the original msgids; the bridge kill only, since InspIRCd
+// keeps that history in memory). Plain InspIRCd keeps no history, so what it carried while the
+// bridge was down is lost there by design; the other two stacks show it coming back.
+//
 // The tests are behind the build tag e2e. `make test` (via `make e2e`) runs short versions:
 // SEALBRIDGE_FAULTS_N messages each way (default 100, IRC->Matrix at SEALBRIDGE_FAULTS_RATE = 10
 // lines/s), of the soju scenarios only the bridge kill, and SEALBRIDGE_FLOOD_LINES flood lines
