@@ -16,6 +16,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/sealbridge/sealbridge/bridge/irc"
+	"github.com/sealbridge/sealbridge/test/e2e/mxclient"
 	"github.com/sealbridge/sealbridge/test/stack"
 )
 
@@ -166,4 +167,24 @@ func infoLines(path string) []string {
 		}
 	}
 	return out
+}
+
+// botLogin opens a management room with the bridge bot, waits for the bot to join it (homeservers
+// send an appservice only the events of rooms its users are in), sends the login command and waits
+// for the bot's "Connected to". It returns the management room.
+func botLogin(t *testing.T, ctx context.Context, mx *mxclient.Client, botMXID, login string) string {
+	t.Helper()
+	mgmt, err := mx.CreateDM(ctx, botMXID)
+	must(t, err)
+	waitMembership(t, mx, mgmt, botMXID, "join")
+	_, err = mx.Send(ctx, mgmt, "m.text", login, "")
+	must(t, err)
+	c, cancel := context.WithTimeout(ctx, waitLong)
+	defer cancel()
+	if _, err = mx.WaitEvent(c, func(e mxclient.Event) bool {
+		return e.RoomID == mgmt && e.Sender == botMXID && strings.Contains(e.Body(), "Connected to")
+	}); err != nil {
+		t.Fatalf("%s did not connect: %v", strings.Join(strings.Fields(login)[:2], " "), err)
+	}
+	return mgmt
 }

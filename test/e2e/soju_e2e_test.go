@@ -78,17 +78,7 @@ func TestBehindSoju(t *testing.T) {
 	defer mx.Close()
 	_, _, err = mx.Login(ctx, hsURL, "alice", "alice-password", true)
 	must(t, err)
-	mgmt, err := mx.CreateDM(ctx, br.BotMXID)
-	must(t, err)
-	waitMembership(t, mx, mgmt, br.BotMXID, "join")
-	_, err = mx.Send(ctx, mgmt, "m.text", fmt.Sprintf("login sasl testnet %s %s %s", soju.User, soju.LoginName(), soju.Password), "")
-	must(t, err)
-	c, stop := context.WithTimeout(ctx, waitLong)
-	_, err = mx.WaitEvent(c, func(e mxclient.Event) bool {
-		return e.RoomID == mgmt && e.Sender == br.BotMXID && strings.Contains(e.Body(), "Connected to")
-	})
-	stop()
-	must(t, err)
+	mgmt := botLogin(t, ctx, mx, br.BotMXID, fmt.Sprintf("login sasl testnet %s %s %s", soju.User, soju.LoginName(), soju.Password))
 
 	// soju is already in the channel: the bridge learns of it from soju's JOIN replay, makes the room
 	// and fills it from CHATHISTORY, in order and once each.
