@@ -131,6 +131,9 @@ func runBridgeStory(t *testing.T, ctx context.Context, ircd *stack.IRC, hsKind, 
 		port := stack.GetYAML(m, "appservice", "port")
 		stack.SetYAML(m, fmt.Sprintf("http://127.0.0.1:%v", port), "appservice", "public_address")
 		stack.SetYAML(m, true, "public_media", "enabled")
+		// Permission levels below user, for permissionsStory.
+		stack.SetYAML(m, "commands", "bridge", "permissions", "@frank:localhost")
+		stack.SetYAML(m, "relay", "bridge", "permissions", "@gina:localhost")
 		// Servers of the user's choice: the IRC server's plain-text port by address (userNetworkStory).
 		stack.SetYAML(m, map[string]any{
 			"enabled": true, "allow": []string{"127.0.0.2", "127.0.0.3"}, "deny": []string{"*.internal"},
@@ -538,6 +541,7 @@ func runBridgeStory(t *testing.T, ctx context.Context, ircd *stack.IRC, hsKind, 
 		}
 	}
 
+	permissionsStory(t, ctx, logins, hsURL, dir, br.BotMXID)
 	relayStory(t, ctx, relayScene{
 		hsURL: hsURL, dir: dir, botMXID: br.BotMXID, alice: mx, aliceNick: saslNick,
 		chanRoom: chanRoom, channel: channel, bob: bob, bobMXID: bobMXID,

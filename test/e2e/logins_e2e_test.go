@@ -5,6 +5,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -117,4 +118,41 @@ func userNetworkStory(t *testing.T, ctx context.Context, s loginScene, cfg map[s
 	from = s.mx.EventCount()
 	s.command("logout 127.0.0.2:" + s.userID)
 	s.botSaysFrom(from, "Logged out")
+}
+
+// permissionsStory: bridge.permissions is enforced (this run: "*" relay, the homeserver's users
+// user, @frank commands, @gina relay). A relay-level user's invite of the bot is refused; a
+// commands-level user cannot log in; a user-level user cannot run an admin command.
+func permissionsStory(t *testing.T, ctx context.Context, s loginScene, hsURL, dir, botMXID string) {
+	gina, err := mxclient.New(ctx, filepath.Join(dir, "mxclient-gina.log"))
+	must(t, err)
+	defer gina.Close()
+	_, _, err = gina.Login(ctx, hsURL, "gina", "gina-password", true)
+	must(t, err)
+	room, err := gina.CreateDM(ctx, botMXID)
+	must(t, err)
+	waitMembership(t, gina, room, botMXID, "leave") // the bot rejects the invite
+
+	frank, err := mxclient.New(ctx, filepath.Join(dir, "mxclient-frank.log"))
+	must(t, err)
+	defer frank.Close()
+	_, _, err = frank.Login(ctx, hsURL, "frank", "frank-password", true)
+	must(t, err)
+	mgmt, err := frank.CreateDM(ctx, botMXID)
+	must(t, err)
+	waitMembership(t, frank, mgmt, botMXID, "join")
+	_, err = frank.Send(ctx, mgmt, "m.text", "login nick testnet "+s.tag+"frank", "")
+	must(t, err)
+	c, cancel := context.WithTimeout(ctx, waitLong)
+	_, err = frank.WaitEvent(c, func(e mxclient.Event) bool {
+		return e.RoomID == mgmt && e.Sender == botMXID && strings.Contains(e.Body(), "do not have permissions to log into")
+	})
+	cancel()
+	if err != nil {
+		t.Errorf("a commands-level user was not refused a login: %v", err)
+	}
+
+	from := s.mx.EventCount()
+	s.command("sudo @frank:localhost list-logins")
+	s.botSaysFrom(from, "limited to bridge administrators")
 }
