@@ -21,10 +21,13 @@ package bridge
 //       also: TestCasemappedPortalIDs, TestIDRoundTripAndSeparation (ids_test.go)
 //   a reply to an event the sender cannot see leaked its body to IRC
 //       TestAttackReplyToInvisibleEventNotLeaked (this file)
-//       also: TestReplyContextStaysInItsPortal (helpers_test.go)
+//       also: TestReplyContextStaysInItsPortal (helpers_test.go), TestReplyQuoteWithoutMessageTags
+//             (quotes_test.go: a quote only of a line bridged into the same portal while the
+//             replying login's connection was in the channel)
 //   caches keyed by event ID alone leaked across rooms
 //       TestAttackEventIDCacheNotSharedAcrossRooms (this file)
-//       also: TestReplyContextStaysInItsPortal, TestMessageIDs (ids_test.go)
+//       also: TestReplyContextStaysInItsPortal, TestMessageIDs (ids_test.go), the reply-quote cache
+//             keyed by portal and message ID (TestReplyQuoteWithoutMessageTags)
 //   provisioning endpoints without auth
 //       covered end to end: test/e2e/bridge_e2e_test.go, runBridgeStory ("provisioning API with
 //       auth %q answered %d, want 401": no Authorization header and a wrong bearer token both get 401)
