@@ -6,7 +6,10 @@
 // counts what the homeserver stored (on_hs, from Dendrite's database), so that a line the bridge
 // never sent can be told from one the Matrix client did not collect. It reports; it fails only
 // when the harness itself breaks. A second test checks flood control: a burst of lines from Matrix
-// reaches IRC in order, on InspIRCd's default connect-class limits, without a flood disconnect.
+// reaches IRC in order, on InspIRCd's default connect-class limits, without a flood disconnect. A
+// third, the reconnect storm, drops SEALBRIDGE_STORM_LOGINS logins (50; 200 in `make faults`) at
+// once by restarting InspIRCd and checks that they come back paced, unrefused and within bounded
+// memory, and that a login whose SASL password changed meanwhile stops and tells its user.
 //
 // Three stacks: the bridge straight on InspIRCd (every scenario, both directions); behind soju
 // (scenario names "soju_", IRC->Matrix); and straight on InspIRCd with the channel's history kept

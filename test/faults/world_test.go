@@ -63,6 +63,7 @@ type world struct {
 	mx       *mxclient.Client
 	user     string // the Matrix user's ID
 	room     string // the channel portal
+	mgmt     string // the Matrix user's management room with the bot
 	nick     string // the bridge login's IRC nick
 	channel  string
 	peer     *peer
@@ -146,6 +147,7 @@ func newWorld(t *testing.T, ctx context.Context, name string, o options) *world 
 	w.user, _, err = w.mx.Login(ctx, "http://"+w.hsProxy.addr, "alice", "alice-password", true)
 	must(t, err)
 	mgmt, err := w.mx.CreateDM(ctx, w.br.BotMXID)
+	w.mgmt = mgmt
 	must(t, err)
 	w.waitEvent(ctx, "the bot joining the DM", mxclient.Membership(mgmt, w.br.BotMXID, "join"))
 	login := "login nick testnet " + w.nick
@@ -203,9 +205,15 @@ func (w *world) startBridge(ctx context.Context) {
 
 func (w *world) waitEvent(ctx context.Context, what string, match func(mxclient.Event) bool) mxclient.Event {
 	w.t.Helper()
+	return w.waitEventFrom(ctx, 0, what, match)
+}
+
+// waitEventFrom is waitEvent among the events from index from on.
+func (w *world) waitEventFrom(ctx context.Context, from int, what string, match func(mxclient.Event) bool) mxclient.Event {
+	w.t.Helper()
 	c, cancel := context.WithTimeout(ctx, waitLong)
 	defer cancel()
-	ev, err := w.mx.WaitEvent(c, match)
+	ev, err := w.mx.WaitEventFrom(c, from, match)
 	if err != nil {
 		w.t.Fatalf("no %s: %v\nbridge log:\n%s", what, err, tailFile(w.br.LogPath, 30))
 	}

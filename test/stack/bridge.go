@@ -1,8 +1,13 @@
 package stack
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -261,3 +266,56 @@ func BuildBridge() (bin string, cleanup func(), err error) {
 	}
 	return bin, func() { os.RemoveAll(dir) }, nil
 }
+
+// ProvisionLogin logs userID in to network with nick (flow "nick") through bridgev2's provisioning
+// API, authenticated with the config's provisioning.shared_secret, as an integration would.
+func (b *Bridge) ProvisionLogin(ctx context.Context, configPath, userID, network, nick string) error {
+	cfg, err := ReadYAML(configPath)
+	if err != nil {
+		return err
+	}
+	secret, _ := GetYAML(cfg, "provisioning", "shared_secret").(string)
+	provision := func(path string, body, v any) error {
+		data, _ := json.Marshal(body)
+		if body == nil {
+			data = []byte("{}")
+		}
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, b.AppserviceURL+"/_matrix/provision/v3/"+path+"?user_id="+url.QueryEscape(userID), bytes.NewReader(data))
+		if err != nil {
+			return err
+		}
+		req.Header.Set("Authorization", "Bearer "+secret)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		out, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("provisioning %s for %s: HTTP %d: %s", path, userID, resp.StatusCode, out)
+		}
+		return json.Unmarshal(out, v)
+	}
+	var step struct {
+		LoginID string `json:"login_id"`
+		StepID  string `json:"step_id"`
+	}
+	if err := provision("login/start/nick", nil, &step); err != nil {
+		return err
+	}
+	var done struct {
+		Type string `json:"type"`
+	}
+	if err := provision("login/step/"+step.LoginID+"/"+step.StepID+"/user_input", map[string]string{"network": network, "nick": nick}, &done); err != nil {
+		return err
+	}
+	if done.Type != "complete" {
+		return fmt.Errorf("login of %s ended with step %q", userID, done.Type)
+	}
+	return nil
+}
+
+// Pid is the bridge process's ID.
+func (b *Bridge) Pid() int { return b.proc.Process.Pid }
+

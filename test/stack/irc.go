@@ -302,6 +302,41 @@ func (i *IRC) AddCertFingerprint(ctx context.Context, nick, password string, cer
 	return err
 }
 
+// SetPassword changes the password of nick's services account (NickServ SET PASSWORD), as its
+// owner would from another client.
+func (i *IRC) SetPassword(ctx context.Context, nick, password, newPassword string) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	c, err := dialIRC(ctx, i.Addr(), nil)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if err := c.register(ctx, nick+"_pw", false); err != nil {
+		return err
+	}
+	if err := c.send("PRIVMSG NickServ :IDENTIFY %s %s", nick, password); err != nil {
+		return err
+	}
+	if _, err := c.until(ctx, func(m ircMsg) (bool, error) { return m.Command == "900", nil }); err != nil {
+		return fmt.Errorf("NickServ IDENTIFY %s: %w", nick, err)
+	}
+	if err := c.send("PRIVMSG NickServ :SET PASSWORD %s", newPassword); err != nil {
+		return err
+	}
+	_, err = c.until(ctx, func(m ircMsg) (bool, error) {
+		if m.Command != "NOTICE" || !strings.EqualFold(m.Nick(), "NickServ") {
+			return false, nil
+		}
+		if strings.Contains(strings.ToLower(m.Last()), "changed") {
+			return true, nil
+		}
+		return false, fmt.Errorf("NickServ SET PASSWORD: %s", m.Last())
+	})
+	_ = c.send("QUIT :password changed")
+	return err
+}
+
 // SASLPlain connects (over TLS if useTLS), negotiates CAP LS 302 and
 // CAP REQ :sasl, authenticates account/password with SASL PLAIN, expects
 // 900 and 903, completes registration as nick and quits.
