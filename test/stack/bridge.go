@@ -318,4 +318,3 @@ func (b *Bridge) ProvisionLogin(ctx context.Context, configPath, userID, network
 
 // Pid is the bridge process's ID.
 func (b *Bridge) Pid() int { return b.proc.Process.Pid }
-
