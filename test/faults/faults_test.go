@@ -228,11 +228,23 @@ func (w *world) stream(ctx context.Context, name string, mN, iN, rate int, fault
 		r["matrix_to_irc"] = tally(mSent, mGot)
 		t.Logf("%s: Matrix->IRC lost: %s", name, missing(mSent, mGot, 20))
 	}
+	var synced []int
+	for _, e := range w.mx.Events() {
+		if seq, ok := strings.CutPrefix(e.Body(), iPrefix); ok && e.RoomID == w.room {
+			if k, err := strconv.Atoi(seq); err == nil {
+				synced = append(synced, k)
+			}
+		}
+	}
 	c := r["irc_to_matrix"]
+	c.addSyncOnly(iSent, col.Seqs, synced)
 	c.Undecryptable = col.UTD
 	c.OnHomeserver = w.onHomeserver(iPrefix, since)
 	r["irc_to_matrix"] = c
-	t.Logf("%s: IRC->Matrix lost: %s", name, missing(iSent, col.Seqs, 20))
+	t.Logf("%s: IRC->Matrix lost: %s", name, missing(iSent, append(col.Seqs, synced...), 20))
+	if c.SyncOnly > 0 {
+		t.Logf("%s: %d IRC->Matrix messages came through sync but not /messages: %s", name, c.SyncOnly, missing(synced, col.Seqs, 20))
+	}
 	return r, nil
 }
 
