@@ -67,6 +67,12 @@ type IRCClient struct {
 	// message from Matrix never goes out ahead of its channel's JOIN.
 	ready bool
 
+	// saveMu guards the pending metadata write (saveLogin); retired is set once the client is
+	// logged out or replaced, after which nothing more is written.
+	saveMu    sync.Mutex
+	saveTimer *time.Timer
+	retired   bool
+
 	// earlyMu guards the lines read during the login flow, before the login exists (attach): the
 	// rejoins of a relogin answer with JOIN and NAMES then, and dropping them would leave the
 	// client without its channels' members.
@@ -265,6 +271,7 @@ func (cl *IRCClient) Disconnect() {
 	}
 	_ = cl.irc.Close()
 	cl.conn.trackClient(cl, false)
+	cl.flushSave()
 	// Wait (bounded) for the connection loop to end, so that a relogin that follows does not race
 	// a reconnect of this client for the nick.
 	for deadline := time.Now().Add(5 * time.Second); cl.irc.Running() && time.Now().Before(deadline); {
@@ -279,8 +286,26 @@ func (cl *IRCClient) LogoutRemote(ctx context.Context) {
 	cl.retire()
 }
 
+// flushSave writes a pending metadata change at once (the bridge is stopping or the login is
+// being replaced).
+func (cl *IRCClient) flushSave() {
+	cl.saveMu.Lock()
+	pending := cl.saveTimer != nil && !cl.retired
+	cl.saveMu.Unlock()
+	if pending {
+		cl.saveLoginNow()
+	}
+}
+
 // retire ends what a client runs besides its connection, once it is logged out or replaced.
 func (cl *IRCClient) retire() {
+	cl.saveMu.Lock()
+	cl.retired = true
+	if cl.saveTimer != nil {
+		cl.saveTimer.Stop()
+		cl.saveTimer = nil
+	}
+	cl.saveMu.Unlock()
 	cl.conn.unregister(cl)
 	if cl.stopRemote != nil {
 		cl.stopRemote()

@@ -236,7 +236,7 @@ func (cl *IRCClient) rememberKey(channel, sealedKey string) {
 	cl.mu.Lock()
 	cl.channelEntry(folded, channel).Key = sealedKey
 	cl.mu.Unlock()
-	cl.saveLogin()
+	cl.saveLoginNow() // a command, not the reader: the key is stored before the JOIN goes out
 }
 
 // notifyUser sends a notice to the user's management room (the DM with the bridge bot).

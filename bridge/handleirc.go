@@ -380,7 +380,31 @@ func (cl *IRCClient) channelEntry(folded, name string) *sbdb.Channel {
 	return ch
 }
 
+// loginSaveDelay gathers the metadata changes of a burst (the JOINs of many channels) into one
+// write; each write stores the whole channel list, so one per JOIN would be quadratic.
+const loginSaveDelay = 200 * time.Millisecond
+
+// saveLogin writes the login's metadata soon, off the caller's goroutine (the reader must not wait
+// for the database); changes made meanwhile go in the same write.
 func (cl *IRCClient) saveLogin() {
+	cl.saveMu.Lock()
+	defer cl.saveMu.Unlock()
+	if cl.saveTimer == nil && !cl.retired {
+		cl.saveTimer = time.AfterFunc(loginSaveDelay, cl.saveLoginNow)
+	}
+}
+
+// saveLoginNow writes the login's metadata at once.
+func (cl *IRCClient) saveLoginNow() {
+	cl.saveMu.Lock()
+	if cl.saveTimer != nil {
+		cl.saveTimer.Stop()
+		cl.saveTimer = nil
+	}
+	cl.saveMu.Unlock()
+	if cl.login == nil {
+		return
+	}
 	ctx := cl.log.WithContext(context.Background())
 	cl.mu.Lock()
 	defer cl.mu.Unlock() // Save marshals the metadata, which the reader goroutine may change

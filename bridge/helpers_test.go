@@ -193,3 +193,41 @@ func asMessage(e bridgev2.RemoteEvent) (*simplevent.Message[*ircMessage], bool) 
 	}
 	return nil, false
 }
+
+// A burst of metadata changes (the JOINs of many channels) is one pending write, not one each;
+// a retired client writes nothing more.
+func TestSaveLoginCoalesces(t *testing.T) {
+	cl := &IRCClient{}
+	for i := 0; i < 100; i++ {
+		cl.saveLogin()
+	}
+	cl.saveMu.Lock()
+	first := cl.saveTimer
+	cl.saveMu.Unlock()
+	if first == nil {
+		t.Fatal("no write scheduled")
+	}
+	cl.saveLogin()
+	cl.saveMu.Lock()
+	same := cl.saveTimer == first
+	cl.saveMu.Unlock()
+	if !same {
+		t.Error("a second write was scheduled while one is pending")
+	}
+	time.Sleep(loginSaveDelay + 100*time.Millisecond)
+	cl.saveMu.Lock()
+	done := cl.saveTimer == nil
+	cl.saveMu.Unlock()
+	if !done {
+		t.Error("the pending write did not run")
+	}
+	cl.saveLogin()
+	cl.conn = NewConnector()
+	cl.retire()
+	cl.saveLogin()
+	cl.saveMu.Lock()
+	defer cl.saveMu.Unlock()
+	if cl.saveTimer != nil {
+		t.Error("a retired client still writes its metadata")
+	}
+}

@@ -451,9 +451,10 @@ async function cmdCreateDM({ user_id, encrypted = true, name }) {
   // invite has come down sync encrypts the room key for nobody but
   // ourselves (/createRoom returns before sync has all its events).
   const room = await waitJoined(room_id);
+  // (A "leave" counts too: the invitee refused, perhaps before sync showed the invite.)
   await waitFor(`invite of ${user_id} in ${room_id} to come down sync`, () => {
     const m = room.getMember(user_id);
-    return m && (m.membership === "invite" || m.membership === "join");
+    return m && (m.membership === "invite" || m.membership === "join" || m.membership === "leave");
   });
   if (encrypted) {
     await waitFor(`crypto to know ${room_id} is encrypted`, () =>
