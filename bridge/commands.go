@@ -225,7 +225,7 @@ func fnNetworks(ce *commands.Event) {
 			fmt.Fprintf(&b, "* `%s` - a server of your choice (port %d) - you are logged in as %s, %s\n", cl.network.ID, cl.network.Port, cl.irc.Nick(), cl.state())
 		}
 	}
-	b.WriteString(conn.userNetworksHelp(ce.User.MXID))
+	b.WriteString(conn.userNetworksHelp())
 	ce.Reply("%s", b.String())
 }
 

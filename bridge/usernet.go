@@ -10,7 +10,6 @@ import (
 	"syscall"
 
 	"maunium.net/go/mautrix/bridgev2"
-	"maunium.net/go/mautrix/id"
 
 	"github.com/sealbridge/sealbridge/config"
 	sbdb "github.com/sealbridge/sealbridge/database"
@@ -146,7 +145,7 @@ func publicAddress(a netip.Addr) bool {
 }
 
 // userNetworksHelp is the `networks` command's paragraph on servers of the user's choice.
-func (c *IRCConnector) userNetworksHelp(user id.UserID) string {
+func (c *IRCConnector) userNetworksHelp() string {
 	u := c.Config.UserNetworks
 	if !u.Enabled {
 		return ""
