@@ -15,9 +15,14 @@ import (
 
 // The outbox is the IRC side of the spool (spool.go). An IRC message read from the socket is
 // written to the database by the login's remote queue before bridgev2 sees it (one transaction per
-// batch), and deleted once bridgev2 has handled it. After a kill -9 the messages still in the
+// batch), and deleted once bridgev2 has sent it to Matrix. After a kill -9 the messages still in the
 // spool are queued again when the login is loaded, ahead of anything new; bridgev2 drops those it
 // had already sent by their message ID, as it does for history.
+//
+// bridgev2 gives up on a message whose send fails after its HTTP client's retries (about a minute:
+// a homeserver down a little longer) and only logs it. So once it has handled a message, the
+// outbox checks that bridgev2 stored it as sent; if not, the message stays spooled and is queued
+// again later (deliveryRetries times, further apart each time), arriving late rather than never.
 
 // spooledMessage is an IRC message on its way to Matrix, as the spool stores it.
 type spooledMessage struct {
@@ -36,6 +41,12 @@ type outboxMessage struct {
 	stored bool
 }
 
+// deliveryRetries bounds how often a message bridgev2 failed to send is queued again; the first
+// retry waits deliveryRetryDelay, each next one twice as long.
+const deliveryRetries = 5
+
+var deliveryRetryDelay = 5 * time.Second // a variable for the tests
+
 var (
 	_ bridgev2.RemoteMessage     = (*outboxMessage)(nil)
 	_ bridgev2.RemotePostHandler = (*outboxMessage)(nil)
@@ -43,11 +54,12 @@ var (
 
 // queueMessage hands an IRC message to the remote queue, which spools it before bridgev2 sees it.
 func (cl *IRCClient) queueMessage(m *spooledMessage) {
-	cl.queue(cl.outboxEvent(m, time.Now(), false))
+	cl.queue(cl.outboxEvent(m, time.Now(), false, 0))
 }
 
-// outboxEvent makes the remote event of m; arrived (zero for a replay) feeds the latency metric.
-func (cl *IRCClient) outboxEvent(m *spooledMessage, arrived time.Time, stored bool) *outboxMessage {
+// outboxEvent makes the remote event of m; arrived (zero for a replay) feeds the latency metric,
+// attempt counts the times it was queued again after a failed send.
+func (cl *IRCClient) outboxEvent(m *spooledMessage, arrived time.Time, stored bool, attempt int) *outboxMessage {
 	data := m.Data
 	return &outboxMessage{
 		spooled: m,
@@ -61,6 +73,9 @@ func (cl *IRCClient) outboxEvent(m *spooledMessage, arrived time.Time, stored bo
 				CreatePortal: !data.Channel, // channel portals are made once NAMES has ended
 				LogContext:   cl.logContext(m.Command),
 				PostHandleFunc: func(ctx context.Context, portal *bridgev2.Portal) {
+					if !cl.sentToMatrix(ctx, portal, m.ID) && cl.retryDelivery(m, attempt) {
+						return // still spooled, queued again later
+					}
 					if !arrived.IsZero() {
 						cl.conn.Metrics.Observe(metrics.IRCToMatrix, arrived)
 					}
@@ -72,6 +87,36 @@ func (cl *IRCClient) outboxEvent(m *spooledMessage, arrived time.Time, stored bo
 			ConvertMessageFunc: cl.convertIRCMessage,
 		},
 	}
+}
+
+// sentToMatrix tells whether bridgev2 has the message as sent (in its message table). A database
+// error counts as sent: the outbox must not retry on a guess.
+func (cl *IRCClient) sentToMatrix(ctx context.Context, portal *bridgev2.Portal, id networkid.MessageID) bool {
+	if cl.conn.Bridge == nil || cl.conn.Bridge.DB == nil {
+		return true
+	}
+	msg, err := cl.conn.Bridge.DB.Message.GetFirstPartByID(ctx, portal.Receiver, id)
+	if err != nil {
+		cl.log.Err(err).Str("message_id", string(id)).Msg("Failed to check whether an IRC message reached Matrix")
+		return true
+	}
+	return msg != nil
+}
+
+// retryDelivery queues m again after a delay, unless it has had its retries; false means give up.
+func (cl *IRCClient) retryDelivery(m *spooledMessage, attempt int) bool {
+	if attempt >= deliveryRetries {
+		cl.log.Error().Str("message_id", string(m.ID)).Int("attempts", attempt+1).
+			Msg("Giving up on an IRC message that could not be sent to Matrix")
+		return false
+	}
+	delay := deliveryRetryDelay << attempt
+	cl.log.Warn().Str("message_id", string(m.ID)).Dur("retry_in", delay).
+		Msg("An IRC message did not reach Matrix; it stays spooled and is sent again")
+	time.AfterFunc(delay, func() {
+		cl.remote.pushFront([]bridgev2.RemoteEvent{cl.outboxEvent(m, time.Time{}, true, attempt+1)})
+	})
+	return true
 }
 
 // spoolBatch writes the messages of a remote-queue batch that are not in the spool yet, in one
@@ -137,7 +182,7 @@ func (cl *IRCClient) replaySpool(ctx context.Context) {
 			sp.done(sbdb.SpoolIRC, it.ID)
 			continue
 		}
-		events = append(events, cl.outboxEvent(&m, time.Time{}, true))
+		events = append(events, cl.outboxEvent(&m, time.Time{}, true, 0))
 	}
 	if len(events) > 0 {
 		cl.log.Info().Int("messages", len(events)).Msg("Delivering IRC messages an earlier run read but had not sent to Matrix")

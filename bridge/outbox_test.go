@@ -11,6 +11,7 @@ import (
 	"go.mau.fi/util/dbutil"
 	_ "go.mau.fi/util/dbutil/litestream" // SQLite driver "sqlite3-fk-wal"
 	"maunium.net/go/mautrix/bridgev2"
+	"maunium.net/go/mautrix/bridgev2/database"
 
 	sbdb "github.com/sealbridge/sealbridge/database"
 )
@@ -101,5 +102,91 @@ func TestOutboxSpoolsUntilHandled(t *testing.T) {
 	}
 	if !again[0].(*outboxMessage).stored || again[1].(*outboxMessage).stored {
 		t.Fatal("the replayed message must count as spooled, the new one not yet")
+	}
+}
+
+// bridgev2 only logs a message it failed to send (its HTTP retries used up while the homeserver
+// was down): such a message stays spooled and is queued again, until it is sent or has had its
+// retries; one bridgev2 stored as sent leaves the spool.
+func TestOutboxRetriesWhatBridgev2FailedToSend(t *testing.T) {
+	deliveryRetryDelay = 20 * time.Millisecond
+	defer func() { deliveryRetryDelay = 5 * time.Second }()
+	sp := testSpool(t)
+	cl, _ := newWireClient(t, wireOpts{})
+	cl.conn.spool = sp
+	raw, err := dbutil.NewWithDialect("file:"+filepath.Join(t.TempDir(), "bridge.db")+"?_txlock=immediate", "sqlite3-fk-wal")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	cl.conn.Bridge.DB = database.New("sealbridge", sbdb.MetaTypes(), raw)
+	ctx := context.Background()
+	if err := cl.conn.Bridge.DB.Upgrade(ctx); err != nil {
+		t.Fatal(err)
+	}
+	key := cl.channelKey("#chan")
+	if err := cl.conn.Bridge.DB.Portal.Insert(ctx, &database.Portal{BridgeID: "sealbridge", PortalKey: key, Metadata: &sbdb.PortalMetadata{}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.conn.Bridge.DB.Ghost.Insert(ctx, &database.Ghost{BridgeID: "sealbridge", ID: "net/bob", Metadata: &sbdb.GhostMetadata{}}); err != nil {
+		t.Fatal(err)
+	}
+	portal := portalFor(key)
+	joinedChannel(cl, "#chan", "me", "bob")
+	incoming(t, cl, "@msgid=sent :bob!b@h PRIVMSG #chan :reached matrix")
+	incoming(t, cl, "@msgid=failed :bob!b@h PRIVMSG #chan :did not")
+	batch := queued(cl)
+	cl.spoolBatch(batch)
+	// bridgev2 stored the first as sent; the second's send failed.
+	if err := cl.conn.Bridge.DB.Message.Insert(ctx, &database.Message{
+		BridgeID: "sealbridge", ID: "net/sent", MXID: "$sent:example.org", Room: key, SenderID: "net/bob", Timestamp: time.Now(),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	pending := func() []string {
+		items, err := sp.pending(ctx, sbdb.SpoolIRC, string(cl.loginID))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []string
+		for _, it := range items {
+			ids = append(ids, it.ID)
+		}
+		return ids
+	}
+	for _, evt := range batch {
+		evt.(bridgev2.RemotePostHandler).PostHandle(ctx, portal)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for len(pending()) != 1 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got := pending(); len(got) != 1 || got[0] != "net/failed" {
+		t.Fatalf("spooled after handling: %q, want the failed one only", got)
+	}
+	// It comes back, and again each time its send fails, deliveryRetries times, then is dropped.
+	for attempt := 1; attempt <= deliveryRetries; attempt++ {
+		var again []bridgev2.RemoteEvent
+		for deadline := time.Now().Add(5 * time.Second); len(again) == 0 && time.Now().Before(deadline); {
+			time.Sleep(10 * time.Millisecond)
+			again = queued(cl)
+		}
+		if len(again) != 1 {
+			t.Fatalf("retry %d: %d events queued again", attempt, len(again))
+		}
+		if m, _ := asMessage(again[0]); m.ID != "net/failed" || !again[0].(*outboxMessage).stored {
+			t.Fatalf("retry %d queued %v", attempt, m.ID)
+		}
+		again[0].(bridgev2.RemotePostHandler).PostHandle(ctx, portal)
+	}
+	for deadline := time.Now().Add(5 * time.Second); len(pending()) != 0 && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got := pending(); len(got) != 0 {
+		t.Fatalf("still spooled after its last retry: %q", got)
+	}
+	time.Sleep(100 * time.Millisecond)
+	if n := len(queued(cl)); n != 0 {
+		t.Fatalf("queued again after its last retry (%d)", n)
 	}
 }
