@@ -148,6 +148,7 @@ func runBridgeStory(t *testing.T, ctx context.Context, ircd *stack.IRC, hsKind, 
 	defer func() {
 		if t.Failed() {
 			t.Log(failureLog(br.LogPath))
+			t.Log("Matrix client log, last 40 lines:\n" + tail(filepath.Join(dir, "mxclient.log"), 40))
 		}
 	}()
 

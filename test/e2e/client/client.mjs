@@ -37,6 +37,7 @@ const {
   ClientEvent,
   RoomEvent,
   RoomMemberEvent,
+  RoomStateEvent,
   MatrixEventEvent,
   EventStatus,
   Preset,
@@ -175,19 +176,56 @@ async function handleInvite(roomId, sender, isDirect, inviteEventId) {
   handledInvites.add(key);
   out({ event: "invite", room_id: roomId, sender: sender ?? null, is_direct: !!isDirect });
   if (!autojoin) return;
-  for (let attempt = 1; attempt <= 5; attempt++) {
-    try {
-      await client.joinRoom(roomId);
-      log(`auto-joined ${roomId}`);
-      return;
-    } catch (e) {
-      log(`auto-join ${roomId} attempt ${attempt} failed: ${errString(e)}`);
-      await sleep(500 * attempt);
+  await autoJoin(roomId);
+}
+
+// Rooms being joined now, so that the sync sweep below does not join twice.
+const joining = new Set();
+
+async function autoJoin(roomId) {
+  if (joining.has(roomId)) return;
+  joining.add(roomId);
+  try {
+    for (let attempt = 1; attempt <= 5; attempt++) {
+      try {
+        await client.joinRoom(roomId);
+        log(`auto-joined ${roomId}`);
+        return;
+      } catch (e) {
+        log(`auto-join ${roomId} attempt ${attempt} failed: ${errString(e)}`);
+        await sleep(500 * attempt);
+      }
     }
+  } finally {
+    joining.delete(roomId);
+  }
+}
+
+// After each sync, any room still showing us as invited is joined again: the membership listener
+// can miss an invite (seen once under load against Dendrite), and five failed joins are not the
+// end of it. Only an invite that has stood for 10 s is swept, so a join in flight is left alone.
+const invitedSince = new Map();
+
+function sweepInvites() {
+  if (!autojoin || !client) return;
+  const now = Date.now();
+  for (const room of client.getRooms()) {
+    if (room.getMyMembership() !== "invite" || ownJoined.has(room.roomId)) {
+      invitedSince.delete(room.roomId);
+      continue;
+    }
+    if (!invitedSince.has(room.roomId)) invitedSince.set(room.roomId, now);
+    if (joining.has(room.roomId) || now - invitedSince.get(room.roomId) < 10000) continue;
+    invitedSince.set(room.roomId, now);
+    log(`sync sweep: still invited to ${room.roomId}; joining`);
+    autoJoin(room.roomId).catch((e) => log("sweep join failed:", errString(e)));
   }
 }
 
 function wireClient(c) {
+  c.on(ClientEvent.Sync, (state) => {
+    if (state === "SYNCING") sweepInvites();
+  });
   c.on(RoomEvent.Timeline, (ev, _room, _toStart, _removed, _data) => {
     if (ev.status !== null && ev.status !== undefined && ev.status !== EventStatus.SENT) return;
     emitEvent(ev, "timeline");
@@ -197,6 +235,9 @@ function wireClient(c) {
       emitEvent(ev, "local-echo");
     }
   });
+  // State that came in a joined room's "state" block (before its timeline, when the timeline is
+  // limited) is never a Timeline event; it is reported as well, once, like any other event.
+  c.on(RoomStateEvent.Events, (ev) => emitEvent(ev, "state"));
   c.on(MatrixEventEvent.Decrypted, (ev) => {
     // Fires after every decryption attempt, successful or not, including
     // retries when a missing room key arrives later: a failure is reported
