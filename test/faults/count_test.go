@@ -32,6 +32,45 @@ type counts struct {
 	// SyncOnly (IRC->Matrix) is how many of the delivered numbers the Matrix client saw only in its
 	// sync stream, not when it paged the room's history back with /messages (see addSyncOnly).
 	SyncOnly int `json:"-"`
+	// HomeserverDuplicated (Matrix->IRC only) is how many of the Matrix client's messages the
+	// homeserver stored more than once; their IRC copies are not counted in Duplicated.
+	HomeserverDuplicated int `json:"-"`
+}
+
+// splitHomeserverDuplicates recounts Duplicated (Matrix->IRC) as the IRC copies beyond the number
+// of events the homeserver holds with that number, and counts those extra events.
+func (c *counts) splitHomeserverDuplicates(got, onHomeserver []int) {
+	c.Duplicated = len(extraCopies(got, onHomeserver))
+	c.HomeserverDuplicated = len(onHomeserver) - len(distinct(onHomeserver))
+}
+
+// extraCopies lists the numbers in got once for each copy beyond what events allows (at least one).
+func extraCopies(got, events []int) []int {
+	allowed, seen := map[int]int{}, map[int]int{}
+	for _, e := range events {
+		allowed[e]++
+	}
+	var extra []int
+	for _, g := range got {
+		seen[g]++
+		if seen[g] > max(1, allowed[g]) {
+			extra = append(extra, g)
+		}
+	}
+	return extra
+}
+
+// repeated lists (up to max) the numbers that occur more than once in xs, for the log.
+func repeated(xs []int, max int) string {
+	count := map[int]int{}
+	var out []string
+	for _, x := range xs {
+		count[x]++
+		if count[x] == 2 && len(out) < max {
+			out = append(out, strconv.Itoa(x))
+		}
+	}
+	return strings.Join(out, " ")
 }
 
 // addSyncOnly counts as delivered the numbers the Matrix client got through sync but not through
@@ -127,7 +166,7 @@ type results map[string]map[string]counts
 
 func (r results) table() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%-24s %-14s %7s %9s %6s %10s %9s %11s %5s %7s %9s\n", "scenario", "direction", "sent", "delivered", "lost", "duplicated", "reordered", "unconfirmed", "utd", "on_hs", "sync_only")
+	fmt.Fprintf(&b, "%-24s %-14s %7s %9s %6s %10s %9s %11s %5s %7s %9s %6s\n", "scenario", "direction", "sent", "delivered", "lost", "duplicated", "reordered", "unconfirmed", "utd", "on_hs", "sync_only", "hs_dup")
 	var names []string
 	for n := range r {
 		names = append(names, n)
@@ -139,14 +178,16 @@ func (r results) table() string {
 			if !ok {
 				continue
 			}
-			onHS, syncOnly := "-", "-"
+			onHS, syncOnly, hsDup := "-", "-", "-"
 			if d == "irc_to_matrix" {
 				syncOnly = strconv.Itoa(c.SyncOnly)
 				if c.OnHomeserver >= 0 {
 					onHS = strconv.Itoa(c.OnHomeserver)
 				}
+			} else {
+				hsDup = strconv.Itoa(c.HomeserverDuplicated)
 			}
-			fmt.Fprintf(&b, "%-24s %-14s %7d %9d %6d %10d %9d %11d %5d %7s %9s\n", n, d, c.Sent, c.Delivered, c.Lost, c.Duplicated, c.Reordered, c.Unconfirmed, c.Undecryptable, onHS, syncOnly)
+			fmt.Fprintf(&b, "%-24s %-14s %7d %9d %6d %10d %9d %11d %5d %7s %9s %6s\n", n, d, c.Sent, c.Delivered, c.Lost, c.Duplicated, c.Reordered, c.Unconfirmed, c.Undecryptable, onHS, syncOnly, hsDup)
 		}
 	}
 	return b.String()
