@@ -4,7 +4,11 @@
 // SIGKILL, stops the homeserver for 60 s and restarts the IRC server, and counts per scenario and
 // direction what was sent, delivered, lost, duplicated and reordered. For IRC->Matrix it also
 // counts what the homeserver stored (on_hs, from Dendrite's database), so that a line the bridge
-// never sent can be told from one the Matrix client did not collect. It reports; it fails only
+// never sent can be told from one the Matrix client did not collect, and what only sync delivered
+// (sync_only: Dendrite's /messages can skip an event at a page boundary). For Matrix->IRC it counts
+// the Matrix client's own messages the homeserver stored twice (hs_dup: a send retried across a
+// Dendrite restart, whose transaction IDs live in memory); their IRC copies are not the bridge's
+// duplicates. It reports; it fails only
 // when the harness itself breaks. A second test checks flood control: a burst of lines from Matrix
 // reaches IRC in order, on InspIRCd's default connect-class limits, without a flood disconnect. A
 // third, the reconnect storm, drops SEALBRIDGE_STORM_LOGINS logins (50; 200 in `make faults`) at
