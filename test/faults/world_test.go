@@ -215,7 +215,7 @@ func (w *world) waitEventFrom(ctx context.Context, from int, what string, match 
 	defer cancel()
 	ev, err := w.mx.WaitEventFrom(c, from, match)
 	if err != nil {
-		w.t.Fatalf("no %s: %v\nbridge log:\n%s", what, err, tailFile(w.br.LogPath, 30))
+		w.t.Fatalf("no %s: %v\nbridge log:\n%s\nMatrix client log:\n%s", what, err, tailFile(w.br.LogPath, 30), tailFile(filepath.Join(w.dir, "mxclient.log"), 40))
 	}
 	return ev
 }
