@@ -21,8 +21,10 @@ import (
 //
 // bridgev2 gives up on a message whose send fails after its HTTP client's retries (about a minute:
 // a homeserver down a little longer) and only logs it. So once it has handled a message, the
-// outbox checks that bridgev2 stored it as sent; if not, the message stays spooled and is queued
-// again later (deliveryRetries times, further apart each time), arriving late rather than never.
+// outbox checks that bridgev2 stored it as sent; if not, it hands the message to bridgev2 again
+// from within the portal's event loop (deliveryRetries times, further apart each time), so that
+// the portal's later messages wait behind it and the room keeps IRC's order. One that still fails
+// stays spooled and is sent again at the next start.
 
 // spooledMessage is an IRC message on its way to Matrix, as the spool stores it.
 type spooledMessage struct {
@@ -41,11 +43,18 @@ type outboxMessage struct {
 	stored bool
 }
 
-// deliveryRetries bounds how often a message bridgev2 failed to send is queued again; the first
-// retry waits deliveryRetryDelay, each next one twice as long.
+// deliveryRetries bounds how often a message bridgev2 failed to send is handed to it again; the
+// first retry waits deliveryRetryDelay, each next one twice as long.
 const deliveryRetries = 5
 
 var deliveryRetryDelay = 5 * time.Second // a variable for the tests
+
+// redeliver hands a message to bridgev2 again, within the portal's event loop (replaced in tests).
+var redeliver = realRedeliver
+
+func realRedeliver(ctx context.Context, portal *bridgev2.Portal, login *bridgev2.UserLogin, evt bridgev2.RemoteMessage) {
+	portal.Internal().HandleRemoteMessage(ctx, login, evt)
+}
 
 var (
 	_ bridgev2.RemoteMessage     = (*outboxMessage)(nil)
@@ -54,14 +63,14 @@ var (
 
 // queueMessage hands an IRC message to the remote queue, which spools it before bridgev2 sees it.
 func (cl *IRCClient) queueMessage(m *spooledMessage) {
-	cl.queue(cl.outboxEvent(m, time.Now(), false, 0))
+	cl.queue(cl.outboxEvent(m, time.Now(), false))
 }
 
-// outboxEvent makes the remote event of m; arrived (zero for a replay) feeds the latency metric,
-// attempt counts the times it was queued again after a failed send.
-func (cl *IRCClient) outboxEvent(m *spooledMessage, arrived time.Time, stored bool, attempt int) *outboxMessage {
+// outboxEvent makes the remote event of m; arrived (zero for a replay) feeds the latency metric.
+func (cl *IRCClient) outboxEvent(m *spooledMessage, arrived time.Time, stored bool) *outboxMessage {
 	data := m.Data
-	return &outboxMessage{
+	var evt *outboxMessage
+	evt = &outboxMessage{
 		spooled: m,
 		stored:  stored,
 		Message: &simplevent.Message[*ircMessage]{
@@ -73,8 +82,8 @@ func (cl *IRCClient) outboxEvent(m *spooledMessage, arrived time.Time, stored bo
 				CreatePortal: !data.Channel, // channel portals are made once NAMES has ended
 				LogContext:   cl.logContext(m.Command),
 				PostHandleFunc: func(ctx context.Context, portal *bridgev2.Portal) {
-					if !cl.sentToMatrix(ctx, portal, m.ID) && cl.retryDelivery(m, attempt) {
-						return // still spooled, queued again later
+					if !cl.sentToMatrix(ctx, portal, m.ID) && !cl.retryDelivery(ctx, portal, evt) {
+						return // still spooled: sent again at the next start
 					}
 					if !arrived.IsZero() {
 						cl.conn.Metrics.Observe(metrics.IRCToMatrix, arrived)
@@ -87,6 +96,7 @@ func (cl *IRCClient) outboxEvent(m *spooledMessage, arrived time.Time, stored bo
 			ConvertMessageFunc: cl.convertIRCMessage,
 		},
 	}
+	return evt
 }
 
 // sentToMatrix tells whether bridgev2 has the message as sent (in its message table). A database
@@ -95,7 +105,7 @@ func (cl *IRCClient) sentToMatrix(ctx context.Context, portal *bridgev2.Portal, 
 	if cl.conn.Bridge == nil || cl.conn.Bridge.DB == nil {
 		return true
 	}
-	msg, err := cl.conn.Bridge.DB.Message.GetFirstPartByID(ctx, portal.Receiver, id)
+	msg, err := cl.conn.Bridge.DB.Message.GetFirstPartByID(context.WithoutCancel(ctx), portal.Receiver, id)
 	if err != nil {
 		cl.log.Err(err).Str("message_id", string(id)).Msg("Failed to check whether an IRC message reached Matrix")
 		return true
@@ -103,20 +113,27 @@ func (cl *IRCClient) sentToMatrix(ctx context.Context, portal *bridgev2.Portal, 
 	return msg != nil
 }
 
-// retryDelivery queues m again after a delay, unless it has had its retries; false means give up.
-func (cl *IRCClient) retryDelivery(m *spooledMessage, attempt int) bool {
-	if attempt >= deliveryRetries {
-		cl.log.Error().Str("message_id", string(m.ID)).Int("attempts", attempt+1).
-			Msg("Giving up on an IRC message that could not be sent to Matrix")
-		return false
+// retryDelivery hands evt to bridgev2 again until it is stored as sent, waiting longer each time;
+// false means it never was (or the bridge is stopping), and it stays spooled.
+func (cl *IRCClient) retryDelivery(ctx context.Context, portal *bridgev2.Portal, evt *outboxMessage) bool {
+	id := evt.spooled.ID
+	for attempt := 0; attempt < deliveryRetries; attempt++ {
+		delay := deliveryRetryDelay << attempt
+		cl.log.Warn().Str("message_id", string(id)).Dur("retry_in", delay).
+			Msg("An IRC message did not reach Matrix; sending it again (the portal's later messages wait)")
+		select {
+		case <-time.After(delay):
+		case <-ctx.Done():
+			return false
+		}
+		redeliver(ctx, portal, cl.login, evt)
+		if cl.sentToMatrix(ctx, portal, id) {
+			return true
+		}
 	}
-	delay := deliveryRetryDelay << attempt
-	cl.log.Warn().Str("message_id", string(m.ID)).Dur("retry_in", delay).
-		Msg("An IRC message did not reach Matrix; it stays spooled and is sent again")
-	time.AfterFunc(delay, func() {
-		cl.remote.pushFront([]bridgev2.RemoteEvent{cl.outboxEvent(m, time.Time{}, true, attempt+1)})
-	})
-	return true
+	cl.log.Error().Str("message_id", string(id)).Int("attempts", deliveryRetries+1).
+		Msg("An IRC message could not be sent to Matrix; it stays spooled for the next start")
+	return false
 }
 
 // spoolBatch writes the messages of a remote-queue batch that are not in the spool yet, in one
@@ -182,7 +199,7 @@ func (cl *IRCClient) replaySpool(ctx context.Context) {
 			sp.done(sbdb.SpoolIRC, it.ID)
 			continue
 		}
-		events = append(events, cl.outboxEvent(&m, time.Time{}, true, 0))
+		events = append(events, cl.outboxEvent(&m, time.Time{}, true))
 	}
 	if len(events) > 0 {
 		cl.log.Info().Int("messages", len(events)).Msg("Delivering IRC messages an earlier run read but had not sent to Matrix")

@@ -154,39 +154,63 @@ func TestOutboxRetriesWhatBridgev2FailedToSend(t *testing.T) {
 		}
 		return ids
 	}
+	// bridgev2 is handed the failed one again from within PostHandle (the portal's loop, so the
+	// portal's later messages wait); its third try is stored as sent.
+	calls := 0
+	redeliver = func(_ context.Context, _ *bridgev2.Portal, login *bridgev2.UserLogin, evt bridgev2.RemoteMessage) {
+		calls++
+		if login != cl.login || evt.GetID() != "net/failed" {
+			t.Errorf("handed again: %q for login %v", evt.GetID(), login)
+		}
+		if calls == 3 {
+			if err := cl.conn.Bridge.DB.Message.Insert(ctx, &database.Message{
+				BridgeID: "sealbridge", ID: "net/failed", MXID: "$late:example.org", Room: key, SenderID: "net/bob", Timestamp: time.Now(),
+			}); err != nil {
+				t.Error(err)
+			}
+		}
+	}
+	defer func() { redeliver = realRedeliver }()
 	for _, evt := range batch {
 		evt.(bridgev2.RemotePostHandler).PostHandle(ctx, portal)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for len(pending()) != 1 && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
+	if calls != 3 {
+		t.Fatalf("handed to bridgev2 again %d times, want 3 (until stored)", calls)
 	}
-	if got := pending(); len(got) != 1 || got[0] != "net/failed" {
-		t.Fatalf("spooled after handling: %q, want the failed one only", got)
-	}
-	// It comes back, and again each time its send fails, deliveryRetries times, then is dropped.
-	for attempt := 1; attempt <= deliveryRetries; attempt++ {
-		var again []bridgev2.RemoteEvent
-		for deadline := time.Now().Add(5 * time.Second); len(again) == 0 && time.Now().Before(deadline); {
+	waitPending := func(want int) []string {
+		t.Helper()
+		for deadline := time.Now().Add(5 * time.Second); len(pending()) != want && time.Now().Before(deadline); {
 			time.Sleep(10 * time.Millisecond)
-			again = queued(cl)
 		}
-		if len(again) != 1 {
-			t.Fatalf("retry %d: %d events queued again", attempt, len(again))
-		}
-		if m, _ := asMessage(again[0]); m.ID != "net/failed" || !again[0].(*outboxMessage).stored {
-			t.Fatalf("retry %d queued %v", attempt, m.ID)
-		}
-		again[0].(bridgev2.RemotePostHandler).PostHandle(ctx, portal)
+		return pending()
 	}
-	for deadline := time.Now().Add(5 * time.Second); len(pending()) != 0 && time.Now().Before(deadline); {
-		time.Sleep(10 * time.Millisecond)
+	if got := waitPending(0); len(got) != 0 {
+		t.Fatalf("spooled after both reached Matrix: %q", got)
 	}
-	if got := pending(); len(got) != 0 {
-		t.Fatalf("still spooled after its last retry: %q", got)
-	}
-	time.Sleep(100 * time.Millisecond)
 	if n := len(queued(cl)); n != 0 {
-		t.Fatalf("queued again after its last retry (%d)", n)
+		t.Fatalf("%d events queued again: the retry belongs in the portal's loop", n)
+	}
+
+	// One that never gets through is tried deliveryRetries times and stays spooled for the next
+	// start; so does one whose retries a stopping bridge cuts short.
+	incoming(t, cl, "@msgid=never :bob!b@h PRIVMSG #chan :never")
+	incoming(t, cl, "@msgid=stopping :bob!b@h PRIVMSG #chan :stopping")
+	batch = queued(cl)
+	cl.spoolBatch(batch)
+	calls = 0
+	redeliver = func(context.Context, *bridgev2.Portal, *bridgev2.UserLogin, bridgev2.RemoteMessage) { calls++ }
+	batch[0].(bridgev2.RemotePostHandler).PostHandle(ctx, portal)
+	if calls != deliveryRetries {
+		t.Errorf("handed again %d times, want %d", calls, deliveryRetries)
+	}
+	stopped, stop := context.WithCancel(ctx)
+	stop()
+	batch[1].(bridgev2.RemotePostHandler).PostHandle(stopped, portal)
+	if calls != deliveryRetries {
+		t.Errorf("handed again while the bridge stops")
+	}
+	time.Sleep(50 * time.Millisecond)
+	if got := pending(); len(got) != 2 || got[0] != "net/never" || got[1] != "net/stopping" {
+		t.Fatalf("spooled after giving up: %q, want both for the next start", got)
 	}
 }
