@@ -77,7 +77,7 @@ func repeated(xs []int, max int) string {
 // /messages: the homeserver handed them to the client, so the bridge delivered them. (Collecting
 // from /messages alone came up short by about 1 in 1,000 on Dendrite, while its own database held
 // every event: its /messages steps back a whole depth at a page boundary and skips another event
-// of the same depth, so the collector asks for very large pages. Collecting from sync alone skipped
+// of the same depth, and its pages hold at most 100 events. Collecting from sync alone skipped
 // events across a homeserver restart.)
 func (c *counts) addSyncOnly(sent, collected, synced []int) {
 	have, inSent := distinct(collected), distinct(sent)
