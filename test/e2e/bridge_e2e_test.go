@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -149,6 +150,7 @@ func runBridgeStory(t *testing.T, ctx context.Context, ircd *stack.IRC, hsKind, 
 		if t.Failed() {
 			t.Log(failureLog(br.LogPath))
 			t.Log("Matrix client log, last 40 lines:\n" + tail(filepath.Join(dir, "mxclient.log"), 40))
+			keepLogs(t, br.LogPath, filepath.Join(dir, "mxclient.log"))
 		}
 	}()
 
@@ -516,6 +518,35 @@ func runBridgeStory(t *testing.T, ctx context.Context, ircd *stack.IRC, hsKind, 
 		if resp.StatusCode != http.StatusUnauthorized {
 			t.Errorf("provisioning API with auth %q answered %d, want 401", auth, resp.StatusCode)
 		}
+	}
+	// With Matrix auth (provisioning.allow_matrix_auth, on by default) dave's own access token
+	// speaks for dave only: not as alice, and not for alice's login.
+	daveToken, err := stack.PasswordLogin(ctx, hsURL, "dave", "dave-password")
+	must(t, err)
+	provision := func(method, path, asUser string) (int, string) {
+		t.Helper()
+		req, _ := http.NewRequest(method, br.AppserviceURL+"/_matrix/provision/v3/"+path+"?user_id="+url.QueryEscape(asUser), nil)
+		req.Header.Set("Authorization", "Bearer "+daveToken)
+		resp, err := http.DefaultClient.Do(req)
+		must(t, err)
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body)
+	}
+	if code, body := provision(http.MethodGet, "logins", userID); code != http.StatusUnauthorized {
+		t.Errorf("dave's token as alice: logins answered %d %s, want 401", code, body)
+	}
+	if code, body := provision(http.MethodGet, "logins", mx2.UserID()); code != http.StatusOK || strings.Contains(body, loginID) {
+		t.Errorf("dave's own logins: %d %s (want 200, without alice's %s)", code, body, loginID)
+	}
+	if code, body := provision(http.MethodPost, "logout/"+url.PathEscape(loginID), mx2.UserID()); code != http.StatusNotFound {
+		t.Errorf("dave logging out alice's login through the API: %d %s, want 404", code, body)
+	}
+	if code, body := provision(http.MethodPost, "logout/"+url.PathEscape(loginID), userID); code != http.StatusUnauthorized {
+		t.Errorf("dave's token logging out alice's login as alice: %d %s, want 401", code, body)
+	}
+	if !alicesLoginAlive(t, bob, saslNick) {
+		t.Fatal("alice's IRC connection did not survive dave's provisioning requests")
 	}
 
 	bob.send(t, "PRIVMSG", channel, "shared hello")

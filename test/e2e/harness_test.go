@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -135,6 +136,26 @@ func tail(path string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// keepLogs copies the named logs of a failed test out of its temporary directory, which the test
+// removes, into SEALBRIDGE_E2E_KEEP_LOGS when that is set, and says where.
+func keepLogs(t *testing.T, paths ...string) {
+	root := os.Getenv("SEALBRIDGE_E2E_KEEP_LOGS")
+	if root == "" {
+		return
+	}
+	dst := filepath.Join(root, strings.ReplaceAll(t.Name(), "/", "_"))
+	if err := os.MkdirAll(dst, 0o755); err != nil {
+		t.Logf("keeping logs: %v", err)
+		return
+	}
+	for _, p := range paths {
+		if data, err := os.ReadFile(p); err == nil {
+			_ = os.WriteFile(filepath.Join(dst, filepath.Base(p)), data, 0o644)
+		}
+	}
+	t.Logf("logs kept in %s", dst)
 }
 
 // failureLog is what a failed run prints of the bridge log, so that a failure in CI can be read

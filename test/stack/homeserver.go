@@ -51,6 +51,12 @@ func matrixDo(ctx context.Context, baseURL, method, path, token string, body any
 	return b, nil
 }
 
+// PasswordLogin logs localpart in on the homeserver at baseURL with m.login.password (a new
+// device) and returns its access token.
+func PasswordLogin(ctx context.Context, baseURL, localpart, password string) (string, error) {
+	return passwordLogin(ctx, baseURL, localpart, password)
+}
+
 // passwordLogin logs localpart in with m.login.password and returns the access token.
 func passwordLogin(ctx context.Context, baseURL, localpart, password string) (string, error) {
 	b, err := matrixDo(ctx, baseURL, http.MethodPost, "/_matrix/client/v3/login", "", map[string]any{

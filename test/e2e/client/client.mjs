@@ -190,6 +190,7 @@ async function autoJoin(roomId) {
       try {
         await client.joinRoom(roomId);
         log(`auto-joined ${roomId}`);
+        await waitJoined(roomId).catch((e) => log(`after joining ${roomId}: ${errString(e)}`));
         return;
       } catch (e) {
         log(`auto-join ${roomId} attempt ${attempt} failed: ${errString(e)}`);
@@ -448,7 +449,7 @@ function needClient() {
 
 async function waitJoined(roomId, timeoutMs = 30000) {
   const c = needClient();
-  return waitFor(
+  const room = await waitFor(
     `room ${roomId} to be joined in sync`,
     () => {
       const room = c.getRoom(roomId);
@@ -456,6 +457,30 @@ async function waitJoined(roomId, timeoutMs = 30000) {
     },
     timeoutMs,
   );
+  await repairState(room);
+  return room;
+}
+
+// Rooms whose state was fetched with /state after a join (at most once each).
+const repaired = new Set();
+
+// A joined room should know its full state: its creation and its creator's membership. Under load
+// Dendrite has answered the sync that joined us with the state since our last sync only, so the
+// client never learnt of the bridge bot's membership (and shared no room key with it) or of the
+// room's name. Such a room gets its state from /state once, as a client would on a gappy sync.
+async function repairState(room) {
+  if (repaired.has(room.roomId)) return;
+  const create = room.currentState.getStateEvents("m.room.create", "");
+  const creator = create?.getSender();
+  const complete =
+    create && create.getId()?.startsWith("$") && room.currentState.getMember(creator)?.membership === "join";
+  if (complete) return;
+  repaired.add(room.roomId);
+  const raw = await client.roomState(room.roomId);
+  const mapper = client.getEventMapper();
+  const events = raw.map((e) => mapper({ ...e, room_id: room.roomId }));
+  log(`repairing the state of ${room.roomId}: ${events.length} events from /state`);
+  room.currentState.setStateEvents(events);
 }
 
 async function cmdCreateDM({ user_id, encrypted = true, name }) {
