@@ -51,12 +51,43 @@ type matrixInbox struct {
 	keepFn func(context.Context, inboxHeader) bool
 
 	mu sync.Mutex
-	// dispatched holds the events handed to mautrix in this process: while the startup replay has
-	// not run, everything that came in; afterwards only what the replay handed over. Either side
-	// skips what the other already handed over, so an event the homeserver resends after a crash
-	// (stored, but its transaction never acknowledged) is handled once.
-	dispatched map[id.EventID]struct{}
-	replayDone bool
+	// seen holds the latest events handed to mautrix in this process, live or by the startup
+	// replay. Neither hands over what the other already has, so an event the homeserver resends
+	// (after a crash of the bridge: stored, but its transaction never acknowledged; after a
+	// restart of the homeserver: acknowledged, but the homeserver had not recorded that) is
+	// handled once.
+	seen *recentIDs
+}
+
+// inboxSeen bounds the inbox's memory of handled event IDs (a resend comes within minutes).
+const inboxSeen = 8192
+
+// recentIDs is a set of the last n IDs added.
+type recentIDs struct {
+	set  map[id.EventID]struct{}
+	ring []id.EventID
+	next int
+}
+
+func newRecentIDs(n int) *recentIDs {
+	return &recentIDs{set: make(map[id.EventID]struct{}, n), ring: make([]id.EventID, n)}
+}
+
+func (r *recentIDs) has(evt id.EventID) bool {
+	_, ok := r.set[evt]
+	return ok
+}
+
+func (r *recentIDs) add(evt id.EventID) {
+	if evt == "" || r.has(evt) {
+		return
+	}
+	if old := r.ring[r.next]; old != "" {
+		delete(r.set, old)
+	}
+	r.ring[r.next] = evt
+	r.set[evt] = struct{}{}
+	r.next = (r.next + 1) % len(r.ring)
 }
 
 // newMatrixInbox wraps the appservice's transaction endpoint; nil when the Matrix side is not
@@ -66,11 +97,11 @@ func newMatrixInbox(br *bridgev2.Bridge, sp *spool, as *appservice.AppService, e
 		return nil
 	}
 	in := &matrixInbox{
-		spool:      sp,
-		as:         as,
-		br:         br,
-		log:        br.Log.With().Str("component", "inbox").Logger(),
-		dispatched: make(map[id.EventID]struct{}),
+		spool: sp,
+		as:    as,
+		br:    br,
+		log:   br.Log.With().Str("component", "inbox").Logger(),
+		seen:  newRecentIDs(inboxSeen),
 	}
 	in.keepFn = in.keep
 	if ep != nil {
@@ -170,23 +201,26 @@ func (in *matrixInbox) putTransaction(w http.ResponseWriter, r *http.Request) {
 	ctx := in.log.WithContext(r.Context())
 	now := time.Now()
 	headers := make([]inboxHeader, len(events))
-	var store []sbdb.SpoolItem
 	for i, raw := range events {
-		if json.Unmarshal(raw, &headers[i]) == nil && in.keepFn(ctx, headers[i]) {
-			store = append(store, sbdb.SpoolItem{Kind: sbdb.SpoolMatrix, ID: string(headers[i].ID), Owner: string(headers[i].RoomID), Seq: sbdb.SpoolSeq(now, i), Data: raw})
-		}
+		_ = json.Unmarshal(raw, &headers[i])
 	}
 	kept := events[:0:0]
+	var keptHeaders []inboxHeader
 	in.mu.Lock()
 	for i, raw := range events {
-		if evtID := headers[i].ID; evtID != "" {
-			if _, ok := in.dispatched[evtID]; ok {
-				continue // the startup replay already handed it over
-			}
+		if in.seen.has(headers[i].ID) {
+			continue // handed over already: live, or by the startup replay
 		}
 		kept = append(kept, raw)
+		keptHeaders = append(keptHeaders, headers[i])
 	}
 	in.mu.Unlock()
+	var store []sbdb.SpoolItem
+	for i, h := range keptHeaders {
+		if in.keepFn(ctx, h) {
+			store = append(store, sbdb.SpoolItem{Kind: sbdb.SpoolMatrix, ID: string(h.ID), Owner: string(h.RoomID), Seq: sbdb.SpoolSeq(now, i), Data: kept[i]})
+		}
+	}
 	if err = in.spool.put(ctx, store); err != nil {
 		// Not acknowledged: the homeserver sends the transaction again later.
 		in.log.Err(err).Int("events", len(store)).Msg("Failed to store Matrix events; the homeserver will resend them")
@@ -194,12 +228,8 @@ func (in *matrixInbox) putTransaction(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	in.mu.Lock()
-	if !in.replayDone {
-		for _, h := range headers {
-			if h.ID != "" {
-				in.dispatched[h.ID] = struct{}{}
-			}
-		}
+	for _, h := range keptHeaders {
+		in.seen.add(h.ID)
 	}
 	in.mu.Unlock()
 	if len(kept) < len(events) {
@@ -224,11 +254,6 @@ func (in *matrixInbox) forward(w http.ResponseWriter, r *http.Request, body []by
 // replay hands the events stored by an earlier run to mautrix as one more transaction per batch.
 // Their logins may not be connected yet; the handlers wait for them (waitReady).
 func (in *matrixInbox) replay(ctx context.Context) {
-	defer func() {
-		in.mu.Lock()
-		in.replayDone = true
-		in.mu.Unlock()
-	}()
 	pending, err := in.spool.pending(ctx, sbdb.SpoolMatrix, "")
 	if err != nil {
 		in.log.Err(err).Msg("Failed to read the Matrix inbox")
@@ -253,17 +278,17 @@ func (in *matrixInbox) replay(ctx context.Context) {
 	}
 	in.mu.Lock()
 	for i, e := range pending {
-		if _, ok := in.dispatched[id.EventID(e.ID)]; ok {
+		if in.seen.has(id.EventID(e.ID)) {
 			continue // the homeserver resent it before the replay ran
 		}
 		replayed[id.EventID(e.ID)] = struct{}{}
+		in.seen.add(id.EventID(e.ID))
 		batch = append(batch, json.RawMessage(e.Data))
 		if len(batch) == 100 {
 			flush(i)
 		}
 	}
 	flush(len(pending))
-	in.dispatched = replayed
 	in.mu.Unlock()
 	if len(replayed) > 0 {
 		in.log.Info().Int("events", len(replayed)).Msg("Handling Matrix events again that an earlier run acknowledged but had not delivered to IRC")

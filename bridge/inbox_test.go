@@ -23,7 +23,7 @@ func testInbox(t *testing.T, sp *spool) (*matrixInbox, *appservice.AppService) {
 	as := appservice.Create()
 	as.Registration = &appservice.Registration{ServerToken: "hs-token"}
 	as.Log = zerolog.Nop()
-	in := &matrixInbox{spool: sp, as: as, log: zerolog.Nop(), dispatched: map[id.EventID]struct{}{}}
+	in := &matrixInbox{spool: sp, as: as, log: zerolog.Nop(), seen: newRecentIDs(inboxSeen)}
 	in.keepFn = func(_ context.Context, h inboxHeader) bool { return h.Type == "m.room.message" }
 	return in, as
 }
@@ -70,12 +70,13 @@ func spooled(t *testing.T, sp *spool) []string {
 	return ids
 }
 
-// A transaction is stored before mautrix acknowledges it; a wrong hs_token stores nothing; after
-// a crash what was not delivered is handed to mautrix again, once, even when the homeserver also
-// resends it.
+// A transaction is stored before mautrix acknowledges it; a wrong hs_token stores nothing; events a
+// restarted homeserver sends again are not handled twice; after a crash what was not delivered is
+// handed to mautrix again, once, even when the homeserver also resends it.
 func TestInboxStoresBeforeAckAndReplaysOnce(t *testing.T) {
 	sp := testSpool(t)
 	in, as := testInbox(t, sp)
+	in.replay(context.Background()) // the start: nothing left by an earlier run
 
 	if code := putTxn(t, in, "t0", "wrong", msgEvent("$x", "nope")); code != http.StatusForbidden && code != http.StatusUnauthorized {
 		t.Fatalf("wrong hs_token answered %d", code)
@@ -100,6 +101,18 @@ func TestInboxStoresBeforeAckAndReplaysOnce(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 
+	// The homeserver restarts and sends the same events again under a new transaction ID (it had
+	// not recorded our acknowledgement): nothing is handled twice, and $a is not stored again.
+	if code := putTxn(t, in, "t1-after-homeserver-restart", "hs-token", msgEvent("$a", "one"), msgEvent("$b", "two")); code != http.StatusOK {
+		t.Fatalf("resent transaction answered %d", code)
+	}
+	if got := drain(as); len(got) != 0 {
+		t.Fatalf("mautrix got the resent events again: %v", got)
+	}
+	if got := spooled(t, sp); len(got) != 1 || got[0] != "$b" {
+		t.Fatalf("stored after the resend: %v, want $b only", got)
+	}
+
 	// kill -9, start again: $b is handed to mautrix again; the homeserver resending the
 	// transaction that carried it adds nothing.
 	in2, as2 := testInbox(t, sp)
@@ -112,5 +125,21 @@ func TestInboxStoresBeforeAckAndReplaysOnce(t *testing.T) {
 	}
 	if got := drain(as2); len(got) != 1 || got[0] != "$c" {
 		t.Fatalf("after the resend mautrix got %v, want only $c", got)
+	}
+}
+
+// The inbox remembers the last inboxSeen event IDs, no more.
+func TestRecentIDsIsBounded(t *testing.T) {
+	r := newRecentIDs(3)
+	for _, e := range []id.EventID{"$1", "$2", "$3", "$2", "$4"} {
+		r.add(e)
+	}
+	for e, want := range map[id.EventID]bool{"$1": false, "$2": true, "$3": true, "$4": true} {
+		if r.has(e) != want {
+			t.Errorf("has(%s) = %v, want %v", e, !want, want)
+		}
+	}
+	if len(r.set) != 3 {
+		t.Errorf("%d IDs kept, want 3", len(r.set))
 	}
 }
