@@ -78,6 +78,9 @@ func (r *recentIDs) has(evt id.EventID) bool {
 	return ok
 }
 
+// remove forgets evt (its slot in the ring is reused in turn).
+func (r *recentIDs) remove(evt id.EventID) { delete(r.set, evt) }
+
 func (r *recentIDs) add(evt id.EventID) {
 	if evt == "" || r.has(evt) {
 		return
@@ -211,6 +214,8 @@ func (in *matrixInbox) putTransaction(w http.ResponseWriter, r *http.Request) {
 		if in.seen.has(headers[i].ID) {
 			continue // handed over already: live, or by the startup replay
 		}
+		// Marked at once, so that a copy of this transaction arriving meanwhile skips it too.
+		in.seen.add(headers[i].ID)
 		kept = append(kept, raw)
 		keptHeaders = append(keptHeaders, headers[i])
 	}
@@ -223,15 +228,15 @@ func (in *matrixInbox) putTransaction(w http.ResponseWriter, r *http.Request) {
 	}
 	if err = in.spool.put(ctx, store); err != nil {
 		// Not acknowledged: the homeserver sends the transaction again later.
+		in.mu.Lock()
+		for _, h := range keptHeaders {
+			in.seen.remove(h.ID) // not handed over: the resend must be taken
+		}
+		in.mu.Unlock()
 		in.log.Err(err).Int("events", len(store)).Msg("Failed to store Matrix events; the homeserver will resend them")
 		mautrix.MUnknown.WithMessage("The bridge could not store the events").WithStatus(http.StatusInternalServerError).Write(w)
 		return
 	}
-	in.mu.Lock()
-	for _, h := range keptHeaders {
-		in.seen.add(h.ID)
-	}
-	in.mu.Unlock()
 	if len(kept) < len(events) {
 		if txn["events"], err = json.Marshal(kept); err == nil {
 			body, err = json.Marshal(txn)

@@ -142,4 +142,13 @@ func TestRecentIDsIsBounded(t *testing.T) {
 	if len(r.set) != 3 {
 		t.Errorf("%d IDs kept, want 3", len(r.set))
 	}
+	// A transaction that could not be stored forgets its events, so that the resend is taken.
+	r.remove("$3")
+	if r.has("$3") {
+		t.Error("$3 still there after remove")
+	}
+	r.add("$3")
+	if !r.has("$3") || !r.has("$4") {
+		t.Error("re-adding lost an ID")
+	}
 }
