@@ -264,7 +264,7 @@ func (in *matrixInbox) replay(ctx context.Context) {
 		in.log.Err(err).Msg("Failed to read the Matrix inbox")
 		return
 	}
-	replayed := make(map[id.EventID]struct{}, len(pending))
+	replayed := 0
 	var batch []json.RawMessage
 	flush := func(n int) {
 		if len(batch) == 0 {
@@ -286,7 +286,7 @@ func (in *matrixInbox) replay(ctx context.Context) {
 		if in.seen.has(id.EventID(e.ID)) {
 			continue // the homeserver resent it before the replay ran
 		}
-		replayed[id.EventID(e.ID)] = struct{}{}
+		replayed++
 		in.seen.add(id.EventID(e.ID))
 		batch = append(batch, json.RawMessage(e.Data))
 		if len(batch) == 100 {
@@ -295,7 +295,7 @@ func (in *matrixInbox) replay(ctx context.Context) {
 	}
 	flush(len(pending))
 	in.mu.Unlock()
-	if len(replayed) > 0 {
-		in.log.Info().Int("events", len(replayed)).Msg("Handling Matrix events again that an earlier run acknowledged but had not delivered to IRC")
+	if replayed > 0 {
+		in.log.Info().Int("events", replayed).Msg("Handling Matrix events again that an earlier run acknowledged but had not delivered to IRC")
 	}
 }

@@ -57,9 +57,16 @@ func drain(as *appservice.AppService) []id.EventID {
 	}
 }
 
+// spooled lists the IDs of the Matrix events waiting in the spool.
 func spooled(t *testing.T, sp *spool) []string {
 	t.Helper()
-	items, err := sp.store.Pending(context.Background(), sbdb.SpoolMatrix, "")
+	return spooledIDs(t, sp, sbdb.SpoolMatrix, "")
+}
+
+// spooledIDs lists the IDs of the items of a kind (and owner, unless "") waiting in the spool.
+func spooledIDs(t *testing.T, sp *spool, kind, owner string) []string {
+	t.Helper()
+	items, err := sp.store.Pending(context.Background(), kind, owner)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -50,17 +50,7 @@ func TestOutboxSpoolsUntilHandled(t *testing.T) {
 		t.Fatalf("queued %d events", len(batch))
 	}
 	cl.spoolBatch(batch)
-	pending := func() []string {
-		items, err := sp.pending(context.Background(), sbdb.SpoolIRC, string(cl.loginID))
-		if err != nil {
-			t.Fatal(err)
-		}
-		var ids []string
-		for _, it := range items {
-			ids = append(ids, it.ID)
-		}
-		return ids
-	}
+	pending := func() []string { return spooledIDs(t, sp, sbdb.SpoolIRC, string(cl.loginID)) }
 	if got := pending(); len(got) != 2 || got[0] != "net/one" || got[1] != "net/two" {
 		t.Fatalf("spooled %q", got)
 	}
@@ -143,17 +133,7 @@ func TestOutboxRetriesWhatBridgev2FailedToSend(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	pending := func() []string {
-		items, err := sp.pending(ctx, sbdb.SpoolIRC, string(cl.loginID))
-		if err != nil {
-			t.Fatal(err)
-		}
-		var ids []string
-		for _, it := range items {
-			ids = append(ids, it.ID)
-		}
-		return ids
-	}
+	pending := func() []string { return spooledIDs(t, sp, sbdb.SpoolIRC, string(cl.loginID)) }
 	// bridgev2 is handed the failed one again from within PostHandle (the portal's loop, so the
 	// portal's later messages wait); its third try is stored as sent.
 	calls := 0
