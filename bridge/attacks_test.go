@@ -208,6 +208,7 @@ func TestAttackChannelNameCharsDoNotMergeRooms(t *testing.T) {
 			}
 			keyOf := map[string]networkid.PortalKey{}
 			for _, name := range names {
+				joinedChannel(cl, name) // the bridge takes lines only from channels it is in
 				incoming(t, cl, ":Bob!b@h PRIVMSG "+name+" :hi")
 				evts := queued(cl)
 				if len(evts) != 1 {

@@ -53,14 +53,26 @@ type IRCClient struct {
 	// echoEvents holds, per target and line, the Matrix events whose first line awaits its echo.
 	echoEvents map[string][]id.EventID
 	typing     typingState
-	// historyBatches are the open chathistory batches of this connection, by reference tag.
+	// historyBatches are the open chathistory batches of this connection, by reference tag;
+	// targetsWanted is how many CHATHISTORY TARGETS lines are still expected (history.go).
 	historyBatches map[string]bool
+	targetsWanted  int
+	// historySem bounds the history lookups of this login running at once.
+	historySem chan struct{}
 	// pendingTopics are topics sent from Matrix not yet shown back, by casefolded channel.
 	pendingTopics map[string]*pendingTopic
 	// multiline are the open draft/multiline batches from the server, by reference; batchSeq
 	// numbers the ones we open (multiline.go).
 	multiline map[string]*multilineBatch
 	batchSeq  int
+	// dmPeers are the nicks this login has a private chat with (admit.go); requests the messages
+	// of others that wait for the user to open a chat (requests.go).
+	dmPeers  dmPeers
+	requests requests
+	// forcedJoins paces the channels the server joins us to without the user asking (admit.go).
+	forcedJoins tokenBucket
+	// limitNotices are the limits the user was told about on this connection (limits.go).
+	limitNotices limitNotices
 	// lastConnected is when the previous connection ended (zero after a restart).
 	lastConnected time.Time
 	// ready is set once a connection has queued the JOINs of the login's channels, so that a
@@ -135,15 +147,16 @@ func newIRCClient(c *IRCConnector, login *bridgev2.UserLogin, network *config.Ne
 // newClient makes a login's client; with cert (CertFP) it logs in with SASL EXTERNAL.
 func newClient(c *IRCConnector, loginID networkid.UserLoginID, network *config.Network, meta *sbdb.UserLoginMetadata, password string, cert *tls.Certificate) *IRCClient {
 	cl := &IRCClient{
-		conn:     c,
-		loginID:  loginID,
-		network:  network,
-		meta:     meta,
-		log:      zerolog.Nop(),
-		channels: make(map[string]*channelState),
-		nicks:    make(map[string]string),
-		echoes:   make(map[string][]string),
-		remote:   newRemoteQueue(),
+		conn:       c,
+		loginID:    loginID,
+		network:    network,
+		meta:       meta,
+		log:        zerolog.Nop(),
+		channels:   make(map[string]*channelState),
+		nicks:      make(map[string]string),
+		echoes:     make(map[string][]string),
+		remote:     newRemoteQueue(),
+		historySem: make(chan struct{}, historyLookups),
 	}
 	if c.Bridge != nil {
 		cl.log = c.Bridge.Log.With().Str("login_id", string(loginID)).Str("network", network.ID).Logger()
@@ -158,6 +171,8 @@ func newClient(c *IRCConnector, loginID networkid.UserLoginID, network *config.N
 		Backoff:        irc.BackoffConfig{Min: network.Reconnect.MinDelay, Max: network.Reconnect.MaxDelay},
 		Pace:           c.pacerFor(network).Wait,
 		Dial:           c.dialFor(network),
+		MaxBatchLines:  c.limits().MaxBatchLines,
+		Limited:        c.Metrics.Limited,
 	}
 	if meta.NickServ {
 		cfg.NickServPassword = password
@@ -200,8 +215,10 @@ func (cl *IRCClient) attach(login *bridgev2.UserLogin) {
 	cl.log = login.Log.With().Str("network", cl.network.ID).Logger()
 	var ctx context.Context
 	ctx, cl.stopRemote = context.WithCancel(cl.conn.Bridge.BackgroundCtx)
-	cl.remote.persist = cl.spoolBatch
-	cl.replaySpool(ctx)
+	cl.setupQueue()
+	cl.resumeSpool(ctx)
+	cl.loadDMPeers(ctx)
+	cl.loadRequests(ctx)
 	go cl.remote.run(ctx, func(evt bridgev2.RemoteEvent) { login.QueueRemoteEvent(evt) })
 	cl.conn.register(cl)
 	cl.releaseEarly()
@@ -337,12 +354,15 @@ func (cl *IRCClient) OnConnected(c *irc.Client) {
 	clear(cl.echoes)
 	clear(cl.echoEvents)
 	clear(cl.historyBatches)
+	cl.targetsWanted = 0
 	clear(cl.multiline)
+	clear(cl.nicks) // rebuilt from NAMES and traffic: a nick seen on an earlier connection may be anyone's now
 	channels := make([]sbdb.Channel, 0, len(cl.meta.Channels))
 	for _, ch := range cl.meta.Channels {
 		channels = append(channels, *ch) // copies: commands may change the entries meanwhile
 	}
 	cl.mu.Unlock()
+	cl.limitNotices.reset()
 	cl.conn.trackClient(cl, true)
 	cl.sendState(status.BridgeState{StateEvent: status.StateConnected})
 	cl.requestDMHistory()

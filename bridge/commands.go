@@ -115,6 +115,10 @@ func fnJoin(ce *commands.Event) {
 		ce.Reply("%v", err)
 		return
 	}
+	if len(args) == 2 {
+		// The command carries a channel key: take it out of the room, like a password.
+		ce.Redact()
+	}
 	if len(args) < 1 || len(args) > 2 {
 		ce.Reply("Usage: `$cmdprefix join [network] <#channel> [key]`")
 		return
@@ -123,7 +127,7 @@ func fnJoin(ce *commands.Event) {
 	if len(args) == 2 {
 		key = args[1]
 		if err = safeArg(key); err != nil {
-			ce.Reply("%v", err)
+			ce.Reply("That channel key cannot be sent to IRC (it contains a space, comma or control character).")
 			return
 		}
 	}
@@ -131,14 +135,26 @@ func fnJoin(ce *commands.Event) {
 		ce.Reply("%q is not a channel name on %s (channels start with one of `%s`)", channel, cl.network.DisplayName(), cl.irc.ISupport().ChanTypes)
 		return
 	}
+	folded := cl.fold(channel)
+	limit := cl.conn.limits().MaxChannels
+	cl.mu.Lock()
+	_, known := cl.meta.Channels[folded]
+	full := !known && len(cl.meta.Channels) >= limit
+	cl.mu.Unlock()
+	if full {
+		ce.Reply("You are in %d channels on %s, the most this bridge allows; `part` one first.", limit, cl.network.DisplayName())
+		return
+	}
+	sealed := ""
 	if key != "" {
-		sealed, err := cl.conn.sealer.Seal(key, string(cl.loginID))
-		if err != nil {
+		if sealed, err = cl.conn.sealer.Seal(key, string(cl.loginID)); err != nil {
 			ce.Reply("Failed to seal the channel key: %v", err)
 			return
 		}
-		cl.rememberKey(channel, sealed)
 	}
+	// Stored before the JOIN goes out: the channel is one the user asked for (admitChannel), and
+	// the key is kept for reconnects. A JOIN the server refuses removes it again.
+	cl.rememberChannel(channel, sealed, key != "")
 	if err = cl.join(channel, key); err != nil {
 		ce.Reply("Failed to join %s: %v", channel, err)
 		return
@@ -229,14 +245,18 @@ func fnNetworks(ce *commands.Event) {
 	ce.Reply("%s", b.String())
 }
 
-// rememberKey stores a channel's sealed key before joining, so that reconnects rejoin with it. A
-// JOIN the server refuses removes the entry again (handleChannelError).
-func (cl *IRCClient) rememberKey(channel, sealedKey string) {
+// rememberChannel stores a channel the user asked to join (with its sealed key, when setKey), so
+// that its JOIN is taken as asked for and reconnects rejoin it. A JOIN the server refuses removes
+// the entry again (handleChannelError).
+func (cl *IRCClient) rememberChannel(channel, sealedKey string, setKey bool) {
 	folded := cl.fold(channel)
 	cl.mu.Lock()
-	cl.channelEntry(folded, channel).Key = sealedKey
+	entry := cl.channelEntry(folded, channel)
+	if setKey {
+		entry.Key = sealedKey
+	}
 	cl.mu.Unlock()
-	cl.saveLoginNow() // a command, not the reader: the key is stored before the JOIN goes out
+	cl.saveLoginNow() // a command, not the reader: stored before the JOIN goes out
 }
 
 // notifyUser sends a notice to the user's management room (the DM with the bridge bot).

@@ -119,7 +119,7 @@ func (cl *IRCClient) isMe(nick string) bool { return cl.fold(nick) == cl.fold(cl
 func (cl *IRCClient) sender(nick string) bridgev2.EventSender {
 	folded := cl.fold(nick)
 	cl.mu.Lock()
-	cl.nicks[folded] = nick
+	cl.rememberNick(folded, nick)
 	cl.mu.Unlock()
 	s := bridgev2.EventSender{Sender: MakeUserID(cl.network.ID, folded)}
 	if cl.isMe(nick) {
@@ -147,11 +147,6 @@ func (cl *IRCClient) withChannel(name string, fn func(ch *channelState)) bool {
 	return ch != nil
 }
 
-// queue hands an event to bridgev2 without ever blocking the IRC reader.
-func (cl *IRCClient) queue(evt bridgev2.RemoteEvent) {
-	cl.remote.push(evt)
-}
-
 func (cl *IRCClient) logContext(kind string) func(c zerolog.Context) zerolog.Context {
 	return func(c zerolog.Context) zerolog.Context { return c.Str("irc_event", kind) }
 }
@@ -163,6 +158,9 @@ func (cl *IRCClient) handleJoin(msg *ircmsg.Message, at time.Time) {
 	nick, channel := msg.Nick(), msg.Params[0]
 	folded := cl.fold(channel)
 	if cl.isMe(nick) {
+		if !cl.admitChannel(channel, folded) {
+			return
+		}
 		cl.mu.Lock()
 		ch := newChannelState(channel)
 		ch.Joined = at
@@ -176,18 +174,18 @@ func (cl *IRCClient) handleJoin(msg *ircmsg.Message, at time.Time) {
 		return // the portal is synced once NAMES has ended
 	}
 	cl.withChannel(channel, func(ch *channelState) {
-		ch.Members[cl.fold(nick)] = &member{Nick: nick}
+		cl.addMember(ch, &member{Nick: nick})
 	})
 	cl.queueMembership(channel, nick, "", event.MembershipJoin, "", at)
 }
 
 func (cl *IRCClient) handleNames(channel, names string) {
-	is := cl.irc.ISupport()
+	prefixModes, prefixSymbols := cl.irc.Prefix()
 	cl.withChannel(channel, func(ch *channelState) {
 		for _, entry := range strings.Fields(names) {
-			nick, modes := parseNamesEntry(entry, is.PrefixModes, is.PrefixSymbols)
+			nick, modes := parseNamesEntry(entry, prefixModes, prefixSymbols)
 			if nick != "" {
-				ch.Members[cl.fold(nick)] = &member{Nick: nick, Modes: modes}
+				cl.addMember(ch, &member{Nick: nick, Modes: modes})
 			}
 		}
 	})
@@ -217,6 +215,8 @@ func (cl *IRCClient) handleEndOfNames(channel string) {
 // handleLeave covers PART (by == "") and KICK (by = the kicker).
 func (cl *IRCClient) handleLeave(nick, channel, by, reason string, at time.Time) {
 	folded := cl.fold(channel)
+	// Queued while the channel is still ours: the queue only takes events of channels we are in.
+	cl.queueMembership(channel, nick, by, event.MembershipLeave, reason, at)
 	if cl.isMe(nick) {
 		cl.mu.Lock()
 		delete(cl.channels, folded)
@@ -229,7 +229,6 @@ func (cl *IRCClient) handleLeave(nick, channel, by, reason string, at time.Time)
 	} else {
 		cl.withChannel(channel, func(ch *channelState) { delete(ch.Members, cl.fold(nick)) })
 	}
-	cl.queueMembership(channel, nick, by, event.MembershipLeave, reason, at)
 }
 
 func (cl *IRCClient) handleQuit(nick, reason string, at time.Time) {
@@ -274,7 +273,7 @@ func (cl *IRCClient) handleNick(oldNick, newNick string, at time.Time) {
 		if m := ch.Members[cl.fold(oldNick)]; m != nil {
 			channels = append(channels, ch.Name)
 			delete(ch.Members, cl.fold(oldNick))
-			ch.Members[cl.fold(newNick)] = &member{Nick: newNick, Modes: m.Modes} // modes follow the nick
+			cl.addMember(ch, &member{Nick: newNick, Modes: m.Modes}) // modes follow the nick
 		}
 	}
 	cl.mu.Unlock()
@@ -306,6 +305,11 @@ func (cl *IRCClient) handleTopic(nick, channel, topic string, at time.Time) {
 }
 
 func (cl *IRCClient) queueMembership(channel, nick, by string, membership event.Membership, reason string, at time.Time) {
+	cl.queue(cl.membershipEvent(channel, nick, by, membership, reason, at))
+}
+
+// membershipEvent is nick's membership change in channel, by someone (a kick) or by nick itself.
+func (cl *IRCClient) membershipEvent(channel, nick, by string, membership event.Membership, reason string, at time.Time) bridgev2.RemoteEvent {
 	// Power follows the prefix modes of whoever holds the nick now; a ghost that leaves drops to 0
 	// so that the next holder of its nick does not inherit its op.
 	pl := 0
@@ -328,7 +332,7 @@ func (cl *IRCClient) queueMembership(channel, nick, by string, membership event.
 	if reason != "" {
 		m.MemberEventExtra = map[string]any{"reason": reason}
 	}
-	cl.queue(&simplevent.ChatInfoChange{
+	return &simplevent.ChatInfoChange{
 		EventMeta: simplevent.EventMeta{
 			Type:       bridgev2.RemoteEventChatInfoChange,
 			PortalKey:  cl.channelKey(channel),
@@ -339,7 +343,7 @@ func (cl *IRCClient) queueMembership(channel, nick, by string, membership event.
 		ChatInfoChange: &bridgev2.ChatInfoChange{MemberChanges: &bridgev2.ChatMemberList{
 			Members: []bridgev2.ChatMember{m},
 		}},
-	})
+	}
 }
 
 // handleChannelError tells the user why a JOIN or a message to a channel failed.

@@ -172,7 +172,7 @@ func (cl *IRCClient) inChannel(portal *bridgev2.Portal, nick string) bool {
 // stripStatusPrefix turns a STATUSMSG target ("@#chan": to the channel's ops) into the channel, so
 // that such a line goes to the channel's portal and never opens a private chat.
 func (cl *IRCClient) stripStatusPrefix(target string) string {
-	symbols := cl.irc.ISupport().PrefixSymbols
+	symbols := cl.irc.PrefixSymbols()
 	for len(target) > 1 && strings.IndexByte(symbols, target[0]) >= 0 {
 		target = target[1:]
 	}

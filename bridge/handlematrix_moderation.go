@@ -134,7 +134,8 @@ func (cl *IRCClient) HandleMatrixRoomTopic(ctx context.Context, msg *bridgev2.Ma
 	}
 	// Cut to TOPICLEN, and never past what fits in the line when the server does not say.
 	limit := cl.irc.MaxTextBytes("TOPIC", channel)
-	if n, _ := strconv.Atoi(cl.irc.ISupport().Raw["TOPICLEN"]); n > 0 && n < limit {
+	topicLen, _ := cl.irc.ISupportValue("TOPICLEN")
+	if n, _ := strconv.Atoi(topicLen); n > 0 && n < limit {
 		limit = n
 	}
 	topic := format.OneLine(msg.Content.Topic, limit)

@@ -8,6 +8,8 @@ import (
 
 	"github.com/ergochat/irc-go/ircmsg"
 	"maunium.net/go/mautrix/bridgev2/networkid"
+
+	"github.com/sealbridge/sealbridge/bridge/metrics"
 )
 
 // History (https://ircv3.net/specs/extensions/chathistory): on a server or bouncer that keeps it
@@ -23,6 +25,9 @@ const (
 	historyLimit = 100
 	// newPortalHistory is how many of the latest lines a new portal is given.
 	newPortalHistory = 20
+	// historyLookups bounds the history lookups (a database query, then a request) one login runs
+	// at once.
+	historyLookups = 4
 )
 
 // hasHistory reports whether the server offers CHATHISTORY.
@@ -32,7 +37,8 @@ func (cl *IRCClient) hasHistory() bool {
 
 // historyLimitFor is ISUPPORT CHATHISTORY (the most lines per request), or historyLimit.
 func (cl *IRCClient) historyLimitFor() int {
-	if n, err := strconv.Atoi(cl.irc.ISupport().Raw["CHATHISTORY"]); err == nil && n > 0 {
+	v, _ := cl.irc.ISupportValue("CHATHISTORY")
+	if n, err := strconv.Atoi(v); err == nil && n > 0 {
 		return min(n, 1000)
 	}
 	return historyLimit
@@ -52,6 +58,11 @@ func (cl *IRCClient) requestHistory(channel string) {
 // database.
 func (cl *IRCClient) fetchHistory(target string, key networkid.PortalKey, whenEmpty []string) {
 	go func() {
+		// A few lookups at a time per login: a reconnect asks for every channel and private chat.
+		if cl.historySem != nil {
+			cl.historySem <- struct{}{}
+			defer func() { <-cl.historySem }()
+		}
 		ctx := cl.log.WithContext(context.Background())
 		last, err := cl.conn.Bridge.DB.Message.GetLastPartAtOrBeforeTime(ctx, key, time.Now().Add(time.Hour))
 		if err != nil {
@@ -85,6 +96,10 @@ func (cl *IRCClient) trackBatch(msg *ircmsg.Message) {
 			if cl.historyBatches == nil {
 				cl.historyBatches = make(map[string]bool)
 			}
+			if len(cl.historyBatches) >= cl.conn.limits().MaxOpenBatches {
+				cl.limited(metrics.LimitBatch) // its lines go on as live ones
+				return
+			}
 			cl.historyBatches[ref] = true
 		}
 	case '-':
@@ -114,6 +129,9 @@ func (cl *IRCClient) requestDMHistory() {
 		return
 	}
 	since := cl.awaySince()
+	cl.mu.Lock()
+	cl.targetsWanted = historyLimit
+	cl.mu.Unlock()
 	err := cl.irc.Send("CHATHISTORY", "TARGETS", "timestamp="+ircTime(since), "timestamp="+ircTime(time.Now().Add(time.Minute)), strconv.Itoa(historyLimit))
 	if err != nil {
 		cl.log.Debug().Err(err).Msg("Failed to request history targets")
@@ -128,6 +146,18 @@ func (cl *IRCClient) handleHistoryTarget(msg *ircmsg.Message) {
 		return // channels are fetched when joined
 	}
 	if cl.conn.Bridge == nil || cl.conn.Bridge.DB == nil {
+		return
+	}
+	// Only as many targets as asked for, once per connection: each costs a database lookup and
+	// a history request.
+	cl.mu.Lock()
+	wanted := cl.targetsWanted > 0
+	if wanted {
+		cl.targetsWanted--
+	}
+	cl.mu.Unlock()
+	if !wanted {
+		cl.limited(metrics.LimitHistory)
 		return
 	}
 	nick := msg.Params[1]

@@ -21,7 +21,7 @@ func (cl *IRCClient) ResolveIdentifier(ctx context.Context, identifier string, c
 	folded := cl.fold(nick)
 	cl.mu.Lock()
 	if cl.nicks[folded] == "" {
-		cl.nicks[folded] = nick
+		cl.rememberNick(folded, nick)
 	}
 	cl.mu.Unlock()
 	userID := MakeUserID(cl.network.ID, folded)
@@ -39,6 +39,7 @@ func (cl *IRCClient) ResolveIdentifier(ctx context.Context, identifier string, c
 			PortalKey:  cl.dmKey(nick),
 			PortalInfo: cl.dmChatInfo(folded),
 		}
+		cl.openedDM(folded)
 	}
 	return resp, nil
 }
@@ -50,6 +51,7 @@ func (cl *IRCClient) CreateChatWithGhost(ctx context.Context, ghost *bridgev2.Gh
 	if !ok || network != cl.network.ID {
 		return nil, fmt.Errorf("%s is not a user on %s", ghost.ID, cl.network.DisplayName())
 	}
+	cl.openedDM(folded)
 	return &bridgev2.CreateChatResponse{
 		PortalKey:  MakeDMPortalKey(cl.network.ID, folded, cl.loginID),
 		PortalInfo: cl.dmChatInfo(folded),

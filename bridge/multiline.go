@@ -9,6 +9,7 @@ import (
 
 	"github.com/sealbridge/sealbridge/bridge/format"
 	"github.com/sealbridge/sealbridge/bridge/irc"
+	"github.com/sealbridge/sealbridge/bridge/metrics"
 )
 
 // draft/multiline (https://ircv3.net/specs/extensions/multiline): one message of several lines,
@@ -20,8 +21,10 @@ import (
 const (
 	multilineCap    = "draft/multiline"
 	multilineConcat = "draft/multiline-concat"
-	// maxMultilineLines bounds what is collected from one batch before it is let through as is.
-	maxMultilineLines = 1000
+	// maxMultilineBytes bounds the text collected from one batch (limits.max_batch_lines bounds
+	// its lines): beyond either, what was collected goes on as a message of its own, and the rest
+	// of the batch makes the next one. A Matrix event holds at most 64 KiB.
+	maxMultilineBytes = 32 * 1024
 )
 
 // multilineBatch is an open draft/multiline batch from the server.
@@ -32,6 +35,7 @@ type multilineBatch struct {
 	text    strings.Builder
 	lines   int
 	tags    map[string]string // client tags of the first line (+draft/reply, ...)
+	parts   int               // messages made of it so far (part)
 }
 
 // openMultiline starts collecting a multiline batch; it reports whether msg opened one.
@@ -44,6 +48,12 @@ func (cl *IRCClient) openMultiline(msg *ircmsg.Message, at time.Time) bool {
 	if cl.multiline == nil {
 		cl.multiline = make(map[string]*multilineBatch)
 	}
+	if len(cl.multiline) >= cl.conn.limits().MaxOpenBatches {
+		// Too many open at once: this batch's lines go on one by one, as on a server without
+		// multiline.
+		cl.limited(metrics.LimitBatch)
+		return false
+	}
 	cl.multiline[msg.Params[0][1:]] = &multilineBatch{open: msg, at: at}
 	return true
 }
@@ -55,14 +65,26 @@ func (cl *IRCClient) addMultiline(msg *ircmsg.Message) bool {
 		return false
 	}
 	cl.mu.Lock()
-	defer cl.mu.Unlock()
 	b := cl.multiline[ref]
 	if b == nil {
+		cl.mu.Unlock()
 		return false
 	}
-	if (msg.Command != "PRIVMSG" && msg.Command != "NOTICE") || len(msg.Params) < 2 || b.lines >= maxMultilineLines {
+	if (msg.Command != "PRIVMSG" && msg.Command != "NOTICE") || len(msg.Params) < 2 {
+		cl.mu.Unlock()
 		return true // not part of the message; dropped like other stray lines in the batch
 	}
+	var full *ircmsg.Message
+	if b.lines > 0 && (b.lines >= cl.conn.limits().MaxBatchLines || b.text.Len()+1+len(msg.Params[1]) > maxMultilineBytes) {
+		full = b.part()
+		cl.limited(metrics.LimitBatch)
+	}
+	defer func() {
+		cl.mu.Unlock()
+		if full != nil {
+			cl.handleMessage(full, b.at)
+		}
+	}()
 	if b.lines == 0 {
 		b.command = msg.Command
 		b.tags = map[string]string{}
@@ -92,15 +114,27 @@ func (cl *IRCClient) closeMultiline(ref string) bool {
 	if b.lines == 0 {
 		return true
 	}
+	cl.handleMessage(b.part(), b.at)
+	return true
+}
+
+// part is the message collected so far, and starts the next part of the batch: the first part
+// has the batch's msgid, later ones the msgid with "/2", "/3", ... (a batch past the bounds).
+func (b *multilineBatch) part() *ircmsg.Message {
 	tags := b.open.AllTags()
 	for k, v := range b.tags {
 		if _, set := tags[k]; !set {
 			tags[k] = v
 		}
 	}
+	b.parts++
+	if msgid, ok := tags["msgid"]; ok && b.parts > 1 {
+		tags["msgid"] = msgid + "/" + strconv.Itoa(b.parts)
+	}
 	joined := ircmsg.MakeMessage(tags, b.open.Source, b.command, b.open.Params[2], b.text.String())
-	cl.handleMessage(&joined, b.at)
-	return true
+	b.text.Reset()
+	b.lines = 0
+	return &joined
 }
 
 // multilineLimits are the server's max-bytes and max-lines for one batch, when it offers

@@ -2,7 +2,6 @@ package bridge
 
 import (
 	"context"
-	"encoding/json"
 	"time"
 
 	"maunium.net/go/mautrix/bridgev2"
@@ -39,8 +38,11 @@ type spooledMessage struct {
 type outboxMessage struct {
 	*simplevent.Message[*ircMessage]
 	spooled *spooledMessage
-	// stored is set once the message is in the spool (or came from it).
-	stored bool
+	// seq is its order in the spool; stored is set once it is in the spool (or came from it),
+	// overflow once it waits there only (remotequeue.go). The remote queue's lock guards them.
+	seq      int64
+	stored   bool
+	overflow bool
 }
 
 // deliveryRetries bounds how often a message bridgev2 failed to send is handed to it again; the
@@ -136,44 +138,11 @@ func (cl *IRCClient) retryDelivery(ctx context.Context, portal *bridgev2.Portal,
 	return false
 }
 
-// spoolBatch writes the messages of a remote-queue batch that are not in the spool yet, in one
-// transaction. A database error is logged and the batch still goes to Matrix: the spool guards
-// against a crash, it must never stop the stream.
-func (cl *IRCClient) spoolBatch(batch []bridgev2.RemoteEvent) {
-	sp := cl.conn.spool
-	if sp == nil {
-		return
-	}
-	now := time.Now()
-	var items []sbdb.SpoolItem
-	var marks []*outboxMessage
-	for i, evt := range batch {
-		m, ok := evt.(*outboxMessage)
-		if !ok || m.stored {
-			continue
-		}
-		data, err := json.Marshal(m.spooled)
-		if err != nil {
-			continue
-		}
-		items = append(items, sbdb.SpoolItem{Kind: sbdb.SpoolIRC, Owner: string(cl.loginID), ID: string(m.spooled.ID), Seq: sbdb.SpoolSeq(now, i), Data: data})
-		marks = append(marks, m)
-	}
-	if len(items) == 0 {
-		return
-	}
-	if err := sp.put(context.Background(), items); err != nil {
-		cl.log.Err(err).Int("messages", len(items)).Msg("Failed to spool IRC messages; a crash now would lose them")
-		return
-	}
-	for _, m := range marks {
-		m.stored = true
-	}
-}
-
-// replaySpool queues the messages an earlier run read from IRC but had not delivered to Matrix,
-// ahead of anything this run reads.
-func (cl *IRCClient) replaySpool(ctx context.Context) {
+// resumeSpool makes the remote queue deliver, before anything this run reads, the messages an
+// earlier run read from IRC but had not sent to Matrix. They stay in the database and are read
+// back in order a page at a time (remotequeue.go); each start that hands them over counts an
+// attempt (spool.go gives up on an item after a few, telling the user).
+func (cl *IRCClient) resumeSpool(ctx context.Context) {
 	sp := cl.conn.spool
 	if sp == nil {
 		return
@@ -186,23 +155,16 @@ func (cl *IRCClient) replaySpool(ctx context.Context) {
 		cl.log.Error().Msg("The spool table is not ready; undelivered IRC messages of an earlier run stay spooled")
 		return
 	}
-	items, err := sp.pending(ctx, sbdb.SpoolIRC, string(cl.loginID))
+	seq, n, err := sp.store.Last(ctx, sbdb.SpoolIRC, string(cl.loginID))
+	if err == nil && n > 0 {
+		err = sp.store.CountAttempt(ctx, sbdb.SpoolIRC, string(cl.loginID))
+	}
 	if err != nil {
 		cl.log.Err(err).Msg("Failed to read the login's undelivered IRC messages")
 		return
 	}
-	events := make([]bridgev2.RemoteEvent, 0, len(items))
-	for _, it := range items {
-		var m spooledMessage
-		if err := json.Unmarshal(it.Data, &m); err != nil {
-			cl.log.Warn().Err(err).Str("message_id", it.ID).Msg("Dropping an unreadable spooled IRC message")
-			sp.done(sbdb.SpoolIRC, it.ID)
-			continue
-		}
-		events = append(events, cl.outboxEvent(&m, time.Time{}, true))
-	}
-	if len(events) > 0 {
-		cl.log.Info().Int("messages", len(events)).Msg("Delivering IRC messages an earlier run read but had not sent to Matrix")
-		cl.remote.pushFront(events)
+	if n > 0 {
+		cl.log.Info().Int("messages", n).Msg("Delivering IRC messages an earlier run read but had not sent to Matrix")
+		cl.remote.resume(seq, n)
 	}
 }

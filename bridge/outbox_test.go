@@ -25,6 +25,7 @@ func testSpool(t *testing.T) *spool {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	sp := &spool{store: sbdb.NewSpool(db), log: zerolog.Nop(), ready: make(chan struct{}), doneC: make(chan spoolKey, 16), stopped: make(chan struct{})}
+	sp.writer = newSpoolWriter(sp)
 	sealer, err := sbdb.NewSealer(make([]byte, 32))
 	if err != nil {
 		t.Fatal(err)
@@ -37,22 +38,23 @@ func testSpool(t *testing.T) *spool {
 }
 
 // An IRC message is in the spool before bridgev2 sees it and leaves it once handled; what a crashed
-// run left is queued again, first, under the same message ID (so bridgev2 drops what it had sent).
+// run left is delivered again, first, under the same message ID (so bridgev2 drops what it had sent).
 func TestOutboxSpoolsUntilHandled(t *testing.T) {
 	sp := testSpool(t)
 	cl, _ := newWireClient(t, wireOpts{})
 	cl.conn.spool = sp
+	cl.setupQueue()
 	joinedChannel(cl, "#chan", "me", "bob")
 	incoming(t, cl, "@msgid=one :bob!b@h PRIVMSG #chan :first")
 	incoming(t, cl, "@msgid=two :bob!b@h PRIVMSG #chan :second")
+	pending := func() []string { return spooledIDs(t, sp, sbdb.SpoolIRC, string(cl.loginID)) }
+	waitUntil(t, "both messages spooled", func() bool { return len(pending()) == 2 })
+	if got := pending(); got[0] != "net/one" || got[1] != "net/two" {
+		t.Fatalf("spooled %q", got)
+	}
 	batch := queued(cl)
 	if len(batch) != 2 {
 		t.Fatalf("queued %d events", len(batch))
-	}
-	cl.spoolBatch(batch)
-	pending := func() []string { return spooledIDs(t, sp, sbdb.SpoolIRC, string(cl.loginID)) }
-	if got := pending(); len(got) != 2 || got[0] != "net/one" || got[1] != "net/two" {
-		t.Fatalf("spooled %q", got)
 	}
 	// Bodies wait in the database sealed, never in the clear.
 	raw, err := sp.store.Pending(context.Background(), sbdb.SpoolIRC, "")
@@ -66,11 +68,8 @@ func TestOutboxSpoolsUntilHandled(t *testing.T) {
 	}
 	// bridgev2 handled the first one.
 	batch[0].(bridgev2.RemotePostHandler).PostHandle(context.Background(), nil)
-	deadline := time.Now().Add(5 * time.Second)
-	for len(pending()) != 1 && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-	}
-	if got := pending(); len(got) != 1 || got[0] != "net/two" {
+	waitUntil(t, "the first one to leave the spool", func() bool { return len(pending()) == 1 })
+	if got := pending(); got[0] != "net/two" {
 		t.Fatalf("after delivery of the first: %q", got)
 	}
 
@@ -79,19 +78,49 @@ func TestOutboxSpoolsUntilHandled(t *testing.T) {
 	cl2, _ := newWireClient(t, wireOpts{})
 	cl2.conn.spool = sp
 	cl2.loginID = cl.loginID
+	cl2.setupQueue()
+	cl2.resumeSpool(context.Background())
 	joinedChannel(cl2, "#chan", "me", "bob")
 	incoming(t, cl2, "@msgid=three :bob!b@h PRIVMSG #chan :third")
-	cl2.replaySpool(context.Background())
-	again := queued(cl2)
-	if len(again) != 2 {
-		t.Fatalf("second run queued %d events", len(again))
-	}
+	again := drainQueue(t, cl2, 2)
 	m, _ := asMessage(again[0])
 	if m.ID != "net/two" || m.Data.Text != "second" || m.Data.Nick != "bob" || !m.Data.Channel {
 		t.Fatalf("replayed %+v %+v", m.ID, m.Data)
 	}
-	if !again[0].(*outboxMessage).stored || again[1].(*outboxMessage).stored {
-		t.Fatal("the replayed message must count as spooled, the new one not yet")
+	if m, _ := asMessage(again[1]); m.ID != "net/three" {
+		t.Fatalf("then %s, want net/three", m.ID)
+	}
+	if got := pending(); len(got) != 2 {
+		t.Fatalf("spooled after the second run: %q", got)
+	}
+}
+
+// drainQueue runs the client's remote queue until n events were delivered and returns them.
+func drainQueue(t *testing.T, cl *IRCClient, n int) []bridgev2.RemoteEvent {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	got := make(chan bridgev2.RemoteEvent, n+1000)
+	go cl.remote.run(ctx, func(evt bridgev2.RemoteEvent) { got <- evt })
+	var out []bridgev2.RemoteEvent
+	for len(out) < n {
+		select {
+		case evt := <-got:
+			out = append(out, evt)
+		case <-time.After(10 * time.Second):
+			t.Fatalf("delivered %d of %d events", len(out), n)
+		}
+	}
+	return out
+}
+
+// waitUntil polls cond for up to 10 s.
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
 	}
 }
 
@@ -104,6 +133,7 @@ func TestOutboxRetriesWhatBridgev2FailedToSend(t *testing.T) {
 	sp := testSpool(t)
 	cl, _ := newWireClient(t, wireOpts{})
 	cl.conn.spool = sp
+	cl.setupQueue()
 	raw, err := dbutil.NewWithDialect("file:"+filepath.Join(t.TempDir(), "bridge.db")+"?_txlock=immediate", "sqlite3-fk-wal")
 	if err != nil {
 		t.Fatal(err)
@@ -125,15 +155,15 @@ func TestOutboxRetriesWhatBridgev2FailedToSend(t *testing.T) {
 	joinedChannel(cl, "#chan", "me", "bob")
 	incoming(t, cl, "@msgid=sent :bob!b@h PRIVMSG #chan :reached matrix")
 	incoming(t, cl, "@msgid=failed :bob!b@h PRIVMSG #chan :did not")
+	pending := func() []string { return spooledIDs(t, sp, sbdb.SpoolIRC, string(cl.loginID)) }
+	waitUntil(t, "both spooled", func() bool { return len(pending()) == 2 })
 	batch := queued(cl)
-	cl.spoolBatch(batch)
 	// bridgev2 stored the first as sent; the second's send failed.
 	if err := cl.conn.Bridge.DB.Message.Insert(ctx, &database.Message{
 		BridgeID: "sealbridge", ID: "net/sent", MXID: "$sent:example.org", Room: key, SenderID: "net/bob", Timestamp: time.Now(),
 	}); err != nil {
 		t.Fatal(err)
 	}
-	pending := func() []string { return spooledIDs(t, sp, sbdb.SpoolIRC, string(cl.loginID)) }
 	// bridgev2 is handed the failed one again from within PostHandle (the portal's loop, so the
 	// portal's later messages wait); its third try is stored as sent.
 	calls := 0
@@ -175,8 +205,8 @@ func TestOutboxRetriesWhatBridgev2FailedToSend(t *testing.T) {
 	// start; so does one whose retries a stopping bridge cuts short.
 	incoming(t, cl, "@msgid=never :bob!b@h PRIVMSG #chan :never")
 	incoming(t, cl, "@msgid=stopping :bob!b@h PRIVMSG #chan :stopping")
+	waitUntil(t, "both spooled", func() bool { return len(pending()) == 2 })
 	batch = queued(cl)
-	cl.spoolBatch(batch)
 	calls = 0
 	redeliver = func(context.Context, *bridgev2.Portal, *bridgev2.UserLogin, bridgev2.RemoteMessage) { calls++ }
 	batch[0].(bridgev2.RemotePostHandler).PostHandle(ctx, portal)

@@ -89,7 +89,8 @@ func (cl *IRCClient) relayVia(target string, o *bridgev2.OrigSender) (spoof stri
 	if powerLevel(modes) < 50 {
 		return "" // not a channel operator: the server would refuse RELAYMSG
 	}
-	nicklen, _ := strconv.Atoi(cl.irc.ISupport().Raw["NICKLEN"])
+	nicklenValue, _ := cl.irc.ISupportValue("NICKLEN")
+	nicklen, _ := strconv.Atoi(nicklenValue)
 	separators, _ := cl.irc.CapValue("draft/relaymsg")
 	return relayNick(relayName(o), separators, nicklen)
 }

@@ -3,6 +3,7 @@ package bridge
 import (
 	"context"
 	"math"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -25,6 +26,10 @@ type spool struct {
 	doneC  chan spoolKey
 	// stopped is closed when doneLoop has ended (the bridge is stopping).
 	stopped chan struct{}
+	// unopenable counts the items found that this credentials_key cannot open.
+	unopenable atomic.Int64
+	// writer stores what the logins' remote queues push (spoolwriter.go).
+	writer *spoolWriter
 }
 
 type spoolKey struct{ kind, id string }
@@ -46,13 +51,15 @@ func newSpool(br *bridgev2.Bridge) *spool {
 	if br == nil || br.DB == nil {
 		return nil
 	}
-	return &spool{
+	sp := &spool{
 		store:   sbdb.NewSpool(br.DB.Database),
 		log:     br.Log.With().Str("component", "spool").Logger(),
 		ready:   make(chan struct{}),
 		doneC:   make(chan spoolKey, 4*spoolBatch),
 		stopped: make(chan struct{}),
 	}
+	sp.writer = newSpoolWriter(sp)
+	return sp
 }
 
 // start creates the table and drops what is too old or was tried too often.
@@ -71,6 +78,7 @@ func (sp *spool) start(ctx context.Context, sealer *sbdb.Sealer) error {
 	}
 	close(sp.ready)
 	go sp.doneLoop(ctx)
+	go sp.writer.run(ctx)
 	return nil
 }
 
@@ -86,25 +94,64 @@ func (sp *spool) put(ctx context.Context, items []sbdb.SpoolItem) error {
 	return sp.store.Put(ctx, items)
 }
 
-// pending returns stored items, opened (see database.Spool.Pending); one that cannot be opened
-// (sealed under another credentials_key) is dropped with a warning.
+// pending returns stored items, opened, and counts an attempt for each (see database.Spool.Pending).
 func (sp *spool) pending(ctx context.Context, kind, owner string) ([]sbdb.SpoolItem, error) {
 	items, err := sp.store.Pending(ctx, kind, owner)
 	if err != nil {
 		return nil, err
 	}
+	return sp.open(items), nil
+}
+
+// items returns the stored items of a kind and owner, opened, without counting an attempt.
+func (sp *spool) items(ctx context.Context, kind, owner string) ([]sbdb.SpoolItem, error) {
+	if sp == nil {
+		return nil, nil
+	}
+	items, err := sp.store.Items(ctx, kind, owner)
+	if err != nil {
+		return nil, err
+	}
+	return sp.open(items), nil
+}
+
+// after returns at most n stored items of a kind and owner after seq, opened, and the order of the
+// last row read (0 when none was).
+func (sp *spool) after(ctx context.Context, kind, owner string, seq int64, n int) ([]sbdb.SpoolItem, int64, error) {
+	items, err := sp.store.After(ctx, kind, owner, seq, n)
+	if err != nil || len(items) == 0 {
+		return nil, 0, err
+	}
+	through := items[len(items)-1].Seq
+	return sp.open(items), through, nil
+}
+
+// open unseals items. One that cannot be opened (sealed under another credentials_key) is left in
+// the database, never deleted: the right key may come back. It is skipped and counted.
+func (sp *spool) open(items []sbdb.SpoolItem) []sbdb.SpoolItem {
 	out := items[:0]
 	for _, it := range items {
 		data, err := sp.sealer.Open(string(it.Data), it.Kind+"/"+it.ID)
 		if err != nil {
-			sp.log.Warn().Err(err).Str("kind", kind).Str("id", it.ID).Msg("Dropping an undelivered item that cannot be opened")
-			sp.done(kind, it.ID)
+			sp.unopenable.Add(1)
+			sp.log.Warn().Str("kind", it.Kind).Str("id", it.ID).
+				Msg("An undelivered item cannot be opened with this credentials_key; it is kept in the database")
 			continue
 		}
 		it.Data = []byte(data)
 		out = append(out, it)
 	}
-	return out, nil
+	return out
+}
+
+// doneNow deletes items at once (not batched): requests the user opened or cleared.
+func (sp *spool) doneNow(ctx context.Context, kind string, ids ...string) {
+	if sp == nil || len(ids) == 0 {
+		return
+	}
+	if err := sp.store.Done(ctx, kind, ids...); err != nil {
+		sp.log.Err(err).Str("kind", kind).Msg("Failed to delete spooled items")
+	}
 }
 
 // done marks an item as delivered (asynchronously; safe from any goroutine).

@@ -38,6 +38,8 @@ func serverLine(t *testing.T, cl *IRCClient, line string) {
 func TestTagsFromIRC(t *testing.T) {
 	cl, _ := newWireClient(t, wireOpts{caps: tagCaps})
 	joinedChannel(cl, "#c", "me", "bob")
+	cl.dmPeers.add("bob")                                     // a private chat with bob exists (typing to anyone else is dropped)
+	serverLine(t, cl, "@+typing=active :carol!c@h TAGMSG me") // no chat with carol: dropped
 
 	serverLine(t, cl, "@+typing=active :bob!b@h TAGMSG #c")
 	serverLine(t, cl, "@+typing=done :bob!b@h TAGMSG #c")
@@ -178,6 +180,7 @@ func wantLines(t *testing.T, got []string, want ...string) {
 func TestReadMarker(t *testing.T) {
 	cl, w := newWireClient(t, wireOpts{caps: []string{"draft/read-marker"}})
 	joinedChannel(cl, "#c", "me", "bob")
+	cl.dmPeers.add("bob")
 	portal := portalFor(cl.channelKey("#c"))
 	at := time.Date(2026, 11, 23, 12, 0, 1, 500e6, time.UTC)
 	must(t, cl.HandleMatrixReadReceipt(context.Background(), &bridgev2.MatrixReadReceipt{Portal: portal, ReadUpTo: at}))

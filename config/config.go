@@ -39,6 +39,8 @@ type Config struct {
 	Metrics Metrics `yaml:"metrics"`
 	// UserNetworks lets users connect to servers the admin did not list (usernetworks.go).
 	UserNetworks UserNetworks `yaml:"user_networks"`
+	// Limits bound what IRC peers can make the bridge hold or create per login (limits.go).
+	Limits Limits `yaml:"limits"`
 }
 
 // The edit styles.
@@ -133,6 +135,7 @@ func (c *Config) ApplyDefaults() {
 		}
 	}
 	c.UserNetworks.applyDefaults()
+	c.Limits.applyDefaults()
 }
 
 func (n *Network) applyDefaults(id string) {
@@ -170,6 +173,9 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("network.networks: no IRC network is configured; add at least one, e.g. `libera: {address: irc.libera.chat}`")
 	}
 	if err := c.UserNetworks.validate(); err != nil {
+		return err
+	}
+	if err := c.Limits.validate(); err != nil {
 		return err
 	}
 	for _, id := range c.NetworkIDs() {
@@ -253,4 +259,8 @@ func Upgrade(helper up.Helper) {
 	helper.Copy(up.Bool, "user_networks", "allow_private_addresses")
 	helper.Copy(up.Str, "user_networks", "tls_ca_file")
 	helper.Copy(up.Int, "user_networks", "max_per_user")
+	for _, key := range []string{"max_channels", "new_dm_burst", "max_dms", "max_dm_requests", "queue_in_memory", "max_nicks", "max_batch_lines", "max_open_batches"} {
+		helper.Copy(up.Int, "limits", key)
+	}
+	helper.Copy(up.Str, "limits", "new_dm_interval")
 }

@@ -2,7 +2,9 @@ package database
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
+	"math"
 	"strings"
 	"time"
 
@@ -28,6 +30,9 @@ type Spool struct {
 const (
 	SpoolMatrix = "matrix" // Owner: room ID; ID: event ID; Data: the event's JSON
 	SpoolIRC    = "irc"    // Owner: login ID; ID: message ID; Data: the bridge's JSON of the message
+	// SpoolRequest is a private message from someone the user has no chat with, held until the
+	// user opens one (a message request); same Owner, ID and Data as SpoolIRC.
+	SpoolRequest = "request"
 )
 
 // SpoolItem is one undelivered item.
@@ -157,6 +162,52 @@ func (sp *Spool) Pending(ctx context.Context, kind, owner string) ([]SpoolItem, 
 		return err
 	})
 	return out, err
+}
+
+// Items returns the stored items of a kind and owner in arrival order, without counting an
+// attempt.
+func (sp *Spool) Items(ctx context.Context, kind, owner string) ([]SpoolItem, error) {
+	return sp.After(ctx, kind, owner, math.MinInt64, math.MaxInt32)
+}
+
+// After returns at most limit stored items of a kind and owner that arrived after seq, in
+// arrival order, without counting an attempt.
+func (sp *Spool) After(ctx context.Context, kind, owner string, seq int64, limit int) ([]SpoolItem, error) {
+	rows, err := sp.db.Query(ctx, `SELECT owner, item_id, seq, data, attempts FROM sealbridge_spool
+		WHERE kind=$1 AND owner=$2 AND seq>$3 ORDER BY seq LIMIT $4`, kind, owner, seq, limit)
+	if err != nil {
+		return nil, err
+	}
+	var out []SpoolItem
+	for rows.Next() {
+		e := SpoolItem{Kind: kind}
+		var data string
+		if err = rows.Scan(&e.Owner, &e.ID, &e.Seq, &data, &e.Attempts); err != nil {
+			_ = rows.Close()
+			return nil, err
+		}
+		e.Data = []byte(data)
+		out = append(out, e)
+	}
+	if err = rows.Close(); err != nil {
+		return nil, err
+	}
+	return out, rows.Err()
+}
+
+// Last returns the newest arrival order and the number of stored items of a kind and owner (0, 0
+// when there are none).
+func (sp *Spool) Last(ctx context.Context, kind, owner string) (seq int64, n int, err error) {
+	var max sql.NullInt64
+	err = sp.db.QueryRow(ctx, `SELECT MAX(seq), COUNT(*) FROM sealbridge_spool WHERE kind=$1 AND owner=$2`, kind, owner).Scan(&max, &n)
+	return max.Int64, n, err
+}
+
+// CountAttempt counts one more attempt for every stored item of a kind and owner (a start that
+// hands them over again), so that an item that keeps failing is given up after a few starts.
+func (sp *Spool) CountAttempt(ctx context.Context, kind, owner string) error {
+	_, err := sp.db.Exec(ctx, `UPDATE sealbridge_spool SET attempts=attempts+1 WHERE kind=$1 AND owner=$2`, kind, owner)
+	return err
 }
 
 // Prune deletes items that arrived before cutoff or were handled again maxAttempts times

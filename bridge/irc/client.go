@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -517,7 +518,30 @@ func (c *Client) UserHost() (user, host string) {
 	return c.user, c.host
 }
 
-// ISupport returns a snapshot of the server's ISUPPORT tokens.
+// ISupportValue returns one ISUPPORT token's value without copying the rest.
+func (c *Client) ISupportValue(key string) (string, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	v, ok := c.isupport.Raw[key]
+	return v, ok
+}
+
+// PrefixSymbols returns the status prefixes of PREFIX, highest first ("@+" by default).
+func (c *Client) PrefixSymbols() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.isupport.PrefixSymbols
+}
+
+// Prefix returns PREFIX's modes and their status symbols, highest first ("ov" and "@+" by default).
+func (c *Client) Prefix() (modes, symbols string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.isupport.PrefixModes, c.isupport.PrefixSymbols
+}
+
+// ISupport returns a snapshot of the server's ISUPPORT tokens (a copy: use ISupportValue or
+// PrefixSymbols on paths taken for every line).
 func (c *Client) ISupport() ISupport {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -602,8 +626,23 @@ func (c *Client) isMe(nick string) bool {
 
 func (c *Client) applyISupport(tokens []string) {
 	c.mu.Lock()
-	c.isupport.apply(tokens)
+	dropped := c.isupport.apply(tokens)
 	c.mu.Unlock()
+	for ; dropped > 0; dropped-- {
+		c.cfg.Limited(LimitISupport)
+	}
+}
+
+// addCapsBounded adds parsed capabilities to m: the ones we request always, others while m holds
+// fewer than maxCaps; the rest are reported.
+func (c *Client) addCapsBounded(m, caps map[string]string) {
+	for k, v := range caps {
+		if _, known := m[k]; !known && len(m) >= maxCaps && !slices.Contains(wantedCaps, k) {
+			c.cfg.Limited(LimitISupport)
+			continue
+		}
+		m[k] = v
+	}
 }
 
 func (c *Client) setOffered(offered map[string]string) {

@@ -61,7 +61,19 @@ type Config struct {
 	// not by Connect) and may wait; an error (ctx done) stops Run. Several clients share one Pace
 	// to spread their connections over time.
 	Pace func(ctx context.Context) error
+	// MaxBatchLines bounds the lines kept for one labeled response (default 1000); the rest are
+	// still passed to the Handler, only not collected.
+	MaxBatchLines int
+	// Limited, when set, is told each time the server sent more than one of the engine's bounds
+	// (LimitBatch, LimitISupport) and the excess was dropped.
+	Limited func(limit string)
 }
+
+// The bounds the engine reports to Config.Limited.
+const (
+	LimitBatch    = "batch"
+	LimitISupport = "isupport"
+)
 
 const (
 	defaultBurst          = 5
@@ -71,6 +83,11 @@ const (
 	defaultConnectTimeout = 30 * time.Second
 	defaultPingInterval   = 60 * time.Second
 	maxNickFallbacks      = 3
+	defaultMaxBatchLines  = 1000
+	// maxISupportTokens and maxCaps bound what a server can make a connection remember of its
+	// ISUPPORT tokens and offered capabilities; real servers send well under a hundred of each.
+	maxISupportTokens = 200
+	maxCaps           = 200
 	// stableConnection is how long a connection must stay up for the
 	// backoff to start again from Min.
 	stableConnection = time.Minute
@@ -103,6 +120,12 @@ func (cfg Config) withDefaults() Config {
 	}
 	if cfg.PingInterval <= 0 {
 		cfg.PingInterval = defaultPingInterval
+	}
+	if cfg.MaxBatchLines <= 0 {
+		cfg.MaxBatchLines = defaultMaxBatchLines
+	}
+	if cfg.Limited == nil {
+		cfg.Limited = func(string) {}
 	}
 	return cfg
 }

@@ -43,8 +43,10 @@ func (is ISupport) clone() ISupport {
 }
 
 // apply applies the tokens of one 005 line (the parameters between our nick
-// and the trailing text).
-func (is *ISupport) apply(tokens []string) {
+// and the trailing text). Tokens the engine reads itself are always applied;
+// others are kept only while Raw holds fewer than maxISupportTokens, so a
+// server cannot grow it without a bound. It returns how many it dropped.
+func (is *ISupport) apply(tokens []string) (dropped int) {
 	for _, tok := range tokens {
 		if tok == "" {
 			continue
@@ -58,9 +60,21 @@ func (is *ISupport) apply(tokens []string) {
 		key, value, _ := strings.Cut(tok, "=")
 		key = strings.ToUpper(key)
 		value = unescapeISupport(value)
+		if _, known := is.Raw[key]; !known && len(is.Raw) >= maxISupportTokens && !engineToken[key] {
+			dropped++
+			continue
+		}
 		is.Raw[key] = value
 		is.set(key, value, true)
 	}
+	return dropped
+}
+
+// engineToken are the tokens the engine and the bridge read: never dropped by the bound.
+var engineToken = map[string]bool{
+	"CASEMAPPING": true, "CHANTYPES": true, "PREFIX": true, "NETWORK": true, "LINELEN": true,
+	"CHANMODES": true, "MODES": true, "NICKLEN": true, "TOPICLEN": true, "CHATHISTORY": true,
+	"STATUSMSG": true, "UTF8ONLY": true, "MSGREFTYPES": true,
 }
 
 func (is *ISupport) set(key, value string, present bool) {

@@ -28,6 +28,11 @@ type ReplyFunc func(lines []*ircmsg.Message, err error)
 
 // labels tracks one session's labeled commands awaiting their response.
 type labels struct {
+	// maxLines bounds the lines kept per response (Config.MaxBatchLines); limited is told of the
+	// lines dropped beyond it.
+	maxLines int
+	limited  func(string)
+
 	mu      sync.Mutex
 	next    uint64
 	waiting map[string]*labelWait // by label
@@ -38,6 +43,8 @@ type labelWait struct {
 	reply ReplyFunc
 	lines []*ircmsg.Message
 	timer *time.Timer
+	// refused is set once a kept line is a refusal.
+	refused bool
 }
 
 // add registers a reply and returns the label to send.
@@ -97,13 +104,17 @@ func (ls *labels) observe(msg *ircmsg.Message) {
 		return
 	}
 	if ok, ref := msg.GetTag("batch"); ok {
+		dropped := false
 		ls.mu.Lock()
 		if label, open := ls.batches[ref]; open {
 			if w := ls.waiting[label]; w != nil {
-				w.lines = append(w.lines, msg)
+				dropped = !w.keep(msg, ls.maxLines)
 			}
 		}
 		ls.mu.Unlock()
+		if dropped && ls.limited != nil {
+			ls.limited(LimitBatch)
+		}
 	}
 	ok, label := msg.GetTag("label")
 	if !ok {
@@ -118,6 +129,22 @@ func (ls *labels) observe(msg *ircmsg.Message) {
 		return
 	}
 	ls.finish(label, []*ircmsg.Message{msg}, nil)
+}
+
+// keep collects a line of a labeled batch, up to max; beyond it only the first refusal is kept (it
+// is what ReplyError looks for). It reports whether msg was kept.
+func (w *labelWait) keep(msg *ircmsg.Message, max int) bool {
+	refusal := msg.Command == "FAIL" || isErrorNumeric(msg.Command)
+	switch {
+	case max <= 0 || len(w.lines) < max:
+		w.lines = append(w.lines, msg)
+	case refusal && !w.refused:
+		w.lines[len(w.lines)-1] = msg
+	default:
+		return false
+	}
+	w.refused = w.refused || refusal
+	return true
 }
 
 // failAll ends every wait with ErrUnconfirmed (the connection is gone).

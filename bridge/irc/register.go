@@ -189,9 +189,7 @@ func (r *registration) handleCap(msg *ircmsg.Message) error {
 			return nil
 		}
 		more := len(p) >= 4 && p[2] == "*"
-		for k, v := range parseCapList(p[len(p)-1]) {
-			r.offered[k] = v
-		}
+		r.c.addCapsBounded(r.offered, parseCapList(p[len(p)-1]))
 		if more {
 			return nil
 		}
@@ -291,9 +289,7 @@ func (r *registration) capNotify(sub, list string, registered bool) {
 		r.c.setOffered(r.offered)
 		return
 	}
-	for k, v := range caps {
-		r.offered[k] = v
-	}
+	r.c.addCapsBounded(r.offered, caps)
 	r.c.setOffered(r.offered)
 	if !registered && !r.lsDone {
 		return

@@ -55,6 +55,7 @@ func newSession(c *Client, conn net.Conn, fallback bool) *session {
 		stop:      make(chan struct{}),
 		done:      make(chan struct{}),
 		regResult: make(chan error, 1),
+		labels:    labels{maxLines: c.cfg.MaxBatchLines, limited: c.cfg.Limited},
 	}
 	s.reg = &registration{s: s, c: c, cfg: c.cfg, fallback: fallback, offered: map[string]string{}, refused: map[string]bool{}}
 	return s

@@ -37,6 +37,9 @@ type Metrics struct {
 	DecryptionFailures *prometheus.CounterVec
 	// Reconnects counts IRC connections re-established after a drop.
 	Reconnects prometheus.Counter
+	// PeerLimited counts what an IRC peer sent beyond one of the bridge's bounds (network.limits
+	// and the engine's own), by limit: refused, dropped, or folded into something smaller.
+	PeerLimited *prometheus.CounterVec
 
 	mu     sync.Mutex
 	states func() map[string]int
@@ -64,6 +67,10 @@ func New() *Metrics {
 			Name: "sealbridge_irc_reconnects_total",
 			Help: "IRC connections re-established after a drop.",
 		}),
+		PeerLimited: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sealbridge_peer_limited_total",
+			Help: "What IRC peers sent beyond one of the bridge's bounds (refused, dropped or folded), by limit.",
+		}, []string{"limit"}),
 	}
 	for _, dir := range []string{IRCToMatrix, MatrixToIRC} {
 		m.Messages.WithLabelValues(dir)
@@ -71,10 +78,36 @@ func New() *Metrics {
 	for _, reason := range []string{"no_session", "other"} {
 		m.DecryptionFailures.WithLabelValues(reason)
 	}
-	m.Registry.MustRegister(m.Messages, m.SendLatency, m.DecryptionFailures, m.Reconnects,
+	for _, limit := range Limits {
+		m.PeerLimited.WithLabelValues(limit)
+	}
+	m.Registry.MustRegister(m.Messages, m.SendLatency, m.DecryptionFailures, m.Reconnects, m.PeerLimited,
 		&gaugeCollector{m: m},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
+}
+
+// The limits PeerLimited counts.
+const (
+	LimitChannels    = "channels"    // a JOIN beyond network.limits.max_channels
+	LimitNewDMs      = "new_dms"     // a private chat held as a request (rate or max_dms)
+	LimitDMRequests  = "dm_requests" // a request dropped: max_dm_requests reached
+	LimitQueue       = "queue"       // an event beyond queue_in_memory (message left in the database, other event folded)
+	LimitBatch       = "batch"       // a batch line or batch beyond max_batch_lines / max_open_batches
+	LimitHistory     = "history"     // a CHATHISTORY answer the bridge did not ask for
+	LimitNicks       = "nicks"       // a nick forgotten to stay within max_nicks
+	LimitISupport    = "isupport"    // an ISUPPORT or CAP token beyond the engine's bound
+	LimitUndelivered = "undelivered" // a message the bridge gave up on (its sender was told)
+)
+
+// Limits are the label values of PeerLimited.
+var Limits = []string{LimitChannels, LimitNewDMs, LimitDMRequests, LimitQueue, LimitBatch, LimitHistory, LimitNicks, LimitISupport, LimitUndelivered}
+
+// Limited counts one thing refused or dropped under limit.
+func (m *Metrics) Limited(limit string) {
+	if m != nil {
+		m.PeerLimited.WithLabelValues(limit).Inc()
+	}
 }
 
 // SetSources tells the gauges where to read, at scrape time, the IRC connections by state and the
