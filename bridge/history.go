@@ -145,9 +145,6 @@ func (cl *IRCClient) handleHistoryTarget(msg *ircmsg.Message) {
 	if len(msg.Params) < 2 || msg.Params[0] != "TARGETS" || cl.irc.IsChannel(msg.Params[1]) || safeArg(msg.Params[1]) != nil {
 		return // channels are fetched when joined
 	}
-	if cl.conn.Bridge == nil || cl.conn.Bridge.DB == nil {
-		return
-	}
 	// Only as many targets as asked for, once per connection: each costs a database lookup and
 	// a history request.
 	cl.mu.Lock()
@@ -158,6 +155,9 @@ func (cl *IRCClient) handleHistoryTarget(msg *ircmsg.Message) {
 	cl.mu.Unlock()
 	if !wanted {
 		cl.limited(metrics.LimitHistory)
+		return
+	}
+	if cl.conn.Bridge == nil || cl.conn.Bridge.DB == nil {
 		return
 	}
 	nick := msg.Params[1]
