@@ -12,6 +12,9 @@ import (
 	sbdb "github.com/sealbridge/sealbridge/database"
 )
 
+// opLevel is the Matrix power level of IRC channel operators (+o).
+var opLevel = 50
+
 // GetChatInfo describes a portal: a channel (name, topic, members with power levels from their
 // prefix modes) or a private chat with one nick.
 func (cl *IRCClient) GetChatInfo(ctx context.Context, portal *bridgev2.Portal) (*bridgev2.ChatInfo, error) {
@@ -28,8 +31,9 @@ func (cl *IRCClient) GetChatInfo(ctx context.Context, portal *bridgev2.Portal) (
 			// Other logins' nicks in a shared channel are their Matrix users, not ghosts.
 			CheckAllLogins: true,
 			// IRC ops give and take op and voice, so Matrix ops (50) may change power levels; they
-			// cannot raise anyone above themselves or touch the encryption event (100).
-			PowerLevels: &bridgev2.PowerLevelOverrides{Events: map[event.Type]int{event.StatePowerLevels: 50}},
+			// cannot raise anyone above themselves or touch the encryption event (100). Inviting
+			// takes ops too: a +i or +k channel's room must not let any member bring people in.
+			PowerLevels: &bridgev2.PowerLevelOverrides{Events: map[event.Type]int{event.StatePowerLevels: 50}, Invite: &opLevel},
 		},
 		ExtraUpdates: cl.portalUpdater(target),
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/sealbridge/sealbridge/bridge/format"
 	"github.com/sealbridge/sealbridge/bridge/irc"
+	"github.com/sealbridge/sealbridge/config"
 )
 
 var (
@@ -43,6 +44,14 @@ const maxReasonBytes = 255
 func (cl *IRCClient) HandleMatrixMembership(ctx context.Context, msg *bridgev2.MatrixMembershipChange) (*bridgev2.MatrixMembershipResult, error) {
 	if msg.Target == nil {
 		return nil, nil // a Matrix user with no IRC nick: nothing to do on IRC
+	}
+	if msg.OrigSender != nil {
+		if msg.Type.IsSelf {
+			return nil, nil // a relayed member's own leave: nothing to do on IRC
+		}
+		if err := cl.relayMay(ctx, msg.Portal, msg.OrigSender, membershipAction(msg.Content.Membership)); err != nil {
+			return nil, err
+		}
 	}
 	channel, err := cl.channelTarget(msg.Portal)
 	if errors.Is(err, errChannelOnly) && msg.Type == bridgev2.Leave {
@@ -94,6 +103,11 @@ func (cl *IRCClient) HandleMatrixPowerLevels(ctx context.Context, msg *bridgev2.
 	if err != nil {
 		return false, err
 	}
+	if msg.OrigSender != nil {
+		if err = cl.relayMay(ctx, msg.Portal, msg.OrigSender, config.RelayActionPowerLevels); err != nil {
+			return false, err
+		}
+	}
 	if !cl.irc.Connected() {
 		return false, errNotConnected
 	}
@@ -129,6 +143,11 @@ func (cl *IRCClient) HandleMatrixRoomTopic(ctx context.Context, msg *bridgev2.Ma
 	if err != nil {
 		return false, err
 	}
+	if msg.OrigSender != nil {
+		if err = cl.relayMay(ctx, msg.Portal, msg.OrigSender, config.RelayActionTopic); err != nil {
+			return false, err
+		}
+	}
 	if !cl.irc.Connected() {
 		return false, errNotConnected
 	}
@@ -151,6 +170,46 @@ func (cl *IRCClient) HandleMatrixRoomTopic(ctx context.Context, msg *bridgev2.Ma
 	zerolog.Ctx(ctx).Debug().Str("channel", channel).Msg("Sent the Matrix topic to IRC")
 	msg.Portal.Topic, msg.Portal.TopicSet = topic, true
 	return true, nil
+}
+
+// membershipAction names a membership change for network.relay_actions.
+func membershipAction(to event.Membership) string {
+	switch to {
+	case event.MembershipInvite:
+		return config.RelayActionInvite
+	case event.MembershipBan:
+		return config.RelayActionBan
+	}
+	return config.RelayActionKick // a leave of someone else: a kick, or an unban
+}
+
+// relayMay refuses an action of a room member without a login (relayed through this login's
+// connection) unless the admin allowed the relay to take it (network.relay_actions): the relay's
+// IRC user would act with its own channel privileges for anyone in the room. The room is told
+// why, and put back as IRC has it.
+func (cl *IRCClient) relayMay(ctx context.Context, portal *bridgev2.Portal, o *bridgev2.OrigSender, action string) error {
+	if cl.conn.Config.RelayAllows(action) {
+		return nil
+	}
+	err := failure(fmt.Sprintf("%s has no IRC login of their own here, and the relay does not %s for others (only messages are relayed)", relayName(o), relayVerb[action]))
+	if portal != nil && portal.MXID != "" {
+		content := &event.MessageEventContent{MsgType: event.MsgNotice, Body: "\u26a0\ufe0f Not done on IRC: " + err.Error()}
+		if _, sendErr := cl.conn.Bridge.Bot.SendMessage(ctx, portal.MXID, event.EventMessage, &event.Content{Parsed: content}, nil); sendErr != nil {
+			zerolog.Ctx(ctx).Err(sendErr).Msg("Failed to post a relay refusal")
+		}
+	}
+	if channel, cerr := cl.channelTarget(portal); cerr == nil {
+		cl.resyncChannel(channel)
+	}
+	return err
+}
+
+var relayVerb = map[string]string{
+	config.RelayActionInvite:      "invite",
+	config.RelayActionKick:        "kick or unban",
+	config.RelayActionBan:         "ban",
+	config.RelayActionPowerLevels: "change power levels",
+	config.RelayActionTopic:       "change the topic",
 }
 
 // channelTarget is the channel of a channel portal, as the server spells it.

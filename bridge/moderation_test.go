@@ -3,6 +3,7 @@ package bridge
 import (
 	"context"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 	"maunium.net/go/mautrix/bridgev2/database"
 	"maunium.net/go/mautrix/bridgev2/simplevent"
 	"maunium.net/go/mautrix/event"
+	"maunium.net/go/mautrix/id"
 
 	"github.com/sealbridge/sealbridge/bridge/irc"
 	"github.com/sealbridge/sealbridge/config"
@@ -169,4 +171,74 @@ func TestThrottledTopicIsRetried(t *testing.T) {
 	w.send(":irc.test 437 me #chan :Retry topic change later") // late: the topic is set already
 	time.Sleep(2500 * time.Millisecond)
 	wantWire(t, "after the topic showed", w.barrier(), nil)
+}
+
+// A room member without a login (relayed through another login's connection, OrigSender set)
+// cannot make that connection kick, ban, invite, op or set topics: only messages are relayed,
+// unless the admin allowed an action (network.relay_actions). Refusals write nothing to IRC.
+func TestAttackRelayedMemberCannotModerate(t *testing.T) {
+	cl, w := newWireClient(t, wireOpts{})
+	joinedChannel(cl, "#chan", "me", "bob")
+	ctx := context.Background()
+	portal := portalFor(cl.channelKey("#chan")) // no room: the refusal notice is not posted
+	erin := &bridgev2.OrigSender{UserID: "@erin:example.org", DisambiguatedName: "erin"}
+	bob := &bridgev2.Ghost{Ghost: &database.Ghost{ID: MakeUserID("net", "bob")}}
+
+	kick := &bridgev2.MatrixMembershipChange{Target: bob, Type: bridgev2.Kick}
+	kick.Portal, kick.Content, kick.OrigSender = portal, &event.MemberEventContent{Membership: event.MembershipLeave}, erin
+	invite := &bridgev2.MatrixMembershipChange{Target: bob, Type: bridgev2.Invite}
+	invite.Portal, invite.Content, invite.OrigSender = portal, &event.MemberEventContent{Membership: event.MembershipInvite}, erin
+	ban := &bridgev2.MatrixMembershipChange{Target: bob, Type: bridgev2.BanJoined}
+	ban.Portal, ban.Content, ban.OrigSender = portal, &event.MemberEventContent{Membership: event.MembershipBan}, erin
+	for _, m := range []*bridgev2.MatrixMembershipChange{kick, invite, ban} {
+		if _, err := cl.HandleMatrixMembership(ctx, m); err == nil || !strings.Contains(err.Error(), "erin has no IRC login") {
+			t.Errorf("relayed %s: err %v, want a refusal naming erin", m.Content.Membership, err)
+		}
+	}
+	pl := &bridgev2.MatrixPowerLevelChange{Users: map[id.UserID]*bridgev2.UserPowerLevelChange{
+		"@irc_net/bob:example.org": {Target: bob, SinglePowerLevelChange: bridgev2.SinglePowerLevelChange{NewLevel: 50, NewIsSet: true}},
+	}}
+	pl.Portal, pl.OrigSender = portal, erin
+	if _, err := cl.HandleMatrixPowerLevels(ctx, pl); err == nil {
+		t.Error("a relayed power level change was carried out")
+	}
+	topic := &bridgev2.MatrixRoomTopic{}
+	topic.Portal, topic.Content, topic.OrigSender = portal, &event.TopicEventContent{Topic: "relayed"}, erin
+	if _, err := cl.HandleMatrixRoomTopic(ctx, topic); err == nil {
+		t.Error("a relayed topic change was carried out")
+	}
+	wantWire(t, "relayed moderation", w.barrier(), nil)
+	// A relayed member's own leave is theirs: nothing on IRC, no error.
+	leave := &bridgev2.MatrixMembershipChange{Target: bob, Type: bridgev2.Leave}
+	leave.Portal, leave.Content, leave.OrigSender = portal, &event.MemberEventContent{Membership: event.MembershipLeave}, erin
+	if _, err := cl.HandleMatrixMembership(ctx, leave); err != nil {
+		t.Errorf("a relayed member's leave: %v", err)
+	}
+
+	// The admin may let the relay take some actions for everyone.
+	cl.conn.Config.RelayActions = []string{config.RelayActionTopic}
+	if _, err := cl.HandleMatrixRoomTopic(ctx, topic); err != nil {
+		t.Fatal(err)
+	}
+	wantWire(t, "an allowed relayed topic", w.barrier(), []string{"TOPIC #chan relayed"})
+	// The user's own actions (no OrigSender) are unchanged.
+	kick.OrigSender = nil
+	if _, err := cl.HandleMatrixMembership(ctx, kick); err != nil {
+		t.Fatal(err)
+	}
+	wantWire(t, "the user's own kick", w.barrier(), []string{"KICK #chan bob :"})
+}
+
+// Inviting into a channel portal takes the power level of IRC ops, so that a member cannot bring
+// people into a +i or +k channel's room.
+func TestChannelPortalInviteNeedsOps(t *testing.T) {
+	cl, _ := newWireClient(t, wireOpts{})
+	joinedChannel(cl, "#chan", "me", "bob")
+	info, err := cl.GetChatInfo(context.Background(), portalFor(cl.channelKey("#chan")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pl := info.Members.PowerLevels; pl == nil || pl.Invite == nil || *pl.Invite != powerLevel("o") {
+		t.Fatalf("invite level %+v, want %d (ops)", pl, powerLevel("o"))
+	}
 }

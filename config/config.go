@@ -41,6 +41,31 @@ type Config struct {
 	UserNetworks UserNetworks `yaml:"user_networks"`
 	// Limits bound what IRC peers can make the bridge hold or create per login (limits.go).
 	Limits Limits `yaml:"limits"`
+	// RelayActions are the moderation actions the relay's IRC connection takes on behalf of room
+	// members without a login of their own (RelayAction*). Empty by default: such a member's kick,
+	// ban, invite, power level or topic change is refused and undone, and only their messages are
+	// relayed, since the relay's IRC user would otherwise act with its own channel privileges for
+	// anyone in the room.
+	RelayActions []string `yaml:"relay_actions"`
+}
+
+// The actions RelayActions may allow.
+const (
+	RelayActionInvite      = "invite"
+	RelayActionKick        = "kick"
+	RelayActionBan         = "ban"
+	RelayActionPowerLevels = "power_levels"
+	RelayActionTopic       = "topic"
+)
+
+// RelayAllows tells whether the relay acts on action for members without a login.
+func (c *Config) RelayAllows(action string) bool {
+	for _, a := range c.RelayActions {
+		if a == action {
+			return true
+		}
+	}
+	return false
 }
 
 // The edit styles.
@@ -204,6 +229,13 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("%s.reconnect: connects_per_second and connect_burst must be positive (defaults %g and %d)", key, DefaultConnectsPerSec, DefaultConnectBurst)
 		}
 	}
+	for _, a := range c.RelayActions {
+		switch a {
+		case RelayActionInvite, RelayActionKick, RelayActionBan, RelayActionPowerLevels, RelayActionTopic:
+		default:
+			return fmt.Errorf("network.relay_actions: %q is not one of invite, kick, ban, power_levels, topic", a)
+		}
+	}
 	if c.EditStyle != EditPrefix && c.EditStyle != EditOff {
 		return fmt.Errorf("network.edit_style: %q is not %q or %q", c.EditStyle, EditPrefix, EditOff)
 	}
@@ -249,6 +281,7 @@ func Upgrade(helper up.Helper) {
 	helper.Copy(up.Bool, "ctcp_replies")
 	helper.Copy(up.Str, "plaintext_notice")
 	helper.Copy(up.Str, "edit_style")
+	helper.Copy(up.List, "relay_actions")
 	helper.Copy(up.Bool, "metrics", "enabled")
 	helper.Copy(up.Str, "metrics", "listen")
 	helper.Copy(up.Bool, "user_networks", "enabled")

@@ -39,8 +39,8 @@ var exampleEdits = []struct{ old, new string }{
 	// (`set-relay` in the portal); shown on IRC as "<name> text", or RELAYMSG where offered
 	{"        # authenticated user into a relaybot for that chat.\n        enabled: false\n",
 		"        # authenticated user into a relaybot for that chat.\n        enabled: true\n"},
-	{"        # If true, non-admins can only set users listed in default_relays as relays in a room.\n        admin_only: true\n",
-		"        # If true, non-admins can only set users listed in default_relays as relays in a room.\n        admin_only: false\n"},
+	// admin_only stays true (mautrix's default): a relay's IRC user speaks for everyone in the
+	// room, so only a bridge admin (or default_relays) decides whose connection does that.
 	// media links (`media-links on` in a room): links expire after a day, and files from encrypted
 	// rooms need the database entry that holds their keys
 	{"    # If set to 0, URLs will never expire.\n    expiry: 0\n", "    # If set to 0, URLs will never expire.\n    expiry: 86400\n"},

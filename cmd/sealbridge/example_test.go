@@ -33,6 +33,12 @@ func TestExampleConfigEncryptionOnAndValid(t *testing.T) {
 			} `yaml:"verification_levels"`
 		} `yaml:"encryption"`
 		Database struct{ Type, URI string } `yaml:"database"`
+		Bridge   struct {
+			Relay struct {
+				Enabled   bool
+				AdminOnly bool `yaml:"admin_only"`
+			} `yaml:"relay"`
+		} `yaml:"bridge"`
 	}
 	if err := yaml.Unmarshal([]byte(ExampleConfig(config.ExampleYAML)), &cfg); err != nil {
 		t.Fatal(err)
@@ -43,6 +49,13 @@ func TestExampleConfigEncryptionOnAndValid(t *testing.T) {
 	}
 	if e.Levels.Receive != "cross-signed-tofu" || e.Levels.Share != "cross-signed-tofu" {
 		t.Errorf("key sharing levels: %+v", e.Levels)
+	}
+	// A relay's IRC user speaks for everyone in the room: only bridge admins choose whose.
+	if r := cfg.Bridge.Relay; !r.Enabled || !r.AdminOnly {
+		t.Errorf("relay in the example: %+v, want enabled and admin_only", r)
+	}
+	if len(cfg.Network.RelayActions) != 0 {
+		t.Errorf("the example lets the relay moderate for others: %v", cfg.Network.RelayActions)
 	}
 	if cfg.Database.Type != "sqlite3-fk-wal" || !strings.HasPrefix(cfg.Database.URI, "file:") {
 		t.Errorf("database default: %+v", cfg.Database)

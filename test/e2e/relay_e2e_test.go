@@ -97,4 +97,48 @@ func relayStory(t *testing.T, ctx context.Context, s relayScene) {
 	if n != 1 {
 		t.Errorf("alice sees erin's relayed line %d times, want once", n)
 	}
+
+	// Only messages are relayed: erin, given room power by alice, changes the topic; the relay's
+	// connection does not carry it to IRC, the room is told why, and the topic is put back.
+	pl, err := s.alice.GetState(ctx, s.chanRoom, "m.room.power_levels")
+	must(t, err)
+	users, _ := pl["users"].(map[string]any)
+	users[erin.UserID()] = 50
+	_, err = s.alice.SendState(ctx, s.chanRoom, "m.room.power_levels", pl)
+	must(t, err)
+	topicBefore, _ := s.alice.GetState(ctx, s.chanRoom, "m.room.topic")
+	seen = len(s.bob.messages())
+	from = s.alice.EventCount()
+	_, err = erin.SendState(ctx, s.chanRoom, "m.room.topic", map[string]any{"topic": "relayed topic"})
+	must(t, err)
+	c, cancel = context.WithTimeout(ctx, waitLong)
+	refusal, err := s.alice.WaitEventFrom(c, from, func(e mxclient.Event) bool {
+		return e.RoomID == s.chanRoom && e.Sender == s.botMXID && strings.Contains(e.Body(), "Not done on IRC")
+	})
+	cancel()
+	if err != nil {
+		t.Fatalf("no refusal of erin's topic change in the room: %v", err)
+	}
+	if !strings.Contains(refusal.Body(), "change the topic") {
+		t.Errorf("refusal %q does not say what was refused", refusal.Body())
+	}
+	s.bob.send(t, "PING", "relay-barrier")
+	s.bob.waitForAfter(t, seen, "the barrier", waitLong, func(m *ircmsg.Message) bool { return m.Command == "PONG" })
+	for _, m := range s.bob.messages()[seen:] {
+		if m.Command == "TOPIC" {
+			t.Errorf("erin's topic reached IRC through the relay: %v", m.Params)
+		}
+	}
+	deadline = time.Now().Add(waitLong)
+	for {
+		topic, err := s.alice.GetState(ctx, s.chanRoom, "m.room.topic")
+		must(t, err)
+		if topic["topic"] == topicBefore["topic"] {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the room's topic stayed %q after the refusal, want %q back", topic["topic"], topicBefore["topic"])
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 }

@@ -68,6 +68,9 @@ func WriteBridgeConfig(s BridgeSetup) (configPath, registrationPath string, err 
 		SetYAML(cfg, s.DBType, "database", "type")
 		SetYAML(cfg, s.DBURI, "database", "uri")
 		SetYAML(cfg, map[string]any{"*": "relay", s.ServerName: "user", "@admin:" + s.ServerName: "admin"}, "bridge", "permissions")
+		// The relay story has a room admin who is no bridge admin use her own login as the relay
+		// (the example config keeps relays to bridge admins).
+		SetYAML(cfg, false, "bridge", "relay", "admin_only")
 		SetYAML(cfg, map[string]any{
 			"min_level": s.LogLevel,
 			"writers":   []any{map[string]any{"type": "stdout", "format": "json"}},
