@@ -32,7 +32,7 @@ func (c *IRCConnector) newCertFP(meta *sbdb.UserLoginMetadata, loginID string) (
 	if err != nil {
 		return tls.Certificate{}, fmt.Errorf("failed to make a client certificate: %w", err)
 	}
-	sealed, err := c.sealer.Seal(base64.StdEncoding.EncodeToString(keyDER), loginID)
+	sealed, err := c.sealSecret(base64.StdEncoding.EncodeToString(keyDER), loginID, meta)
 	if err != nil {
 		return tls.Certificate{}, fmt.Errorf("failed to seal the certificate key: %w", err)
 	}
@@ -49,7 +49,7 @@ func (c *IRCConnector) openCertFP(meta *sbdb.UserLoginMetadata, loginID string) 
 	if err != nil {
 		return tls.Certificate{}, true, fmt.Errorf("stored client certificate: %w", err)
 	}
-	keyB64, err := c.sealer.Open(meta.ClientKey, loginID)
+	keyB64, _, err := c.openSecret(meta.ClientKey, loginID, meta)
 	if err != nil {
 		return tls.Certificate{}, true, err
 	}

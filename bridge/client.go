@@ -127,7 +127,10 @@ var (
 // newIRCClient makes the client of a login loaded from the database.
 func newIRCClient(c *IRCConnector, login *bridgev2.UserLogin, network *config.Network) bridgev2.NetworkAPI {
 	meta := login.Metadata.(*sbdb.UserLoginMetadata)
-	password, err := c.sealer.Open(meta.SASLPassword, string(login.ID))
+	if err := c.migrateSecrets(login.Log.WithContext(context.Background()), login, meta); err != nil {
+		login.Log.Err(err).Msg("Failed to seal the login's secrets again")
+	}
+	password, _, err := c.openSecret(meta.SASLPassword, string(login.ID), meta)
 	if err != nil {
 		return &brokenClient{reason: "the stored SASL password cannot be opened with the bridge's credentials_key; log in again"}
 	}
@@ -367,7 +370,7 @@ func (cl *IRCClient) OnConnected(c *irc.Client) {
 	cl.sendState(status.BridgeState{StateEvent: status.StateConnected})
 	cl.requestDMHistory()
 	for _, ch := range channels {
-		key, err := cl.conn.sealer.Open(ch.Key, string(cl.loginID))
+		key, _, err := cl.conn.openSecret(ch.Key, string(cl.loginID), cl.meta)
 		if err != nil {
 			cl.log.Warn().Str("channel", ch.Name).Msg("Stored channel key cannot be opened, joining without it")
 			key = ""

@@ -147,7 +147,7 @@ func fnJoin(ce *commands.Event) {
 	}
 	sealed := ""
 	if key != "" {
-		if sealed, err = cl.conn.sealer.Seal(key, string(cl.loginID)); err != nil {
+		if sealed, err = cl.conn.sealSecret(key, string(cl.loginID), cl.meta); err != nil {
 			ce.Reply("Failed to seal the channel key: %v", err)
 			return
 		}

@@ -89,7 +89,7 @@ func (cl *IRCClient) setStoredKey(channel string, set bool, key string) bool {
 	if key == "" || key == "*" {
 		return false // some servers hide the key from non-ops
 	}
-	sealed, err := cl.conn.sealer.Seal(key, string(cl.loginID))
+	sealed, err := cl.conn.sealSecret(key, string(cl.loginID), cl.meta)
 	if err != nil {
 		cl.log.Err(err).Msg("Failed to seal a channel key")
 		return false

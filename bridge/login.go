@@ -163,8 +163,9 @@ func (l *ircLogin) SubmitUserInput(ctx context.Context, input map[string]string)
 		if l.override.ID != loginID {
 			return nil, fmt.Errorf("login `%s` is on another network; a relogin keeps the network", l.override.ID)
 		}
-		// Keep the channels (their keys are sealed for this same login ID) and free the nick.
-		meta.Channels = l.override.Metadata.(*sbdb.UserLoginMetadata).Channels
+		// Keep the channels (their keys sealed again in case the server's port or TLS changed)
+		// and free the nick.
+		meta.Channels = l.conn.resealChannels(string(loginID), l.override.Metadata.(*sbdb.UserLoginMetadata), meta)
 		if old, _ = l.override.Client.(*IRCClient); old != nil {
 			old.Disconnect()
 		}
@@ -184,7 +185,7 @@ func (l *ircLogin) SubmitUserInput(ctx context.Context, input map[string]string)
 		}
 		meta.NickServ = l.flow == FlowNickServ
 		password = input["password"]
-		if meta.SASLPassword, err = l.conn.sealer.Seal(password, string(loginID)); err != nil {
+		if meta.SASLPassword, err = l.conn.sealSecret(password, string(loginID), meta); err != nil {
 			return nil, fmt.Errorf("failed to seal the password: %w", err)
 		}
 	}
