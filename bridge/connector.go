@@ -41,6 +41,11 @@ type IRCConnector struct {
 	spool *spool
 	inbox *matrixInbox
 
+	// ConfigPath is the config file's path (set by main), and generatedKey the credentials key the
+	// config upgrade made on this start, if any: ValidateConfig checks that the file holds it.
+	ConfigPath   string
+	generatedKey string
+
 	loginLocksMu sync.Mutex
 	loginLocks   map[networkid.UserLoginID]*sync.Mutex // held during a login or relogin flow
 }
@@ -74,7 +79,13 @@ func (c *IRCConnector) Init(br *bridgev2.Bridge) {
 
 // ValidateConfig runs before Start, so a bad config stops the bridge with a precise message.
 func (c *IRCConnector) ValidateConfig() error {
-	return c.Config.Validate()
+	if err := c.Config.Validate(); err != nil {
+		return err
+	}
+	if c.ConfigPath != "" && c.generatedKey != "" && c.generatedKey == c.Config.CredentialsKey {
+		return config.CheckGeneratedKey(c.generatedKey, c.ConfigPath)
+	}
+	return nil
 }
 
 func (c *IRCConnector) Start(ctx context.Context) error {
@@ -85,6 +96,7 @@ func (c *IRCConnector) Start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+
 	if c.sealer, err = sbdb.NewSealer(key); err != nil {
 		return err
 	}
@@ -127,7 +139,11 @@ func (c *IRCConnector) GetBridgeInfoVersion() (info, capabilities int) {
 }
 
 func (c *IRCConnector) GetConfig() (example string, data any, upgrader configupgrade.Upgrader) {
-	return config.ExampleYAML, &c.Config, configupgrade.SimpleUpgrader(config.Upgrade)
+	return config.ExampleYAML, &c.Config, configupgrade.SimpleUpgrader(func(h configupgrade.Helper) {
+		if key := config.UpgradeGenerating(h); key != "" {
+			c.generatedKey = key
+		}
+	})
 }
 
 // ValidateUserID tells bridgev2 which ghost IDs are ours: network/nick on a configured network or

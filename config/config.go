@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"net"
+	"os"
 	"regexp"
 	"sort"
 	"strings"
@@ -271,10 +272,15 @@ func (c *Config) NetworkIDs() []string {
 
 // Upgrade copies the admin's values onto the current example (mautrix's config upgrader) and fills in
 // a fresh credentials key where the config says `generate`.
-func Upgrade(helper up.Helper) {
+func Upgrade(helper up.Helper) { UpgradeGenerating(helper) }
+
+// UpgradeGenerating is Upgrade, and returns the credentials key it generated, if it did: the
+// connector checks that the key reached the config file (CheckGeneratedKey).
+func UpgradeGenerating(helper up.Helper) (generated string) {
 	helper.Copy(up.Map, "networks")
 	if key, ok := helper.Get(up.Str, "credentials_key"); !ok || key == "generate" {
-		helper.Set(up.Str, base64.StdEncoding.EncodeToString(random.Bytes(32)), "credentials_key")
+		generated = base64.StdEncoding.EncodeToString(random.Bytes(32))
+		helper.Set(up.Str, generated, "credentials_key")
 	} else {
 		helper.Copy(up.Str, "credentials_key")
 	}
@@ -296,4 +302,21 @@ func Upgrade(helper up.Helper) {
 		helper.Copy(up.Int, "limits", key)
 	}
 	helper.Copy(up.Str, "limits", "new_dm_interval")
+	return generated
+}
+
+// CheckGeneratedKey refuses to go on with a credentials key generated on this start that the
+// config file at path does not hold (a read-only file, or mautrix's -n): every start would make
+// another key, stored passwords would stop opening, and undelivered messages with them.
+func CheckGeneratedKey(generated, path string) error {
+	if generated == "" {
+		return nil
+	}
+	data, err := os.ReadFile(path)
+	if err == nil && strings.Contains(string(data), generated) {
+		return nil
+	}
+	return fmt.Errorf("network.credentials_key: the config says `generate`, but the bridge could not write the key it generated into %s (a read-only file, or started with -n); "+
+		"every start would make another key and stored passwords would no longer open. Write a key yourself, e.g. `credentials_key: %s` "+
+		"(the output of `openssl rand -base64 32` works too), and keep it", path, base64.StdEncoding.EncodeToString(random.Bytes(32)))
 }

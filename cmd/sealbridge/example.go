@@ -70,22 +70,28 @@ func ExampleConfig(networkExample string) string {
 	return buf.String()
 }
 
-// handleWriteExample takes over mxmain's `-e`, whose example has encryption off, and writes ours.
-// It follows mxmain's flags: -c/--config names the file ("-" for stdout), an existing file is kept.
-func handleWriteExample(m *mxmain.BridgeMain) bool {
-	path, want := "config.yaml", false
-	args := os.Args[1:]
+// configPathFromArgs is the config file mxmain will read: -c/--config, else config.yaml.
+func configPathFromArgs(args []string) string {
+	path := "config.yaml"
 	for i := 0; i < len(args); i++ {
 		switch a := args[i]; {
-		case a == "-e" || a == "--generate-example-config":
-			want = true
 		case (a == "-c" || a == "--config") && i+1 < len(args):
 			path = args[i+1]
 			i++
 		case strings.HasPrefix(a, "--config="):
 			path = strings.TrimPrefix(a, "--config=")
-		case strings.HasPrefix(a, "-") && !strings.HasPrefix(a, "--") && strings.Contains(a, "e") && len(a) > 2:
-			// combined short flags like -ec are not supported by mxmain either; leave them to it
+		}
+	}
+	return path
+}
+
+// handleWriteExample takes over mxmain's `-e`, whose example has encryption off, and writes ours.
+// It follows mxmain's flags: -c/--config names the file ("-" for stdout), an existing file is kept.
+func handleWriteExample(m *mxmain.BridgeMain) bool {
+	path, want := configPathFromArgs(os.Args[1:]), false
+	for _, a := range os.Args[1:] {
+		if a == "-e" || a == "--generate-example-config" {
+			want = true
 		}
 	}
 	if !want {

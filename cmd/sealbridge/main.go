@@ -4,6 +4,8 @@
 package main
 
 import (
+	"os"
+
 	_ "go.mau.fi/util/dbutil/litestream" // SQLite driver "sqlite3-fk-wal"
 	"maunium.net/go/mautrix/bridgev2/matrix/mxmain"
 
@@ -27,6 +29,8 @@ func main() {
 		Version:     "0.1.0",
 		Connector:   connector,
 	}
+	// The connector checks that a credentials key generated on this start reached the file.
+	connector.ConfigPath = configPathFromArgs(os.Args[1:])
 	m.PostInit = func() {
 		// Count decryption failures of incoming Matrix events (see bridge/metrics).
 		m.Matrix.Crypto = metrics.WrapCrypto(m.Matrix.Crypto, connector.Metrics)

@@ -72,13 +72,31 @@ func TestConfigUpgradeKeepsValuesAndValidates(t *testing.T) {
 		t.Error("credentials_key changed on a second upgrade")
 	}
 
-	// A network without an address: the bridge refuses to start and names the key.
+	// `generate` with a config the bridge may not write (-n here; a read-only mount alike): a new key
+	// on every start would lock stored passwords away, so the bridge refuses to start and says why.
 	must(t, stack.EditYAML(cfgPath, func(cfg map[string]any) {
-		stack.SetYAML(cfg, map[string]any{"broken": map[string]any{"port": 6697}}, "network", "networks")
+		stack.SetYAML(cfg, "generate", "network", "credentials_key")
 	}))
 	cmd := exec.Command(bridgeBinary, "-c", cfgPath, "-r", regPath, "-n")
 	cmd.Dir = dir
 	out, err := cmd.CombinedOutput()
+	if err == nil {
+		t.Fatalf("the bridge started with a credentials key it could not keep:\n%s", out)
+	}
+	if !strings.Contains(string(out), "could not write the key it generated") {
+		t.Errorf("startup error does not explain the unkept key:\n%s", out)
+	}
+	must(t, stack.EditYAML(cfgPath, func(cfg map[string]any) {
+		stack.SetYAML(cfg, key, "network", "credentials_key")
+	}))
+
+	// A network without an address: the bridge refuses to start and names the key.
+	must(t, stack.EditYAML(cfgPath, func(cfg map[string]any) {
+		stack.SetYAML(cfg, map[string]any{"broken": map[string]any{"port": 6697}}, "network", "networks")
+	}))
+	cmd = exec.Command(bridgeBinary, "-c", cfgPath, "-r", regPath, "-n")
+	cmd.Dir = dir
+	out, err = cmd.CombinedOutput()
 	if err == nil {
 		t.Fatalf("the bridge started with a network lacking its address:\n%s", out)
 	}
