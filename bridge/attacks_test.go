@@ -498,3 +498,26 @@ func TestAttackHTMLFromIRCEscaped(t *testing.T) {
 		}
 	}
 }
+
+// The user's own IDENTIFY to NickServ (sent by the bridge, or by the user's other client through a
+// bouncer) is never bridged, live or played back from history; other lines to services are.
+func TestAttackOwnIdentifyNeverBridged(t *testing.T) {
+	cl, _ := newWireClient(t, wireOpts{})
+	cl.dmPeers.add("nickserv")
+	for _, line := range []string{
+		"@batch=h1 :me!u@h PRIVMSG NickServ :IDENTIFY me hunter2",
+		":me!u@h PRIVMSG NickServ :identify hunter2",
+		":me!u@h PRIVMSG NickServ :SET PASSWORD newpass",
+		":me!u@h PRIVMSG nickserv :GHOST me hunter2",
+	} {
+		incoming(t, cl, line)
+	}
+	if evts := queued(cl); len(evts) != 0 {
+		m, _ := asMessage(evts[0])
+		t.Fatalf("bridged %d of the user's services secrets, first %q", len(evts), m.Data.Text)
+	}
+	incoming(t, cl, ":me!u@h PRIVMSG NickServ :INFO me")
+	if evts := queued(cl); len(evts) != 1 {
+		t.Fatalf("an ordinary line to NickServ: %d events", len(evts))
+	}
+}

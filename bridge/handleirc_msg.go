@@ -87,6 +87,9 @@ func (cl *IRCClient) handleMessage(msg *ircmsg.Message, at time.Time) {
 			return
 		}
 	}
+	if fromMe && !channel && servicesSecret(target, text) {
+		return // our own IDENTIFY (or the like) to services, from history or another client: never bridged
+	}
 	if channel && !fromMe && cl.conn.isOtherLoginsNick(cl, nick) {
 		return // another Matrix user's own line in a shared channel: their login bridges it
 	}
@@ -304,4 +307,22 @@ func (cl *IRCClient) queueEchoOf(eventID id.EventID, key networkid.PortalKey, ms
 			return nil, bridgev2.ErrIgnoringRemoteEvent // not pending (any more): it is ours, drop it
 		},
 	})
+}
+
+// servicesSecret tells whether text, said to target, is a services command that carries a password
+// (NickServ IDENTIFY, REGISTER, GHOST, ...): such a line of the user's own, played back from
+// history or by a bouncer, is never bridged.
+func servicesSecret(target, text string) bool {
+	if !strings.HasSuffix(strings.ToLower(target), "serv") {
+		return false
+	}
+	word, rest, _ := strings.Cut(strings.TrimSpace(text), " ")
+	switch strings.ToUpper(word) {
+	case "IDENTIFY", "ID", "LOGIN", "REGISTER", "GHOST", "RECOVER", "REGAIN", "RELEASE", "DROP", "GROUP":
+		return true
+	case "SET", "SASET":
+		next, _, _ := strings.Cut(strings.TrimSpace(rest), " ")
+		return strings.HasPrefix(strings.ToUpper(next), "PASS")
+	}
+	return false
 }

@@ -460,7 +460,7 @@ func (c *Client) send(priority bool, tags map[string]string, written func(), rep
 	}
 	upper := strings.ToUpper(command)
 	if err == nil {
-		err = s.enqueue(outLine{data: line, redact: upper == "PASS" || upper == "AUTHENTICATE", written: written}, priority || bypassesFlood(upper))
+		err = s.enqueue(outLine{data: line, redact: carriesSecret(upper, params), written: written}, priority || bypassesFlood(upper))
 	}
 	if err != nil && label != "" {
 		s.labels.drop(label)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ergochat/irc-go/ircmsg"
+	"github.com/rs/zerolog"
 )
 
 // limitCounter records Config.Limited calls.
@@ -154,5 +155,41 @@ func TestLabeledBatchIsBounded(t *testing.T) {
 	}
 	if n := lim.get(LimitBatch); n != 5000-50 {
 		t.Fatalf("Limited(batch) called %d times, want %d", n, 5000-50)
+	}
+}
+
+// A channel key, and anything said to a services bot, never reaches the trace log.
+func TestChannelKeysAndServiceLinesAreNotTraced(t *testing.T) {
+	srv := newFakeServer(t)
+	logged := &syncWriter{}
+	cfg := testConfig(srv)
+	h := newRecHandler()
+	c := New(cfg, h, zerolog.New(logged).Level(zerolog.TraceLevel))
+	res := connectAsync(c)
+	fc := srv.accept()
+	fc.registerNoCaps("bridge")
+	if err := waitErr(t, res); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	for _, line := range [][]string{{"JOIN", "#secret", "ch4nkey"}, {"PRIVMSG", "NickServ", "IDENTIFY n1ckpass"}, {"PRIVMSG", "ChanServ", "ACCESS #c ADD x"}} {
+		if err := c.Send(line[0], line[1:]...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := c.Send("JOIN", "#open"); err != nil {
+		t.Fatal(err)
+	}
+	fc.expectMessage("JOIN", "#secret", "ch4nkey")
+	fc.expectMessage("PRIVMSG", "NickServ")
+	fc.expectMessage("PRIVMSG", "ChanServ")
+	fc.expectMessage("JOIN", "#open")
+	for _, secret := range []string{"ch4nkey", "n1ckpass", "ACCESS"} {
+		if strings.Contains(logged.String(), secret) {
+			t.Errorf("the trace log shows %q:\n%s", secret, logged.String())
+		}
+	}
+	if !strings.Contains(logged.String(), "JOIN #open") {
+		t.Errorf("an ordinary line is not traced:\n%s", logged.String())
 	}
 }

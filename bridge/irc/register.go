@@ -36,8 +36,12 @@ type registration struct {
 	capEnded   bool
 	sasl       saslState
 	welcomed   bool
-	// identifying is set once IDENTIFY went to NickServ (Config.NickServPassword).
-	identifying bool
+	// identifying is set once IDENTIFY went to NickServ (Config.NickServPassword); before that,
+	// checkingNickServ while the WHOIS that shows NickServ is the network's service is answered,
+	// and nickServOK once it has shown that.
+	identifying      bool
+	checkingNickServ bool
+	nickServOK       bool
 }
 
 func (r *registration) wantSASL() bool {
@@ -120,17 +124,31 @@ func (r *registration) handle(msg *ircmsg.Message) (done bool, err error) {
 			r.c.applyISupport(p[1 : len(p)-1])
 		}
 	case "376", "422": // RPL_ENDOFMOTD, ERR_NOMOTD
-		if r.welcomed && r.cfg.NickServPassword != "" && !r.identifying {
+		if r.welcomed && r.cfg.NickServPassword != "" && !r.identifying && !r.checkingNickServ {
 			// Services without SASL: identify before the login counts as connected, so that
-			// rejoins of channels that need an identified nick (+R) work.
-			r.identifying = true
-			r.s.identifyEcho = "IDENTIFY " + r.cfg.Nick + " " + r.cfg.NickServPassword
-			_ = r.s.sendSecret("PRIVMSG", "NickServ", r.s.identifyEcho)
+			// rejoins of channels that need an identified nick (+R) work. First make sure the
+			// nick NickServ is the network's service, not a user who took it.
+			r.checkingNickServ = true
+			_ = r.s.sendNow("WHOIS", "NickServ")
 			return false, nil
 		}
 		if r.welcomed && !r.identifying {
 			return true, nil
 		}
+	case "311", "312", "313": // RPL_WHOISUSER, RPL_WHOISSERVER, RPL_WHOISOPERATOR
+		if r.checkingNickServ && len(p) > 1 && strings.EqualFold(p[1], "NickServ") && isServiceWhois(msg) {
+			r.nickServOK = true
+		}
+	case "318", "401": // RPL_ENDOFWHOIS, ERR_NOSUCHNICK
+		if !r.checkingNickServ || r.identifying || len(p) < 2 || !strings.EqualFold(p[1], "NickServ") {
+			return false, nil
+		}
+		if !r.nickServOK {
+			return false, fmt.Errorf("%w: NickServ is not a network service on this server (WHOIS shows no services server), so the password was not sent", ErrNickServFailed)
+		}
+		r.identifying = true
+		r.s.identifyEcho = "IDENTIFY " + r.cfg.Nick + " " + r.cfg.NickServPassword
+		_ = r.s.sendSecret("PRIVMSG", "NickServ", r.s.identifyEcho)
 	case "433", "437": // ERR_NICKNAMEINUSE, ERR_UNAVAILRESOURCE
 		if r.welcomed {
 			return false, nil
@@ -317,6 +335,22 @@ func (r *registration) handleCapAfterRegistration(msg *ircmsg.Message) {
 }
 
 // nickServRefused recognises NickServ's refusals of IDENTIFY (Anope, Atheme and their kin).
+// isServiceWhois tells whether a WHOIS reply line shows a network service: RPL_WHOISOPERATOR
+// saying so ("is a Network Service", as InspIRCd, Solanum and ergo put it), or a user or server
+// in the services' domain (Anope and Atheme behind most networks: services.example.org).
+func isServiceWhois(msg *ircmsg.Message) bool {
+	p := msg.Params
+	switch msg.Command {
+	case "313":
+		return strings.Contains(strings.ToLower(p[len(p)-1]), "service")
+	case "312": // me nick server :info
+		return len(p) > 2 && strings.HasPrefix(strings.ToLower(p[2]), "services.")
+	case "311": // me nick user host * :realname
+		return len(p) > 3 && strings.HasPrefix(strings.ToLower(p[3]), "services.")
+	}
+	return false
+}
+
 func nickServRefused(text string) bool {
 	t := strings.ToLower(text)
 	for _, s := range []string{"password incorrect", "invalid password", "incorrect password", "isn't registered", "is not registered", "not a registered", "is not a registered"} {

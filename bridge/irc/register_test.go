@@ -378,6 +378,10 @@ func TestNickServIdentify(t *testing.T) {
 			res := connectAsync(c)
 			fc := srv.accept()
 			fc.registerNoCaps("bridge")
+			fc.expectMessage("WHOIS", "NickServ")
+			fc.send(":irc.test 311 bridge NickServ services services.test * :Nickname Service")
+			fc.send(":irc.test 313 bridge NickServ :is a Network Service")
+			fc.send(":irc.test 318 bridge NickServ :End of /WHOIS list.")
 			fc.expectMessage("PRIVMSG", "NickServ", "IDENTIFY bridge s3cret pw")
 			fc.send(":bridge!u@h PRIVMSG NickServ :IDENTIFY bridge s3cret pw") // echo-message
 			fc.send(":NickServ!services@services.test NOTICE bridge :This nickname is registered. Please identify.")
@@ -478,5 +482,44 @@ func TestSASLExternal(t *testing.T) {
 	cfg.TLS = false
 	if err := New(cfg, newRecHandler(), testLogger(t)).Connect(context.Background()); !errors.Is(err, ErrSASLFailed) {
 		t.Fatalf("EXTERNAL over plain text: got %v", err)
+	}
+}
+
+// The password goes only to a NickServ that is the network's service: on a network where a user
+// holds the nick NickServ (or nobody does), nothing is sent and the login fails with the reason.
+func TestNickServImpostorGetsNoPassword(t *testing.T) {
+	for name, whois := range map[string][]string{
+		"a user": {":irc.test 311 bridge NickServ ~evil evil.example.net * :not services",
+			":irc.test 312 bridge NickServ irc.test :Test server", ":irc.test 318 bridge NickServ :End of /WHOIS list."},
+		"nobody": {":irc.test 401 bridge NickServ :No such nick", ":irc.test 318 bridge NickServ :End of /WHOIS list."},
+	} {
+		t.Run(name, func(t *testing.T) {
+			srv := newFakeServer(t)
+			cfg := testConfig(srv)
+			cfg.NickServPassword = "s3cret"
+			c := New(cfg, newRecHandler(), testLogger(t))
+			t.Cleanup(func() { _ = c.Close() })
+			res := connectAsync(c)
+			fc := srv.accept()
+			fc.registerNoCaps("bridge")
+			fc.expectMessage("WHOIS", "NickServ")
+			for _, l := range whois {
+				fc.send(l)
+			}
+			err := waitErr(t, res)
+			if !errors.Is(err, ErrNickServFailed) || !strings.Contains(err.Error(), "not a network service") {
+				t.Fatalf("Connect: %v, want a refusal to identify", err)
+			}
+			_ = fc.conn.SetReadDeadline(time.Now().Add(testTimeout))
+			for {
+				raw, err := fc.r.ReadLine()
+				if err != nil {
+					break // closed after QUIT
+				}
+				if strings.Contains(string(raw), "s3cret") {
+					t.Fatalf("the password went out: %q", raw)
+				}
+			}
+		})
 	}
 }

@@ -67,7 +67,7 @@ func (s *session) sendNow(command string, params ...string) error {
 	if err != nil {
 		return err
 	}
-	return s.enqueue(outLine{data: line, redact: command == "PASS" || command == "AUTHENTICATE"}, true)
+	return s.enqueue(outLine{data: line, redact: carriesSecret(command, params)}, true)
 }
 
 // sendSecret is sendNow for a line that carries a secret anywhere (never traced).

@@ -1,6 +1,7 @@
 package irc
 
 import (
+	"strings"
 	"time"
 )
 
@@ -13,7 +14,7 @@ const (
 // outLine is one serialised line waiting for the writer.
 type outLine struct {
 	data []byte
-	// redact hides the line from trace logs (PASS, AUTHENTICATE).
+	// redact hides the line from trace logs (carriesSecret).
 	redact bool
 	// written, if set, runs once the line is on the socket (never if the connection ends first).
 	written func()
@@ -158,4 +159,19 @@ func (s *session) write(l outLine) bool {
 		l.written()
 	}
 	return true
+}
+
+// carriesSecret tells whether a line may carry a secret, so that trace logs show it as redacted:
+// PASS and AUTHENTICATE, a JOIN with a channel key, and anything said to a services bot
+// (NickServ IDENTIFY, ChanServ, ...).
+func carriesSecret(command string, params []string) bool {
+	switch strings.ToUpper(command) {
+	case "PASS", "AUTHENTICATE", "OPER":
+		return true
+	case "JOIN":
+		return len(params) > 1
+	case "PRIVMSG", "NOTICE":
+		return len(params) > 0 && strings.HasSuffix(strings.ToLower(params[0]), "serv")
+	}
+	return false
 }
