@@ -2,6 +2,8 @@ package bridge
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
 	"fmt"
 	"sync"
 	"time"
@@ -25,6 +27,9 @@ type IRCConnector struct {
 	Bridge *bridgev2.Bridge
 	Config config.Config
 	sealer *sbdb.Sealer
+	// idKey keys the hashes that stand in for missing msgids (MakeMessageID), derived from the
+	// credentials key.
+	idKey []byte
 
 	// Metrics is always collected; it is served only when network.metrics.enabled is set.
 	Metrics *metrics.Metrics
@@ -100,6 +105,9 @@ func (c *IRCConnector) Start(ctx context.Context) error {
 	if c.sealer, err = sbdb.NewSealer(key); err != nil {
 		return err
 	}
+	mac := hmac.New(sha256.New, key)
+	mac.Write([]byte("sealbridge message ID key"))
+	c.idKey = mac.Sum(nil)
 	if err = c.spool.start(c.Bridge.BackgroundCtx, c.sealer); err != nil {
 		return fmt.Errorf("failed to start the delivery spool: %w", err)
 	}

@@ -33,7 +33,7 @@ func FuzzMatrixTagsAndEdits(f *testing.F) {
 		resetFuzzClient(cl, w, t)
 		key, reason, msgid, body, formatted = clip(key), clip(reason), clip(msgid), clip(body), clip(formatted)
 		portal := portalFor(cl.channelKey("#chan"))
-		target := &database.Message{ID: MakeMessageID("net", "", "", msgid, testTime, "x"), Room: portal.PortalKey}
+		target := &database.Message{ID: MakeMessageID(nil, "net", "", "", msgid, testTime, "x"), Room: portal.PortalKey}
 
 		// Reaction.
 		rmsg := &bridgev2.MatrixReaction{TargetMessage: target}

@@ -76,7 +76,7 @@ func FuzzMatrixToIRC(f *testing.F) {
 		}
 		var replyTo *database.Message
 		if replyNick != "" || replyMsgID != "" {
-			replyTo = &database.Message{ID: MakeMessageID("net", "", "", replyMsgID, testTime, "x"), Room: key, SenderID: MakeUserID("net", cl.fold(replyNick))}
+			replyTo = &database.Message{ID: MakeMessageID(nil, "net", "", "", replyMsgID, testTime, "x"), Room: key, SenderID: MakeUserID("net", cl.fold(replyNick))}
 			if replyNick != "" {
 				cl.mu.Lock()
 				cl.nicks[cl.fold(replyNick)] = replyNick

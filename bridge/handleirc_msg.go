@@ -97,7 +97,7 @@ func (cl *IRCClient) handleMessage(msg *ircmsg.Message, at time.Time) {
 	if channel && msgid == "" && !fromMe && !cl.conn.bridgesWithoutMsgID(cl, cl.fold(target)) {
 		return // another login in this channel bridges its lines (no msgid to tell copies apart)
 	}
-	id := MakeMessageID(cl.network.ID, string(key.ID), cl.fold(nick), msgid, at, text)
+	id := MakeMessageID(cl.conn.idKey, cl.network.ID, string(key.ID), cl.fold(nick), msgid, at, text)
 	if !cl.irc.HasCap("message-tags") {
 		cl.conn.quotes.put(key, id, nick, text, at) // for reply quotes (quotes.go)
 	}
@@ -301,7 +301,7 @@ func (cl *IRCClient) queueEchoOf(eventID id.EventID, key networkid.PortalKey, ms
 			Timestamp:  at,
 			LogContext: cl.logContext("echo"),
 		},
-		ID:            MakeMessageID(cl.network.ID, string(key.ID), cl.fold(nick), msgid, at, text),
+		ID:            MakeMessageID(cl.conn.idKey, cl.network.ID, string(key.ID), cl.fold(nick), msgid, at, text),
 		TransactionID: networkid.TransactionID(eventID),
 		ConvertMessageFunc: func(context.Context, *bridgev2.Portal, bridgev2.MatrixAPI, *ircMessage) (*bridgev2.ConvertedMessage, error) {
 			return nil, bridgev2.ErrIgnoringRemoteEvent // not pending (any more): it is ours, drop it

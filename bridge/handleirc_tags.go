@@ -91,7 +91,7 @@ func (cl *IRCClient) tagPortal(nick, target string) (networkid.PortalKey, bool) 
 }
 
 func (cl *IRCClient) msgIDFromTag(msgid string) networkid.MessageID {
-	return MakeMessageID(cl.network.ID, "", "", msgid, time.Time{}, "")
+	return MakeMessageID(nil, cl.network.ID, "", "", msgid, time.Time{}, "")
 }
 
 // handleMarkRead bridges the server's read marker (MARKREAD <target> timestamp=..., sent when the

@@ -1,6 +1,7 @@
 package bridge
 
 import (
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
 	"strings"
@@ -54,13 +55,16 @@ func splitID(s string) (string, string, bool) {
 	return network, rest, ok && network != "" && rest != ""
 }
 
-// MakeMessageID is the server's msgid when it sent one. Otherwise it is a deterministic hash of the
-// network, target, sender, time and text, so that the same line seen twice maps to the same ID.
-func MakeMessageID(network, foldedTarget, foldedSender, msgid string, at time.Time, text string) networkid.MessageID {
+// MakeMessageID is the server's msgid when it sent one. Otherwise it is a deterministic keyed hash
+// (HMAC-SHA256 under key, which the bridge derives from its credentials key) of the network,
+// target, sender, time and text, so that the same line seen twice maps to the same ID, while the
+// ID, which the homeserver and its database see in the clear, does not let anyone check a guess
+// of the text.
+func MakeMessageID(key []byte, network, foldedTarget, foldedSender, msgid string, at time.Time, text string) networkid.MessageID {
 	if msgid != "" {
 		return networkid.MessageID(network + "/" + msgid)
 	}
-	h := sha256.New()
+	h := hmac.New(sha256.New, key)
 	for _, part := range []string{network, foldedTarget, foldedSender, at.UTC().Format(time.RFC3339Nano), text} {
 		h.Write([]byte(part))
 		h.Write([]byte{0})

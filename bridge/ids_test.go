@@ -1,6 +1,8 @@
 package bridge
 
 import (
+	"crypto/sha256"
+	"encoding/base64"
 	"testing"
 	"time"
 
@@ -54,23 +56,45 @@ func TestIDRoundTripAndSeparation(t *testing.T) {
 
 func TestMessageIDs(t *testing.T) {
 	at := time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC)
-	if got := MakeMessageID("n", "#c", "a", "abc", at, "hi"); got != "n/abc" {
+	if got := MakeMessageID(nil, "n", "#c", "a", "abc", at, "hi"); got != "n/abc" {
 		t.Errorf("msgid ID = %q", got)
 	}
-	a := MakeMessageID("n", "#c", "a", "", at, "hi")
-	if a != MakeMessageID("n", "#c", "a", "", at, "hi") {
+	a := MakeMessageID(nil, "n", "#c", "a", "", at, "hi")
+	if a != MakeMessageID(nil, "n", "#c", "a", "", at, "hi") {
 		t.Error("fallback ID is not deterministic")
 	}
 	for _, other := range []string{
-		string(MakeMessageID("n", "#c", "a", "", at, "hi!")),
-		string(MakeMessageID("n", "#c", "b", "", at, "hi")),
-		string(MakeMessageID("n", "#d", "a", "", at, "hi")),
-		string(MakeMessageID("n", "#c", "a", "", at.Add(time.Millisecond), "hi")),
+		string(MakeMessageID(nil, "n", "#c", "a", "", at, "hi!")),
+		string(MakeMessageID(nil, "n", "#c", "b", "", at, "hi")),
+		string(MakeMessageID(nil, "n", "#d", "a", "", at, "hi")),
+		string(MakeMessageID(nil, "n", "#c", "a", "", at.Add(time.Millisecond), "hi")),
 		// The separator keeps ("ab","c") apart from ("a","bc").
-		string(MakeMessageID("n", "#c", "", "", at, "ahi")),
+		string(MakeMessageID(nil, "n", "#c", "", "", at, "ahi")),
 	} {
 		if other == string(a) {
 			t.Errorf("fallback IDs collide: %q", other)
 		}
+	}
+}
+
+// A message without a msgid gets an ID keyed by the bridge's secret: the homeserver (which stores
+// message IDs in the clear) cannot confirm a guess of the text by hashing it.
+func TestFallbackMessageIDIsKeyed(t *testing.T) {
+	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	a := MakeMessageID([]byte("key one"), "n", "#c", "a", "", at, "the secret plan")
+	b := MakeMessageID([]byte("key two"), "n", "#c", "a", "", at, "the secret plan")
+	if a == b {
+		t.Fatal("the fallback ID does not depend on the key")
+	}
+	if a != MakeMessageID([]byte("key one"), "n", "#c", "a", "", at, "the secret plan") {
+		t.Fatal("the fallback ID is not deterministic under one key")
+	}
+	h := sha256.New()
+	for _, part := range []string{"n", "#c", "a", at.UTC().Format(time.RFC3339Nano), "the secret plan"} {
+		h.Write([]byte(part))
+		h.Write([]byte{0})
+	}
+	if unkeyed := "n/h:" + base64.RawURLEncoding.EncodeToString(h.Sum(nil)[:18]); string(a) == unkeyed {
+		t.Fatal("the fallback ID is the unkeyed hash of the text")
 	}
 }

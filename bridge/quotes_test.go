@@ -153,7 +153,7 @@ func TestSharedChannelWithoutMsgIDBridgedOnce(t *testing.T) {
 	if len(ea) != 1 || len(eb) != 1 {
 		t.Fatalf("with msgid: %d and %d queued", len(ea), len(eb))
 	}
-	if ma, _ := asMessage(ea[0]); ma.ID != MakeMessageID("net", "", "", "m1", time.Time{}, "") {
+	if ma, _ := asMessage(ea[0]); ma.ID != MakeMessageID(nil, "net", "", "", "m1", time.Time{}, "") {
 		t.Errorf("message ID %q", ma.ID)
 	}
 }
