@@ -38,6 +38,7 @@ type IRCConnector struct {
 	clients     map[string]*IRCClient // by login ID, only connected ones
 	all         map[string]*IRCClient // by login ID, every login with a client
 	pacers      map[string]*irc.Pacer // by network ID, shared by its logins' connection loops
+	userPacers  map[string]bool       // the user networks among pacers
 
 	// quotes are recently bridged lines, for reply quotes on servers without message-tags.
 	quotes quoteCache
@@ -52,7 +53,7 @@ type IRCConnector struct {
 	generatedKey string
 
 	loginLocksMu sync.Mutex
-	loginLocks   map[networkid.UserLoginID]*sync.Mutex // held during a login or relogin flow
+	loginLocks   map[networkid.UserLoginID]*loginLock // held during a login or relogin flow
 }
 
 var (
@@ -214,12 +215,29 @@ func (c *IRCConnector) queueDepth() int {
 	return n
 }
 
-// pacerFor is the network's connection pacer.
+// maxUserNetworkPacers bounds the pacers kept for servers users named (one per host tried).
+const maxUserNetworkPacers = 1024
+
+// pacerFor is the network's connection pacer. Those of user networks are kept up to
+// maxUserNetworkPacers; beyond it an arbitrary one is forgotten (its host gets a fresh one).
 func (c *IRCConnector) pacerFor(network *config.Network) *irc.Pacer {
 	c.clientsLock.Lock()
 	defer c.clientsLock.Unlock()
 	p := c.pacers[network.ID]
 	if p == nil {
+		if network.UserAdded {
+			if c.userPacers == nil {
+				c.userPacers = make(map[string]bool)
+			}
+			for id := range c.userPacers {
+				if len(c.userPacers) < maxUserNetworkPacers {
+					break
+				}
+				delete(c.userPacers, id)
+				delete(c.pacers, id)
+			}
+			c.userPacers[network.ID] = true
+		}
 		p = irc.NewPacer(network.Reconnect.ConnectsPerSecond, network.Reconnect.ConnectBurst)
 		c.pacers[network.ID] = p
 	}
@@ -305,18 +323,34 @@ func (c *IRCConnector) postPlaintextNotice(portal *bridgev2.Portal, user id.User
 	}
 }
 
-// lockLogin serialises the login flows of one login ID and returns the unlock function.
+// lockLogin serialises the login flows of one login ID (or other key) and returns the unlock
+// function. A lock lives only while someone holds or waits for it, so attempts at many hosts do
+// not leave one behind each.
 func (c *IRCConnector) lockLogin(id networkid.UserLoginID) func() {
 	c.loginLocksMu.Lock()
 	if c.loginLocks == nil {
-		c.loginLocks = make(map[networkid.UserLoginID]*sync.Mutex)
+		c.loginLocks = make(map[networkid.UserLoginID]*loginLock)
 	}
-	mu := c.loginLocks[id]
-	if mu == nil {
-		mu = &sync.Mutex{}
-		c.loginLocks[id] = mu
+	l := c.loginLocks[id]
+	if l == nil {
+		l = &loginLock{}
+		c.loginLocks[id] = l
 	}
+	l.users++
 	c.loginLocksMu.Unlock()
-	mu.Lock()
-	return mu.Unlock
+	l.mu.Lock()
+	return func() {
+		l.mu.Unlock()
+		c.loginLocksMu.Lock()
+		if l.users--; l.users == 0 {
+			delete(c.loginLocks, id)
+		}
+		c.loginLocksMu.Unlock()
+	}
+}
+
+// loginLock is one key's lock and how many hold or wait for it.
+type loginLock struct {
+	mu    sync.Mutex
+	users int
 }

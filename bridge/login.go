@@ -153,6 +153,10 @@ func (l *ircLogin) SubmitUserInput(ctx context.Context, input map[string]string)
 	defer unlock()
 	meta := &sbdb.UserLoginMetadata{Network: networkID, Nick: nick}
 	if network.UserAdded {
+		// One user-network login flow at a time per Matrix user, until the new login is saved:
+		// two at once would both pass the quota check.
+		unlockUser := l.conn.lockLogin(networkid.UserLoginID("user-networks/" + l.user.MXID))
+		defer unlockUser()
 		if err = l.conn.checkUserNetworkQuota(l.user, network); err != nil {
 			return nil, err
 		}

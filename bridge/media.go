@@ -104,9 +104,11 @@ func (cl *IRCClient) mediaText(ctx context.Context, msg *bridgev2.MatrixMessage)
 		}
 		return "", fmt.Errorf("failed to make a link for the file: %w", err)
 	}
-	name := format.OneLine(msg.Content.GetFileName(), 200)
+	// The file name and caption pass the same control-character filter as message text: a name
+	// starting with \x01 would otherwise go out as a CTCP (a DCC offer, say).
+	name := format.OneLine(format.StripControls(msg.Content.GetFileName()), 200)
 	label := map[event.MessageType]string{event.MsgImage: "image", event.MsgVideo: "video", event.MsgAudio: "audio", event.MsgFile: "file"}[msg.Content.MsgType]
-	if caption := format.OneLine(msg.Content.Body, 300); msg.Content.FileName != "" && caption != "" && msg.Content.Body != msg.Content.FileName {
+	if caption := format.OneLine(format.StripControls(msg.Content.Body), 300); msg.Content.FileName != "" && caption != "" && msg.Content.Body != msg.Content.FileName {
 		return caption + " (" + label + ": " + name + ") " + link, nil
 	}
 	if name == "" {

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"maunium.net/go/mautrix/event"
+	"maunium.net/go/mautrix/id"
 
 	sbdb "github.com/sealbridge/sealbridge/database"
 )
@@ -27,4 +28,39 @@ func TestMediaNeedsTheRoomsConsent(t *testing.T) {
 		t.Fatalf("file without public media: %v", err)
 	}
 	wantWire(t, "media", w.barrier(), nil)
+}
+
+// mediaMatrix serves public-media links.
+type mediaMatrix struct{ fakeMatrix }
+
+func (mediaMatrix) GetPublicMediaAddress(mxc id.ContentURIString) string {
+	return "https://bridge.example.org/media/x"
+}
+
+func (mediaMatrix) GetPublicMediaAddressForEvent(context.Context, *event.MessageEventContent) (string, error) {
+	return "https://bridge.example.org/media/signed", nil
+}
+
+// A file name or caption cannot carry CTCP (a DCC offer) or other control bytes to IRC: they pass
+// the same filter as message text.
+func TestAttackFileNameCannotCarryCTCP(t *testing.T) {
+	cl, w := newWireClient(t, wireOpts{})
+	cl.conn.Bridge.Matrix = mediaMatrix{}
+	joinedChannel(cl, "#chan", "me")
+	portal := portalFor(cl.channelKey("#chan"))
+	portal.Metadata.(*sbdb.PortalMetadata).MediaLinks = true
+	msg := matrixMessage(portal, event.MsgFile, "\x01DCC SEND evil 2130706433 6667 1\x01", "", nil)
+	msg.Content.URL = "mxc://example.org/abc"
+	if _, err := cl.sendToIRC(context.Background(), msg); err != nil {
+		t.Fatal(err)
+	}
+	msg = matrixMessage(portal, event.MsgImage, "\x01ACTION caption\x03", "", nil)
+	msg.Content.FileName, msg.Content.URL = "\x01PING x\x01.png", "mxc://example.org/def"
+	if _, err := cl.sendToIRC(context.Background(), msg); err != nil {
+		t.Fatal(err)
+	}
+	wantWire(t, "file names", w.barrier(), []string{
+		"PRIVMSG #chan :DCC SEND evil 2130706433 6667 1 https://bridge.example.org/media/signed",
+		"PRIVMSG #chan :ACTION caption (image: PING x.png) https://bridge.example.org/media/signed",
+	})
 }

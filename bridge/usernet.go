@@ -129,9 +129,26 @@ var nonPublic = []netip.Prefix{
 	netip.MustParsePrefix("100::/64"),
 }
 
+// IPv6 forms that carry an IPv4 address inside: the well-known NAT64 prefix (RFC 6052, the IPv4
+// address in the last 32 bits) and 6to4 (RFC 3056, in bits 16-47). Through a NAT64 gateway or a
+// 6to4 relay they reach that IPv4 address, so it is what must be public.
+var (
+	nat64WellKnown = netip.MustParsePrefix("64:ff9b::/96")
+	sixToFour      = netip.MustParsePrefix("2002::/16")
+)
+
 // publicAddress tells whether a is a public unicast address.
 func publicAddress(a netip.Addr) bool {
 	a = a.Unmap()
+	if a.Is6() {
+		b := a.As16()
+		switch {
+		case nat64WellKnown.Contains(a):
+			return publicAddress(netip.AddrFrom4([4]byte{b[12], b[13], b[14], b[15]}))
+		case sixToFour.Contains(a):
+			return publicAddress(netip.AddrFrom4([4]byte{b[2], b[3], b[4], b[5]}))
+		}
+	}
 	if !a.IsValid() || a.IsLoopback() || a.IsPrivate() || a.IsLinkLocalUnicast() || a.IsLinkLocalMulticast() ||
 		a.IsInterfaceLocalMulticast() || a.IsMulticast() || a.IsUnspecified() {
 		return false

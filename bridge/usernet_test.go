@@ -3,11 +3,14 @@ package bridge
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"strings"
 	"testing"
 	"time"
+
+	"maunium.net/go/mautrix/bridgev2/networkid"
 
 	"github.com/sealbridge/sealbridge/config"
 	sbdb "github.com/sealbridge/sealbridge/database"
@@ -127,9 +130,47 @@ func TestUserNetworkDialRefusesPrivateAddresses(t *testing.T) {
 		"127.0.0.1": false, "10.1.2.3": false, "172.16.0.1": false, "192.168.1.1": false, "169.254.169.254": false,
 		"100.64.0.1": false, "0.0.0.0": false, "::1": false, "fe80::1": false, "fd00::1": false, "::ffff:127.0.0.1": false,
 		"::ffff:10.0.0.1": false, "224.0.0.1": false, "255.255.255.255": false, "198.18.0.1": false, "::": false,
+		// NAT64 and 6to4 forms reach the IPv4 address inside them.
+		"64:ff9b::7f00:1": false, "64:ff9b::a9fe:a9fe": false, "64:ff9b::c0a8:101": false, "64:ff9b::808:808": true,
+		"64:ff9b:1::a00:1": false, "2002:7f00:1::1": false, "2002:a9fe:a9fe::1": false, "2002:0a00:0001::": false,
+		"2002:0808:0808::1": true,
 	} {
 		if got := publicAddress(netip.MustParseAddr(addr)); got != want {
 			t.Errorf("publicAddress(%s) = %v, want %v", addr, got, want)
 		}
 	}
+}
+
+// Login attempts at many hosts leave nothing behind: login locks live while held, and the
+// connection pacers of user networks are bounded.
+func TestLoginLocksAndPacersAreBounded(t *testing.T) {
+	c := userNetConnector(t, false)
+	for i := 0; i < 5000; i++ {
+		unlock := c.lockLogin(networkid.UserLoginID(fmt.Sprintf("irc%d.example.org:@u:example.org", i)))
+		unlock()
+		c.pacerFor(&config.Network{ID: fmt.Sprintf("irc%d.example.org", i), UserAdded: true})
+	}
+	c.loginLocksMu.Lock()
+	locks := len(c.loginLocks)
+	c.loginLocksMu.Unlock()
+	c.clientsLock.Lock()
+	pacers := len(c.pacers)
+	c.clientsLock.Unlock()
+	if locks != 0 || pacers > maxUserNetworkPacers {
+		t.Fatalf("%d login locks and %d pacers left after 5,000 hosts", locks, pacers)
+	}
+	// The lock still serialises: a second holder waits for the first.
+	unlock := c.lockLogin("user-networks/@u:example.org")
+	got := make(chan struct{})
+	go func() {
+		defer close(got)
+		c.lockLogin("user-networks/@u:example.org")()
+	}()
+	select {
+	case <-got:
+		t.Fatal("two login flows of one user held the quota lock at once")
+	case <-time.After(50 * time.Millisecond):
+	}
+	unlock()
+	<-got
 }

@@ -47,6 +47,10 @@ func ToIRC(body, formatted string, pill PillFunc) string {
 	return strings.Trim(string(w.buf), "\n")
 }
 
+// StripControls drops the control characters a Matrix user may type (CTCP's \x01, raw mIRC codes,
+// every C0 byte but \t and \n) from text that goes to IRC without ToIRC: file names, captions.
+func StripControls(s string) string { return cleanPlain(s) }
+
 // cleanPlain turns \r\n and \r into \n and drops C0 control characters other
 // than \t and \n.
 func cleanPlain(s string) string {
