@@ -113,6 +113,7 @@ func (c *IRCConnector) Start(ctx context.Context) error {
 		return fmt.Errorf("failed to start the delivery spool: %w", err)
 	}
 	c.inbox.start(c.Bridge.BackgroundCtx)
+	go c.pruneMedia(c.Bridge.BackgroundCtx)
 	if c.Config.Metrics.Enabled {
 		log := c.Bridge.Log.With().Str("component", "metrics").Logger()
 		go func() {

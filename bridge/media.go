@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"maunium.net/go/mautrix/bridgev2"
 	"maunium.net/go/mautrix/bridgev2/commands"
@@ -115,4 +116,41 @@ func (cl *IRCClient) mediaText(ctx context.Context, msg *bridgev2.MatrixMessage)
 		return label + ": " + link, nil
 	}
 	return name + " " + link, nil
+}
+
+// mediaPruneEvery is how often expired public-media links are deleted.
+const mediaPruneEvery = time.Hour
+
+// pruneMedia deletes the public-media rows whose links have expired, at start and every
+// mediaPruneEvery until ctx ends. bridgev2 refuses an expired link but keeps its row, and for a
+// file from an encrypted room that row holds the file's decryption key.
+func (c *IRCConnector) pruneMedia(ctx context.Context) {
+	if c.Bridge == nil || c.Bridge.DB == nil {
+		return
+	}
+	log := c.Bridge.Log.With().Str("component", "public_media").Logger()
+	tick := time.NewTicker(mediaPruneEvery)
+	defer tick.Stop()
+	for {
+		if n, err := c.deleteExpiredMedia(ctx, time.Now()); err != nil {
+			log.Err(err).Msg("Failed to delete expired public media links")
+		} else if n > 0 {
+			log.Debug().Int64("links", n).Msg("Deleted expired public media links and their keys")
+		}
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// deleteExpiredMedia deletes the public-media rows of this bridge that expired before now.
+func (c *IRCConnector) deleteExpiredMedia(ctx context.Context, now time.Time) (int64, error) {
+	res, err := c.Bridge.DB.Exec(ctx, `DELETE FROM public_media WHERE bridge_id=$1 AND expiry IS NOT NULL AND expiry<$2`,
+		c.Bridge.ID, now.UnixNano())
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
 }
