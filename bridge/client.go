@@ -84,6 +84,8 @@ type IRCClient struct {
 	saveMu    sync.Mutex
 	saveTimer *time.Timer
 	retired   bool
+	// saveWriteMu makes the metadata writes one at a time (saveLoginNow).
+	saveWriteMu sync.Mutex
 
 	// earlyMu guards the lines read during the login flow, before the login exists (attach): the
 	// rejoins of a relogin answer with JOIN and NAMES then, and dropping them would leave the

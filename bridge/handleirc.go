@@ -410,9 +410,15 @@ func (cl *IRCClient) saveLoginNow() {
 		return
 	}
 	ctx := cl.log.WithContext(context.Background())
+	// Writes happen one at a time, each of a snapshot taken under cl.mu; the database write
+	// itself runs without cl.mu, which the reader goroutine needs for every line.
+	cl.saveWriteMu.Lock()
+	defer cl.saveWriteMu.Unlock()
 	cl.mu.Lock()
-	defer cl.mu.Unlock() // Save marshals the metadata, which the reader goroutine may change
-	if err := cl.login.Save(ctx); err != nil {
+	row := *cl.login.UserLogin
+	row.Metadata = cl.meta.Clone()
+	cl.mu.Unlock()
+	if err := cl.conn.Bridge.DB.UserLogin.Update(ctx, &row); err != nil {
 		cl.log.Err(err).Msg("Failed to save login")
 	}
 }

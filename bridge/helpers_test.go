@@ -1,14 +1,17 @@
 package bridge
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/ergochat/irc-go/ircmsg"
 	"github.com/rs/zerolog"
+	"go.mau.fi/util/dbutil"
 	"maunium.net/go/mautrix/bridgev2"
 	"maunium.net/go/mautrix/bridgev2/database"
 	"maunium.net/go/mautrix/bridgev2/networkid"
@@ -16,6 +19,7 @@ import (
 
 	"github.com/sealbridge/sealbridge/bridge/irc"
 	"github.com/sealbridge/sealbridge/config"
+	sbdb "github.com/sealbridge/sealbridge/database"
 )
 
 func TestParseNamesEntry(t *testing.T) {
@@ -230,4 +234,50 @@ func TestSaveLoginCoalesces(t *testing.T) {
 	if cl.saveTimer != nil {
 		t.Error("a retired client still writes its metadata")
 	}
+}
+
+// Writing the login's metadata never holds the lock the IRC reader needs for every line: with the
+// database stuck (another writer holding SQLite's lock), lines are still handled.
+func TestSavingTheLoginDoesNotStallTheReader(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "bridge.db")
+	raw, err := dbutil.NewWithDialect("file:"+path+"?_txlock=immediate", "sqlite3-fk-wal")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	cl, _ := newWireClient(t, wireOpts{})
+	cl.conn.Bridge.DB = database.New("sealbridge", sbdb.MetaTypes(), raw)
+	ctx := context.Background()
+	must(t, cl.conn.Bridge.DB.Upgrade(ctx))
+	must(t, cl.conn.Bridge.DB.User.Insert(ctx, &database.User{BridgeID: "sealbridge", MXID: "@me:example.org"}))
+	row := &database.UserLogin{BridgeID: "sealbridge", UserMXID: "@me:example.org", ID: cl.loginID, RemoteName: "me", Metadata: cl.meta}
+	must(t, cl.conn.Bridge.DB.UserLogin.Insert(ctx, row))
+	cl.login = &bridgev2.UserLogin{UserLogin: row}
+	joinedChannel(cl, "#chan", "me", "bob")
+
+	// Another connection takes the database's write lock and keeps it.
+	other, err := dbutil.NewWithDialect("file:"+path+"?_txlock=immediate", "sqlite3-fk-wal")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	tx, err := other.RawDB.BeginTx(ctx, nil)
+	must(t, err)
+	_, err = tx.Exec(`UPDATE user_login SET remote_name='held'`)
+	must(t, err)
+	saved := make(chan struct{})
+	go func() { cl.saveLoginNow(); close(saved) }()
+	time.Sleep(50 * time.Millisecond) // the save is now waiting for the database
+	handled := make(chan struct{})
+	go func() {
+		incoming(t, cl, ":bob!b@h PRIVMSG #chan :still reading")
+		close(handled)
+	}()
+	select {
+	case <-handled:
+	case <-time.After(2 * time.Second):
+		t.Fatal("a line waited for the login's database write")
+	}
+	must(t, tx.Rollback())
+	<-saved
 }

@@ -26,6 +26,23 @@ type UserLoginMetadata struct {
 	Channels map[string]*Channel `json:"channels,omitempty"`
 }
 
+// Clone is a deep copy of m (the bridge writes a copy, taken under its lock, to the database).
+func (m *UserLoginMetadata) Clone() *UserLoginMetadata {
+	c := *m
+	if m.UserServer != nil {
+		us := *m.UserServer
+		c.UserServer = &us
+	}
+	if m.Channels != nil {
+		c.Channels = make(map[string]*Channel, len(m.Channels))
+		for k, ch := range m.Channels {
+			chc := *ch
+			c.Channels[k] = &chc
+		}
+	}
+	return &c
+}
+
 // UserServer is the port and TLS choice of a user network.
 type UserServer struct {
 	Port int  `json:"port"`
