@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"time"
@@ -257,45 +256,61 @@ func (in *matrixInbox) forward(w http.ResponseWriter, r *http.Request, body []by
 }
 
 // replay hands the events stored by an earlier run to mautrix as one more transaction per batch.
-// Their logins may not be connected yet; the handlers wait for them (waitReady).
+// Their logins may not be connected yet; the handlers wait for them (waitReady). The inbox's lock
+// is held only to pick the events out, never while mautrix handles them: live transactions go on
+// meanwhile.
 func (in *matrixInbox) replay(ctx context.Context) {
 	pending, err := in.spool.pending(ctx, sbdb.SpoolMatrix, "")
 	if err != nil {
 		in.log.Err(err).Msg("Failed to read the Matrix inbox")
 		return
 	}
-	replayed := 0
+	var batches [][]json.RawMessage
 	var batch []json.RawMessage
-	flush := func(n int) {
-		if len(batch) == 0 {
-			return
-		}
-		body, _ := json.Marshal(map[string]any{"events": batch})
-		req := httptest.NewRequestWithContext(ctx, http.MethodPut, "/_matrix/app/v1/transactions/replay", bytes.NewReader(body))
-		req.SetPathValue("txnID", fmt.Sprintf("sealbridge-replay-%d-%d", time.Now().UnixNano(), n))
-		req.Header.Set("Authorization", "Bearer "+in.as.Registration.ServerToken)
-		rec := httptest.NewRecorder()
-		in.as.PutTransaction(rec, req)
-		if rec.Code != http.StatusOK {
-			in.log.Error().Int("status", rec.Code).Str("response", rec.Body.String()).Msg("mautrix refused replayed Matrix events")
-		}
-		batch = batch[:0]
-	}
 	in.mu.Lock()
-	for i, e := range pending {
+	for _, e := range pending {
 		if in.seen.has(id.EventID(e.ID)) {
 			continue // the homeserver resent it before the replay ran
 		}
-		replayed++
 		in.seen.add(id.EventID(e.ID))
 		batch = append(batch, json.RawMessage(e.Data))
 		if len(batch) == 100 {
-			flush(i)
+			batches, batch = append(batches, batch), nil
 		}
 	}
-	flush(len(pending))
 	in.mu.Unlock()
+	if len(batch) > 0 {
+		batches = append(batches, batch)
+	}
+	replayed := 0
+	for i, b := range batches {
+		body, _ := json.Marshal(map[string]any{"events": b})
+		req, err := http.NewRequestWithContext(ctx, http.MethodPut, "/_matrix/app/v1/transactions/replay", bytes.NewReader(body))
+		if err != nil {
+			in.log.Err(err).Msg("Failed to make the replay transaction")
+			return
+		}
+		req.SetPathValue("txnID", fmt.Sprintf("sealbridge-replay-%d-%d", time.Now().UnixNano(), i))
+		req.Header.Set("Authorization", "Bearer "+in.as.Registration.ServerToken)
+		rec := &replayResponse{header: http.Header{}, code: http.StatusOK}
+		in.as.PutTransaction(rec, req)
+		if rec.code != http.StatusOK {
+			in.log.Error().Int("status", rec.code).Str("response", rec.body.String()).Msg("mautrix refused replayed Matrix events")
+		}
+		replayed += len(b)
+	}
 	if replayed > 0 {
 		in.log.Info().Int("events", replayed).Msg("Handling Matrix events again that an earlier run acknowledged but had not delivered to IRC")
 	}
 }
+
+// replayResponse takes mautrix's answer to a replayed transaction.
+type replayResponse struct {
+	header http.Header
+	code   int
+	body   bytes.Buffer
+}
+
+func (r *replayResponse) Header() http.Header         { return r.header }
+func (r *replayResponse) Write(b []byte) (int, error) { return r.body.Write(b) }
+func (r *replayResponse) WriteHeader(code int)        { r.code = code }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/rs/zerolog"
 	"maunium.net/go/mautrix/appservice"
+	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
 
 	sbdb "github.com/sealbridge/sealbridge/database"
@@ -158,4 +159,32 @@ func TestRecentIDsIsBounded(t *testing.T) {
 	if !r.has("$3") || !r.has("$4") {
 		t.Error("re-adding lost an ID")
 	}
+}
+
+// The startup replay hands events to mautrix without holding the inbox's lock, so live
+// transactions are taken meanwhile even when mautrix is slow to take the replayed ones.
+func TestReplayDoesNotHoldTheInboxLock(t *testing.T) {
+	sp := testSpool(t)
+	in, as := testInbox(t, sp)
+	as.Events = make(chan *event.Event) // mautrix's handler waits until an event is taken
+	must(t, sp.put(context.Background(), []sbdb.SpoolItem{{Kind: sbdb.SpoolMatrix, Owner: "!r:x", ID: "$old", Seq: 1,
+		Data: mustJSON(t, msgEvent("$old", "from the last run"))}}))
+	replayed := make(chan struct{})
+	go func() { in.replay(context.Background()); close(replayed) }()
+	time.Sleep(100 * time.Millisecond) // the replay now waits inside mautrix's handler
+	if !in.mu.TryLock() {
+		t.Fatal("the replay holds the inbox's lock while mautrix handles its events")
+	}
+	in.mu.Unlock()
+	if evt := <-as.Events; evt.ID != "$old" {
+		t.Fatalf("replayed %s", evt.ID)
+	}
+	<-replayed
+}
+
+func mustJSON(t *testing.T, v any) []byte {
+	t.Helper()
+	b, err := json.Marshal(v)
+	must(t, err)
+	return b
 }
