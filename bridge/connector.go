@@ -58,6 +58,7 @@ type IRCConnector struct {
 
 var (
 	_ bridgev2.NetworkConnector            = (*IRCConnector)(nil)
+	_ bridgev2.StoppableNetwork            = (*IRCConnector)(nil)
 	_ bridgev2.ConfigValidatingNetwork     = (*IRCConnector)(nil)
 	_ bridgev2.IdentifierValidatingNetwork = (*IRCConnector)(nil)
 )
@@ -123,6 +124,13 @@ func (c *IRCConnector) Start(ctx context.Context) error {
 		}()
 	}
 	return nil
+}
+
+// Stop runs after bridgev2 has disconnected every login and ended the background context, before it
+// closes the database: the spool's last writes (deliveries marked, messages stored) finish first,
+// so that a clean restart delivers nothing twice.
+func (c *IRCConnector) Stop() {
+	c.spool.wait()
 }
 
 func (c *IRCConnector) GetName() bridgev2.BridgeName {

@@ -2,6 +2,7 @@ package bridge
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -222,5 +223,36 @@ func TestOutboxRetriesWhatBridgev2FailedToSend(t *testing.T) {
 	time.Sleep(50 * time.Millisecond)
 	if got := pending(); len(got) != 2 || got[0] != "net/never" || got[1] != "net/stopping" {
 		t.Fatalf("spooled after giving up: %q, want both for the next start", got)
+	}
+}
+
+// A stopping bridge finishes the spool's last writes before the database closes: deliveries
+// marked just before the stop are deleted, so a clean restart does not send them again.
+func TestStopFinishesTheSpoolsLastWrites(t *testing.T) {
+	db, err := dbutil.NewWithDialect("file:"+filepath.Join(t.TempDir(), "spool.db")+"?_txlock=immediate", "sqlite3-fk-wal")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	sp := &spool{store: sbdb.NewSpool(db), log: zerolog.Nop(), ready: make(chan struct{}), doneC: make(chan spoolKey, 4*spoolBatch), stopped: make(chan struct{})}
+	sp.writer = newSpoolWriter(sp)
+	sealer, err := sbdb.NewSealer(make([]byte, 32))
+	must(t, err)
+	must(t, sp.start(ctx, sealer))
+	var items []sbdb.SpoolItem
+	for i := 0; i < 500; i++ {
+		items = append(items, sbdb.SpoolItem{Kind: sbdb.SpoolIRC, Owner: "o", ID: fmt.Sprintf("m%d", i), Seq: int64(i + 1), Data: []byte("x")})
+	}
+	must(t, sp.put(context.Background(), items))
+	for _, it := range items {
+		sp.done(sbdb.SpoolIRC, it.ID)
+	}
+	cancel() // the bridge stops: the background context ends, then Stop waits for the spool
+	sp.wait()
+	left, err := sp.store.Items(context.Background(), sbdb.SpoolIRC, "o")
+	must(t, err)
+	if len(left) != 0 {
+		t.Fatalf("%d delivered items still spooled after a clean stop", len(left))
 	}
 }

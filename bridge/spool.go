@@ -206,7 +206,42 @@ func (sp *spool) doneLoop(ctx context.Context) {
 				sp.log.Err(err).Msg("Failed to prune the spool")
 			}
 		case <-ctx.Done():
+			// The bridge is stopping: take what is still queued too, so that a clean restart
+			// does not deliver it again.
+			for more := true; more; {
+				select {
+				case k := <-sp.doneC:
+					byKind[k.kind] = append(byKind[k.kind], k.id)
+				default:
+					more = false
+				}
+			}
 			flush()
+			return
+		}
+	}
+}
+
+// stopWait bounds how long a stopping bridge waits for the spool's last writes.
+const stopWait = 10 * time.Second
+
+// wait blocks until the spool's goroutines have made their last writes (the bridge's background
+// context ended), or stopWait has passed, so that the database is not closed under them.
+func (sp *spool) wait() {
+	if sp == nil {
+		return
+	}
+	select {
+	case <-sp.ready:
+	default:
+		return // never started
+	}
+	timeout := time.After(stopWait)
+	for _, ch := range []chan struct{}{sp.stopped, sp.writer.stopped} {
+		select {
+		case <-ch:
+		case <-timeout:
+			sp.log.Warn().Msg("The spool's last writes did not finish in time; some deliveries may be repeated after the restart")
 			return
 		}
 	}

@@ -17,6 +17,8 @@ type spoolWriter struct {
 	mu      sync.Mutex
 	pending []pendingSave
 	wake    chan struct{}
+	// stopped is closed once run has made its last write.
+	stopped chan struct{}
 }
 
 type pendingSave struct {
@@ -32,7 +34,7 @@ const (
 )
 
 func newSpoolWriter(sp *spool) *spoolWriter {
-	return &spoolWriter{sp: sp, wake: make(chan struct{}, 1)}
+	return &spoolWriter{sp: sp, wake: make(chan struct{}, 1), stopped: make(chan struct{})}
 }
 
 // save queues msgs of owner's queue q for storing. It never blocks and never calls back into q
@@ -51,6 +53,7 @@ func (w *spoolWriter) save(q *remoteQueue, owner string, msgs []*outboxMessage) 
 
 // run stores what is pending until ctx ends, then what is left, once.
 func (w *spoolWriter) run(ctx context.Context) {
+	defer close(w.stopped)
 	for {
 		select {
 		case <-w.wake:
