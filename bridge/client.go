@@ -41,8 +41,11 @@ type IRCClient struct {
 	// but not yet started it, and a Matrix event handled early waits for it (waitReady).
 	started bool
 	remote  *remoteQueue // IRC reader -> bridgev2, see remotequeue.go
-	// stopRemote ends the remote queue's goroutine when the login is logged out.
+	// stopRemote ends the remote queue's goroutine (remoteCtx) when the login is logged out;
+	// later are the messages waiting for another try (outbox.go).
 	stopRemote context.CancelFunc
+	remoteCtx  context.Context
+	later      laterRetries
 	// everConnected is set after the first registration, so later ones count as reconnects.
 	everConnected bool
 
@@ -220,12 +223,16 @@ func (cl *IRCClient) attach(login *bridgev2.UserLogin) {
 	cl.log = login.Log.With().Str("network", cl.network.ID).Logger()
 	var ctx context.Context
 	ctx, cl.stopRemote = context.WithCancel(cl.conn.Bridge.BackgroundCtx)
+	cl.remoteCtx = ctx
 	cl.setupQueue()
 	cl.resumeSpool(ctx)
 	cl.loadDMPeers(ctx)
 	cl.loadRequests(ctx)
 	go cl.remote.run(ctx, func(evt bridgev2.RemoteEvent) { login.QueueRemoteEvent(evt) })
 	cl.conn.register(cl)
+	if n := cl.conn.takeUndelivered(string(cl.loginID)); n > 0 {
+		go cl.tellUndelivered(n)
+	}
 	cl.releaseEarly()
 }
 

@@ -43,9 +43,11 @@ type IRCConnector struct {
 	// quotes are recently bridged lines, for reply quotes on servers without message-tags.
 	quotes quoteCache
 
-	// spool keeps what is not delivered yet across a crash (spool.go); inbox is its Matrix side.
-	spool *spool
-	inbox *matrixInbox
+	// spool keeps what is not delivered yet across a crash (spool.go); inbox is its Matrix side;
+	// undelivered are the given-up messages not told yet (undelivered.go).
+	spool       *spool
+	inbox       *matrixInbox
+	undelivered undeliveredNotices
 
 	// ConfigPath is the config file's path (set by main), and generatedKey the credentials key the
 	// config upgrade made on this start, if any: ValidateConfig checks that the file holds it.
@@ -79,6 +81,9 @@ func (c *IRCConnector) Init(br *bridgev2.Bridge) {
 	c.Bridge = br
 	registerCommands(br, c)
 	c.spool = newSpool(br)
+	if c.spool != nil {
+		c.spool.tell = c.tellUndelivered
+	}
 	if mc, ok := br.Matrix.(*matrix.Connector); ok {
 		c.inbox = newMatrixInbox(br, c.spool, mc.AS, mc.EventProcessor)
 	}

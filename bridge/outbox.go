@@ -2,6 +2,7 @@ package bridge
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	"maunium.net/go/mautrix/bridgev2"
@@ -85,7 +86,10 @@ func (cl *IRCClient) outboxEvent(m *spooledMessage, arrived time.Time, stored bo
 				LogContext:   cl.logContext(m.Command),
 				PostHandleFunc: func(ctx context.Context, portal *bridgev2.Portal) {
 					if !cl.sentToMatrix(ctx, portal, m.ID) && !cl.retryDelivery(ctx, portal, evt) {
-						return // still spooled: sent again at the next start
+						if ctx.Err() == nil {
+							cl.retryLater(evt) // still spooled: handed over again later
+						}
+						return
 					}
 					if !arrived.IsZero() {
 						cl.conn.Metrics.Observe(metrics.IRCToMatrix, arrived)
@@ -134,8 +138,71 @@ func (cl *IRCClient) retryDelivery(ctx context.Context, portal *bridgev2.Portal,
 		}
 	}
 	cl.log.Error().Str("message_id", string(id)).Int("attempts", deliveryRetries+1).
-		Msg("An IRC message could not be sent to Matrix; it stays spooled for the next start")
+		Msg("An IRC message could not be sent to Matrix; it stays spooled and is tried again later")
 	return false
+}
+
+// Messages bridgev2 failed to send even after retryDelivery (a homeserver down for longer) are
+// handed to it again while the bridge runs, retryLaterFirst later, then twice as long each time up
+// to retryLaterMax. At most limits.queue_in_memory of them wait so per login; more wait in the
+// spool for the next start. A day after a message arrived the spool gives up on it and tells the
+// user (undelivered.go).
+const (
+	retryLaterFirst = time.Minute
+	retryLaterMax   = 30 * time.Minute
+)
+
+var retryLaterDelay = retryLaterFirst // a variable for the tests
+
+// laterRetries are a login's messages waiting to be handed over again.
+type laterRetries struct {
+	mu      sync.Mutex
+	msgs    []*outboxMessage
+	running bool
+}
+
+// retryLater schedules a message that failed all its retries for another try.
+func (cl *IRCClient) retryLater(m *outboxMessage) {
+	if time.Since(m.spooled.At) > spoolMaxAge {
+		return // the spool gives up on it and tells the user
+	}
+	lr := &cl.later
+	lr.mu.Lock()
+	defer lr.mu.Unlock()
+	if len(lr.msgs) >= cl.conn.limits().QueueInMemory {
+		cl.log.Warn().Str("message_id", string(m.ID)).Msg("Too many IRC messages wait for another try; this one waits in the spool for the next start")
+		return
+	}
+	lr.msgs = append(lr.msgs, m)
+	if !lr.running && cl.remoteCtx != nil {
+		lr.running = true
+		go cl.retryLaterLoop(cl.remoteCtx)
+	}
+}
+
+// retryLaterLoop hands the waiting messages over again, further apart each time, until none wait.
+func (cl *IRCClient) retryLaterLoop(ctx context.Context) {
+	delay := retryLaterDelay
+	for {
+		select {
+		case <-time.After(delay):
+		case <-ctx.Done():
+			return
+		}
+		lr := &cl.later
+		lr.mu.Lock()
+		batch := lr.msgs
+		lr.msgs = nil
+		if len(batch) == 0 {
+			lr.running = false
+			lr.mu.Unlock()
+			return
+		}
+		lr.mu.Unlock()
+		cl.log.Info().Int("messages", len(batch)).Msg("Handing IRC messages that did not reach Matrix to bridgev2 again")
+		cl.remote.pushRetry(batch)
+		delay = min(delay*2, retryLaterMax)
+	}
 }
 
 // resumeSpool makes the remote queue deliver, before anything this run reads, the messages an

@@ -8,12 +8,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/rs/zerolog"
 	"go.mau.fi/util/dbutil"
 	_ "go.mau.fi/util/dbutil/litestream" // SQLite driver "sqlite3-fk-wal"
 	"maunium.net/go/mautrix/bridgev2"
 	"maunium.net/go/mautrix/bridgev2/database"
 
+	"github.com/sealbridge/sealbridge/bridge/metrics"
 	sbdb "github.com/sealbridge/sealbridge/database"
 )
 
@@ -255,4 +257,91 @@ func TestStopFinishesTheSpoolsLastWrites(t *testing.T) {
 	if len(left) != 0 {
 		t.Fatalf("%d delivered items still spooled after a clean stop", len(left))
 	}
+}
+
+// A message bridgev2 failed to send even after its retries is handed over again while the bridge
+// runs (not only at the next start), and stays spooled meanwhile.
+func TestFailedMessagesAreTriedAgainWhileRunning(t *testing.T) {
+	deliveryRetryDelay, retryLaterDelay = time.Millisecond, 20*time.Millisecond
+	defer func() { deliveryRetryDelay, retryLaterDelay = 5*time.Second, retryLaterFirst }()
+	cl, _ := newWireClient(t, wireOpts{})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	cl.remoteCtx = ctx
+	raw, err := dbutil.NewWithDialect("file:"+filepath.Join(t.TempDir(), "bridge.db")+"?_txlock=immediate", "sqlite3-fk-wal")
+	must(t, err)
+	defer raw.Close()
+	cl.conn.Bridge.DB = database.New("sealbridge", sbdb.MetaTypes(), raw)
+	must(t, cl.conn.Bridge.DB.Upgrade(ctx))
+	redeliver = func(context.Context, *bridgev2.Portal, *bridgev2.UserLogin, bridgev2.RemoteMessage) {}
+	defer func() { redeliver = realRedeliver }()
+	joinedChannel(cl, "#chan", "me", "bob")
+	incoming(t, cl, "@msgid=late :bob!b@h PRIVMSG #chan :homeserver down")
+	first := queued(cl)
+	if len(first) != 1 {
+		t.Fatalf("queued %d", len(first))
+	}
+	first[0].(bridgev2.RemotePostHandler).PostHandle(ctx, portalFor(cl.channelKey("#chan")))
+	waitUntil(t, "the message handed over again", func() bool {
+		cl.remote.mu.Lock()
+		defer cl.remote.mu.Unlock()
+		return len(cl.remote.items) == 1
+	})
+	if again := queued(cl); again[0] != first[0] {
+		t.Fatal("something else was queued again")
+	}
+}
+
+// What the spool gives up on (a day old, or failed at several starts) is told to whom it concerns
+// and counted before it is deleted; an item the key cannot open is kept.
+func TestGivenUpMessagesAreToldAndCounted(t *testing.T) {
+	sp := testSpool(t)
+	var told []string
+	sp.tell = func(kind string, items []sbdb.SpoolItem, cutoff time.Time) {
+		for _, it := range items {
+			told = append(told, kind+"/"+it.ID)
+		}
+	}
+	old := time.Now().Add(-2 * spoolMaxAge)
+	must(t, sp.put(context.Background(), []sbdb.SpoolItem{
+		{Kind: sbdb.SpoolIRC, Owner: "login", ID: "old-irc", Seq: sbdb.SpoolSeq(old, 0), Data: []byte(`{}`)},
+		{Kind: sbdb.SpoolMatrix, Owner: "!r:x", ID: "$old", Seq: sbdb.SpoolSeq(old, 1), Data: []byte(`{"room_id":"!r:x","sender":"@u:x"}`)},
+		{Kind: sbdb.SpoolIRC, Owner: "login", ID: "fresh", Seq: sbdb.SpoolSeq(time.Now(), 0), Data: []byte(`{}`)},
+		{Kind: sbdb.SpoolRequest, Owner: "login", ID: "req", Seq: sbdb.SpoolSeq(old, 2), Data: []byte(`{}`)},
+	}))
+	// Sealed under another key: cannot be opened, so it is kept.
+	other, _ := sbdb.NewSealer(bytes32(7))
+	sealed, _ := other.Seal("x", sbdb.SpoolIRC+"/foreign")
+	must(t, sp.store.Put(context.Background(), []sbdb.SpoolItem{{Kind: sbdb.SpoolIRC, Owner: "login", ID: "foreign", Seq: sbdb.SpoolSeq(old, 3), Data: []byte(sealed)}}))
+	sp.giveUp(context.Background(), spoolMaxAttempts)
+	if strings.Join(told, " ") != "irc/old-irc matrix/$old" {
+		t.Fatalf("told of %q", told)
+	}
+	left := map[string]bool{}
+	for _, kind := range []string{sbdb.SpoolIRC, sbdb.SpoolMatrix, sbdb.SpoolRequest} {
+		for _, id := range spooledIDs(t, sp, kind, "") {
+			left[id] = true
+		}
+	}
+	if !left["fresh"] || !left["req"] || !left["foreign"] || left["old-irc"] || left["$old"] {
+		t.Fatalf("left in the spool: %v", left)
+	}
+
+	// The connector counts them and keeps the IRC side's notice for when the login is loaded.
+	c := NewConnector()
+	c.tellUndelivered(sbdb.SpoolIRC, []sbdb.SpoolItem{{Kind: sbdb.SpoolIRC, Owner: "login", ID: "a", Seq: sbdb.SpoolSeq(old, 0)}}, time.Now().Add(-spoolMaxAge))
+	if n := testutil.ToFloat64(c.Metrics.Undelivered.WithLabelValues(metrics.IRCToMatrix, metrics.UndeliveredExpired)); n != 1 {
+		t.Fatalf("undelivered counted %v", n)
+	}
+	if n := c.takeUndelivered("login"); n != 1 {
+		t.Fatalf("notice kept for %d messages, want 1", n)
+	}
+}
+
+func bytes32(b byte) []byte {
+	k := make([]byte, 32)
+	for i := range k {
+		k[i] = b
+	}
+	return k
 }

@@ -145,6 +145,17 @@ func (q *remoteQueue) push(evt bridgev2.RemoteEvent) {
 	q.wakeUp()
 }
 
+// pushRetry queues messages again that are stored already and were delivered once (their send
+// failed). They go in memory whatever the overflow: the caller bounds how many.
+func (q *remoteQueue) pushRetry(msgs []*outboxMessage) {
+	q.mu.Lock()
+	for _, m := range msgs {
+		q.items = append(q.items, m)
+	}
+	q.mu.Unlock()
+	q.wakeUp()
+}
+
 // stored is the store's report that msgs (a prefix of what was saved, in order) are in the
 // database; a nil error with ok false means they could not be stored and stay in memory only.
 func (q *remoteQueue) stored(msgs []*outboxMessage) {

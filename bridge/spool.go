@@ -30,6 +30,9 @@ type spool struct {
 	unopenable atomic.Int64
 	// writer stores what the logins' remote queues push (spoolwriter.go).
 	writer *spoolWriter
+	// tell is told of the items given up (opened), before they are deleted; items that arrived
+	// before cutoff expired, the others failed at several starts.
+	tell func(kind string, items []sbdb.SpoolItem, cutoff time.Time)
 }
 
 type spoolKey struct{ kind, id string }
@@ -71,15 +74,47 @@ func (sp *spool) start(ctx context.Context, sealer *sbdb.Sealer) error {
 	if err := sp.store.Upgrade(ctx); err != nil {
 		return err
 	}
-	if n, err := sp.store.Prune(ctx, time.Now().Add(-spoolMaxAge), spoolMaxAttempts); err != nil {
-		return err
-	} else if n > 0 {
-		sp.log.Warn().Int64("items", n).Msg("Dropped undelivered messages that failed after several starts or a day")
-	}
+	// Before the logins hand their items over again: what failed at several starts is given up.
+	sp.giveUp(ctx, spoolMaxAttempts)
 	close(sp.ready)
 	go sp.doneLoop(ctx)
 	go sp.writer.run(ctx)
 	return nil
+}
+
+// giveUpPage bounds the items given up in one pass (the rest wait for the next).
+const giveUpPage = 10000
+
+// giveUp deletes what the spool will not deliver any more: items that arrived more than
+// spoolMaxAge ago, or were handed over again at maxAttempts starts already. Nothing goes silently:
+// each is counted (sealbridge_undelivered_messages_total) and told to whom it concerns (tell). An
+// item this credentials_key cannot open is kept; message requests wait for the user and are
+// never given up here.
+func (sp *spool) giveUp(ctx context.Context, maxAttempts int) {
+	cutoff := time.Now().Add(-spoolMaxAge)
+	for _, kind := range []string{sbdb.SpoolIRC, sbdb.SpoolMatrix} {
+		items, err := sp.store.Expired(ctx, kind, cutoff, maxAttempts, giveUpPage)
+		if err != nil {
+			sp.log.Err(err).Str("kind", kind).Msg("Failed to read undeliverable items")
+			continue
+		}
+		opened := sp.open(items)
+		if len(opened) == 0 {
+			continue
+		}
+		ids := make([]string, len(opened))
+		for i, it := range opened {
+			ids[i] = it.ID
+		}
+		sp.log.Warn().Str("kind", kind).Int("items", len(opened)).
+			Msg("Giving up on undelivered messages that failed at several starts or for a day; telling whom they concern")
+		if sp.tell != nil {
+			sp.tell(kind, opened, cutoff)
+		}
+		if err := sp.store.Done(ctx, kind, ids...); err != nil {
+			sp.log.Err(err).Msg("Failed to delete undeliverable items")
+		}
+	}
 }
 
 // put seals and stores items (see database.Spool.Put).
@@ -165,7 +200,7 @@ func (sp *spool) done(kind, id string) {
 	}
 }
 
-// doneLoop deletes delivered items in batches, and once an hour drops items older than a day.
+// doneLoop deletes delivered items in batches, and once an hour gives up on items older than a day.
 func (sp *spool) doneLoop(ctx context.Context) {
 	defer close(sp.stopped)
 	prune := time.NewTicker(time.Hour)
@@ -202,9 +237,7 @@ func (sp *spool) doneLoop(ctx context.Context) {
 			gather.Stop()
 			flush()
 		case <-prune.C:
-			if _, err := sp.store.Prune(ctx, time.Now().Add(-spoolMaxAge), math.MaxInt32); err != nil {
-				sp.log.Err(err).Msg("Failed to prune the spool")
-			}
+			sp.giveUp(ctx, math.MaxInt32)
 		case <-ctx.Done():
 			// The bridge is stopping: take what is still queued too, so that a clean restart
 			// does not deliver it again.

@@ -210,14 +210,30 @@ func (sp *Spool) CountAttempt(ctx context.Context, kind, owner string) error {
 	return err
 }
 
-// Prune deletes items that arrived before cutoff or were handled again maxAttempts times
-// already, and returns how many it deleted.
-func (sp *Spool) Prune(ctx context.Context, cutoff time.Time, maxAttempts int) (int64, error) {
-	res, err := sp.db.Exec(ctx, `DELETE FROM sealbridge_spool WHERE seq < $1 OR attempts >= $2`, SpoolSeq(cutoff, 0), maxAttempts)
+// Expired returns, at most limit at a time, the items of a kind that arrived before cutoff or were
+// handled again maxAttempts times already: the ones to give up on (the caller tells whom they
+// concern, then deletes them with Done).
+func (sp *Spool) Expired(ctx context.Context, kind string, cutoff time.Time, maxAttempts, limit int) ([]SpoolItem, error) {
+	rows, err := sp.db.Query(ctx, `SELECT owner, item_id, seq, data, attempts FROM sealbridge_spool
+		WHERE kind=$1 AND (seq < $2 OR attempts >= $3) ORDER BY seq LIMIT $4`, kind, SpoolSeq(cutoff, 0), maxAttempts, limit)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
-	return res.RowsAffected()
+	var out []SpoolItem
+	for rows.Next() {
+		e := SpoolItem{Kind: kind}
+		var data string
+		if err = rows.Scan(&e.Owner, &e.ID, &e.Seq, &data, &e.Attempts); err != nil {
+			_ = rows.Close()
+			return nil, err
+		}
+		e.Data = []byte(data)
+		out = append(out, e)
+	}
+	if err = rows.Close(); err != nil {
+		return nil, err
+	}
+	return out, rows.Err()
 }
 
 // spoolSeqScale leaves room in Seq for the items of one batch received in the same microsecond.
@@ -226,4 +242,9 @@ const spoolSeqScale = 1000
 // SpoolSeq is the arrival order of the index-th item of a batch received at t.
 func SpoolSeq(t time.Time, index int) int64 {
 	return t.UnixMicro()*spoolSeqScale + int64(index%spoolSeqScale)
+}
+
+// SpoolSeqTime is the arrival time a SpoolSeq stands for.
+func SpoolSeqTime(seq int64) time.Time {
+	return time.UnixMicro(seq / spoolSeqScale)
 }

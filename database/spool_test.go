@@ -50,23 +50,38 @@ func TestSpoolKeepsItemsUntilDone(t *testing.T) {
 	if len(got) != 1 || got[0].ID != "$a" || string(got[0].Data) != `{"event_id":"$a"}` || got[0].Attempts != 0 {
 		t.Fatalf("pending after done: %+v", got)
 	}
-	// Pending counts attempts; Prune drops events tried too often or too old.
+	// Pending counts attempts; Expired names the events tried too often or too old.
 	for i := 0; i < 2; i++ {
 		if _, err = in.Pending(ctx, SpoolMatrix, ""); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if n, err := in.Prune(ctx, now.Add(-time.Hour), 4); err != nil || n != 0 {
-		t.Fatalf("prune with room for attempts: %d, %v", n, err)
+	expired := func(maxAttempts int) []string {
+		t.Helper()
+		items, err := in.Expired(ctx, SpoolMatrix, now.Add(-time.Hour), maxAttempts, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []string
+		for _, it := range items {
+			ids = append(ids, it.ID)
+		}
+		return ids
 	}
-	if n, err := in.Prune(ctx, now.Add(-time.Hour), 3); err != nil || n != 1 {
-		t.Fatalf("prune after 3 attempts: %d, %v", n, err)
+	if got := expired(4); len(got) != 0 {
+		t.Fatalf("expired with room for attempts: %v", got)
+	}
+	if got := expired(3); len(got) != 1 || got[0] != "$a" {
+		t.Fatalf("expired after 3 attempts: %v", got)
 	}
 	if err := in.Put(ctx, []SpoolItem{{Kind: SpoolMatrix, ID: "$old", Owner: "!r", Seq: SpoolSeq(now.Add(-2*time.Hour), 0), Data: []byte(`{}`)}}); err != nil {
 		t.Fatal(err)
 	}
-	if n, err := in.Prune(ctx, now.Add(-time.Hour), 3); err != nil || n != 1 {
-		t.Fatalf("prune of an old event: %d, %v", n, err)
+	if got := expired(100); len(got) != 1 || got[0] != "$old" {
+		t.Fatalf("expired by age: %v", got)
+	}
+	if at := SpoolSeqTime(SpoolSeq(now, 7)); !at.Equal(now.Truncate(time.Microsecond)) {
+		t.Fatalf("SpoolSeqTime = %v, want %v", at, now)
 	}
 }
 

@@ -40,6 +40,9 @@ type Metrics struct {
 	// PeerLimited counts what an IRC peer sent beyond one of the bridge's bounds (network.limits
 	// and the engine's own), by limit: refused, dropped, or folded into something smaller.
 	PeerLimited *prometheus.CounterVec
+	// Undelivered counts messages the bridge gave up delivering (whom they concern was told), by
+	// direction and reason.
+	Undelivered *prometheus.CounterVec
 
 	mu     sync.Mutex
 	states func() map[string]int
@@ -71,6 +74,10 @@ func New() *Metrics {
 			Name: "sealbridge_peer_limited_total",
 			Help: "What IRC peers sent beyond one of the bridge's bounds (refused, dropped or folded), by limit.",
 		}, []string{"limit"}),
+		Undelivered: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sealbridge_undelivered_messages_total",
+			Help: "Messages the bridge gave up delivering, by direction and reason; whom they concern was told.",
+		}, []string{"direction", "reason"}),
 	}
 	for _, dir := range []string{IRCToMatrix, MatrixToIRC} {
 		m.Messages.WithLabelValues(dir)
@@ -81,7 +88,12 @@ func New() *Metrics {
 	for _, limit := range Limits {
 		m.PeerLimited.WithLabelValues(limit)
 	}
-	m.Registry.MustRegister(m.Messages, m.SendLatency, m.DecryptionFailures, m.Reconnects, m.PeerLimited,
+	for _, dir := range []string{IRCToMatrix, MatrixToIRC} {
+		for _, reason := range []string{UndeliveredExpired, UndeliveredAttempts} {
+			m.Undelivered.WithLabelValues(dir, reason)
+		}
+	}
+	m.Registry.MustRegister(m.Messages, m.SendLatency, m.DecryptionFailures, m.Reconnects, m.PeerLimited, m.Undelivered,
 		&gaugeCollector{m: m},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -89,19 +101,24 @@ func New() *Metrics {
 
 // The limits PeerLimited counts.
 const (
-	LimitChannels    = "channels"    // a JOIN beyond network.limits.max_channels
-	LimitNewDMs      = "new_dms"     // a private chat held as a request (rate or max_dms)
-	LimitDMRequests  = "dm_requests" // a request dropped: max_dm_requests reached
-	LimitQueue       = "queue"       // an event beyond queue_in_memory (message left in the database, other event folded)
-	LimitBatch       = "batch"       // a batch line or batch beyond max_batch_lines / max_open_batches
-	LimitHistory     = "history"     // a CHATHISTORY answer the bridge did not ask for
-	LimitNicks       = "nicks"       // a nick forgotten to stay within max_nicks
-	LimitISupport    = "isupport"    // an ISUPPORT or CAP token beyond the engine's bound
-	LimitUndelivered = "undelivered" // a message the bridge gave up on (its sender was told)
+	LimitChannels   = "channels"    // a JOIN beyond network.limits.max_channels
+	LimitNewDMs     = "new_dms"     // a private chat held as a request (rate or max_dms)
+	LimitDMRequests = "dm_requests" // a request dropped: max_dm_requests reached
+	LimitQueue      = "queue"       // an event beyond queue_in_memory (message left in the database, other event folded)
+	LimitBatch      = "batch"       // a batch line or batch beyond max_batch_lines / max_open_batches
+	LimitHistory    = "history"     // a CHATHISTORY answer the bridge did not ask for
+	LimitNicks      = "nicks"       // a nick forgotten to stay within max_nicks
+	LimitISupport   = "isupport"    // an ISUPPORT or CAP token beyond the engine's bound
 )
 
 // Limits are the label values of PeerLimited.
-var Limits = []string{LimitChannels, LimitNewDMs, LimitDMRequests, LimitQueue, LimitBatch, LimitHistory, LimitNicks, LimitISupport, LimitUndelivered}
+var Limits = []string{LimitChannels, LimitNewDMs, LimitDMRequests, LimitQueue, LimitBatch, LimitHistory, LimitNicks, LimitISupport}
+
+// The reasons Undelivered counts a message under.
+const (
+	UndeliveredExpired  = "expired"  // still not delivered a day after it arrived
+	UndeliveredAttempts = "attempts" // handed over again at several starts without success
+)
 
 // Limited counts one thing refused or dropped under limit.
 func (m *Metrics) Limited(limit string) {
