@@ -55,6 +55,8 @@ type IRCClient struct {
 	echoes   map[string][]string      // casefolded target -> lines we sent, awaiting echo-message
 	// echoEvents holds, per target and line, the Matrix events whose first line awaits its echo.
 	echoEvents map[string][]id.EventID
+	// unsent are lines from Matrix that a connection ended before writing (resend.go).
+	unsent []sendUnit
 	typing     typingState
 	// historyBatches are the open chathistory batches of this connection, by reference tag;
 	// targetsWanted is how many CHATHISTORY TARGETS lines are still expected (history.go).
@@ -391,6 +393,7 @@ func (cl *IRCClient) OnConnected(c *irc.Client) {
 	cl.mu.Lock()
 	cl.ready = true // the JOINs are queued: messages from Matrix may follow them
 	cl.mu.Unlock()
+	cl.resendUnsent()
 }
 
 func (cl *IRCClient) join(channel, key string) error {

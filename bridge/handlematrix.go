@@ -190,10 +190,7 @@ type outgoing struct {
 // it (multiline.go), otherwise line by line.
 func (cl *IRCClient) sendOutgoing(o outgoing, chunks []format.Chunk) error {
 	if maxBytes, maxLines, ok := cl.multilineLimits(); ok && !o.action && o.spoof == "" && fitsMultiline(chunks, maxBytes, maxLines) {
-		joined := multilineText(chunks)
-		cl.rememberEcho(o.target, joined, o.echoOf)
-		if err := cl.sendMultiline(o.command, o.target, chunks, o.tags, o.opts); err != nil {
-			cl.forgetEcho(o.target, joined)
+		if err := cl.sendUnit(sendUnit{command: o.command, target: o.target, chunks: chunks, tags: o.tags, opts: o.opts, echoOf: o.echoOf}); err != nil {
 			if errors.Is(err, irc.ErrNotConnected) {
 				return errNotConnected
 			}
@@ -206,24 +203,15 @@ func (cl *IRCClient) sendOutgoing(o outgoing, chunks []format.Chunk) error {
 		if o.action {
 			line = "\x01ACTION " + line + "\x01"
 		}
-		first := id.EventID("")
+		u := sendUnit{command: o.command, target: o.target, line: line, spoof: o.spoof}
+		u.opts.Reply = o.opts.Reply
 		if i == 0 {
-			first = o.echoOf
+			u.echoOf, u.opts.Tags = o.echoOf, o.tags
 		}
-		cl.rememberEcho(o.target, line, first)
-		params := []string{o.target, line}
-		if o.spoof != "" {
-			params = []string{o.target, o.spoof, line}
-		}
-		opts := irc.SendOptions{Reply: o.opts.Reply}
 		if i == len(chunks)-1 {
-			opts.Written = o.opts.Written
+			u.opts.Written = o.opts.Written
 		}
-		if i == 0 {
-			opts.Tags = o.tags
-		}
-		if err := cl.irc.SendWith(opts, o.command, params...); err != nil {
-			cl.forgetEcho(o.target, line)
+		if err := cl.sendUnit(u); err != nil {
 			if i == 0 {
 				if errors.Is(err, irc.ErrNotConnected) {
 					return errNotConnected

@@ -186,14 +186,20 @@ func multilineText(chunks []format.Chunk) string {
 }
 
 // sendMultiline sends chunks as one draft/multiline batch: BATCH +ref (with the message's tags
-// and opts' Reply), the lines, BATCH -ref (with opts' Written).
+// and opts' Reply), the lines, BATCH -ref (with opts' Written and Unsent: a batch whose end was
+// not written never reached anyone).
 func (cl *IRCClient) sendMultiline(command, target string, chunks []format.Chunk, tags map[string]string, opts irc.SendOptions) error {
 	cl.mu.Lock()
 	cl.batchSeq++
 	ref := "sbml" + strconv.Itoa(cl.batchSeq)
 	cl.mu.Unlock()
-	written := opts.Written
+	written, unsent := opts.Written, opts.Unsent
 	opts.Written, opts.Tags = nil, tags
+	if unsent != nil {
+		// Not written means the end was not either (the queue keeps order): the end's Unsent
+		// keeps the batch; this one only keeps its label from being reported unconfirmed.
+		opts.Unsent = func() {}
+	}
 	if err := cl.irc.SendWith(opts, "BATCH", "+"+ref, multilineCap, target); err != nil {
 		return err
 	}
@@ -206,5 +212,5 @@ func (cl *IRCClient) sendMultiline(command, target string, chunks []format.Chunk
 			return err
 		}
 	}
-	return cl.irc.SendWith(irc.SendOptions{Written: written}, "BATCH", "-"+ref)
+	return cl.irc.SendWith(irc.SendOptions{Written: written, Unsent: unsent}, "BATCH", "-"+ref)
 }

@@ -38,6 +38,8 @@ type wire struct {
 	// mark is the client's Send, for the barrier line.
 	mark  func(command string, params ...string) error
 	marks int
+	// ln is the server's listener, for a reconnection (connectWire).
+	ln net.Listener
 }
 
 func (w *wire) send(line string) {
@@ -82,9 +84,10 @@ func (w *wire) barrier() []string {
 
 // wireClient is a registered IRCClient on network "net" whose server is w.
 type wireOpts struct {
-	isupport string   // ISUPPORT tokens, e.g. "CASEMAPPING=ascii"
-	caps     []string // capabilities the server offers and ACKs
-	ctcp     bool     // network.ctcp_replies
+	isupport string           // ISUPPORT tokens, e.g. "CASEMAPPING=ascii"
+	caps     []string         // capabilities the server offers and ACKs
+	ctcp     bool             // network.ctcp_replies
+	flood    *irc.FloodConfig // the client's flood control (default: none to speak of)
 }
 
 func newWireClient(tb testing.TB, opts wireOpts) (*IRCClient, *wire) {
@@ -110,14 +113,24 @@ func newWireClient(tb testing.TB, opts wireOpts) (*IRCClient, *wire) {
 		remote:   newRemoteQueue(),
 		attached: true, // as after attach: lines are handled, not held for the login flow
 	}
+	flood := irc.FloodConfig{Burst: 1 << 30, LinesPerSecond: 1e9}
+	if opts.flood != nil {
+		flood = *opts.flood
+	}
 	cl.irc = irc.New(irc.Config{
 		Addr:           ln.Addr().String(),
 		Nick:           "me",
-		Flood:          irc.FloodConfig{Burst: 1 << 30, LinesPerSecond: 1e9},
+		Flood:          flood,
 		ConnectTimeout: wireTimeout,
 		PingInterval:   time.Hour,
 	}, cl, zerolog.Nop())
+	tb.Cleanup(func() { _ = cl.irc.Close() })
+	return cl, connectWire(tb, ln, cl, opts)
+}
 
+// connectWire connects cl (again) to the scripted server listening on ln and registers it.
+func connectWire(tb testing.TB, ln net.Listener, cl *IRCClient, opts wireOpts) *wire {
+	tb.Helper()
 	done := make(chan error, 1)
 	go func() { done <- cl.irc.Connect(context.Background()) }()
 	_ = ln.(*net.TCPListener).SetDeadline(time.Now().Add(wireTimeout))
@@ -125,11 +138,10 @@ func newWireClient(tb testing.TB, opts wireOpts) (*IRCClient, *wire) {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	w := &wire{tb: tb, conn: sc, lines: make(chan string, 4096), errs: make(chan error, 1), mark: cl.irc.Send}
-	tb.Cleanup(func() {
-		_ = sc.Close() // first, so that Close does not wait for the server to end the connection
-		_ = cl.irc.Close()
-	})
+	w := &wire{tb: tb, conn: sc, lines: make(chan string, 4096), errs: make(chan error, 1), mark: cl.irc.Send, ln: ln}
+	// Cleanups run last first: this connection closes before the client's Close (registered
+	// earlier), so that Close does not wait for the server to end it.
+	tb.Cleanup(func() { _ = sc.Close() })
 	go func() {
 		r := bufio.NewReaderSize(sc, 1<<16)
 		for {
@@ -176,7 +188,7 @@ func newWireClient(tb testing.TB, opts wireOpts) (*IRCClient, *wire) {
 			tb.Fatalf("cap %s not enabled", c)
 		}
 	}
-	return cl, w
+	return w
 }
 
 // fakeMatrix is the little of bridgev2.MatrixConnector that the code under test calls: ghost MXIDs

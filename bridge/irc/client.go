@@ -425,14 +425,18 @@ type SendOptions struct {
 	// Reply, if set and the server has labeled-response, receives the server's response to the
 	// line (see labels.go); without labeled-response it is never called.
 	Reply ReplyFunc
+	// Unsent, if set, runs when the connection ends before the line was written (it was still
+	// queued, or its write failed), from one of the connection's goroutines; Written and Reply are
+	// then never called for it. The caller may send it again on the next connection.
+	Unsent func()
 }
 
 // SendWith is Send with tags, a write callback and a labeled reply.
 func (c *Client) SendWith(o SendOptions, command string, params ...string) error {
 	if o.Reply == nil || !c.HasCap("labeled-response") || !c.HasCap("batch") {
-		return c.send(false, o.Tags, o.Written, nil, command, params)
+		o.Reply = nil
 	}
-	return c.send(false, o.Tags, o.Written, o.Reply, command, params)
+	return c.sendOpts(false, o, command, params)
 }
 
 // SendPriority sends a line ahead of the queue, bypassing flood control.
@@ -441,6 +445,11 @@ func (c *Client) SendPriority(command string, params ...string) error {
 }
 
 func (c *Client) send(priority bool, tags map[string]string, written func(), reply ReplyFunc, command string, params []string) error {
+	return c.sendOpts(priority, SendOptions{Tags: tags, Written: written, Reply: reply}, command, params)
+}
+
+func (c *Client) sendOpts(priority bool, o SendOptions, command string, params []string) error {
+	tags, written, reply := o.Tags, o.Written, o.Reply
 	c.mu.Lock()
 	s, registered := c.sess, c.registered
 	c.mu.Unlock()
@@ -460,7 +469,7 @@ func (c *Client) send(priority bool, tags map[string]string, written func(), rep
 	}
 	upper := strings.ToUpper(command)
 	if err == nil {
-		err = s.enqueue(outLine{data: line, redact: carriesSecret(upper, params), written: written}, priority || bypassesFlood(upper))
+		err = s.enqueue(outLine{data: line, redact: carriesSecret(upper, params), written: written, unsent: o.Unsent, label: label}, priority || bypassesFlood(upper))
 	}
 	if err != nil && label != "" {
 		s.labels.drop(label)

@@ -2,6 +2,8 @@ package irc
 
 import (
 	"errors"
+	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -119,6 +121,68 @@ func TestNoLabelWithoutTheCap(t *testing.T) {
 	select {
 	case <-called:
 		t.Fatal("Reply called without labeled-response")
+	case <-time.After(100 * time.Millisecond):
+	}
+}
+
+// Lines still queued when the connection ends go back to their senders (Unsent), in order, and
+// are never reported as unconfirmed: the sender sends them again. A line that was written and not
+// answered is still unconfirmed.
+func TestUnsentLinesGoBackToTheirSenders(t *testing.T) {
+	srv := newFakeServer(t)
+	cfg := testConfig(srv)
+	cfg.Flood = FloodConfig{Burst: 1, LinesPerSecond: 0.1}
+	c := New(cfg, newRecHandler(), testLogger(t))
+	res := connectAsync(c)
+	fc := srv.accept()
+	fc.expectRegistration("bridge")
+	fc.send(":irc.test CAP * LS :labeled-response batch")
+	req := fc.expectMessage("CAP", "REQ")
+	fc.send(":irc.test CAP bridge ACK :" + req.Params[len(req.Params)-1])
+	fc.expectMessage("CAP", "END")
+	fc.welcome("bridge")
+	if err := waitErr(t, res); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	var mu sync.Mutex
+	var unsent []int
+	replies := make(chan error, 10)
+	for i := 0; i < 4; i++ {
+		err := c.SendWith(SendOptions{
+			Reply:  func(_ []*ircmsg.Message, err error) { replies <- err },
+			Unsent: func() { mu.Lock(); unsent = append(unsent, i); mu.Unlock() },
+		}, "PRIVMSG", "#a", fmt.Sprintf("line %d", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	fc.expectMessage("PRIVMSG", "#a", "line 0") // the burst; the rest wait for tokens
+	_ = fc.conn.Close()
+	select {
+	case err := <-replies:
+		if !errors.Is(err, ErrUnconfirmed) {
+			t.Fatalf("the written line's reply: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the written, unanswered line was not reported unconfirmed")
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		mu.Lock()
+		got := fmt.Sprint(unsent)
+		mu.Unlock()
+		if got == "[1 2 3]" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("unsent lines reported: %s, want [1 2 3]", got)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	select {
+	case err := <-replies:
+		t.Fatalf("an unsent line's reply was called too: %v", err)
 	case <-time.After(100 * time.Millisecond):
 	}
 }

@@ -21,8 +21,9 @@ type session struct {
 	log  zerolog.Logger
 
 	prio, queue *lineQueue
-	// stop is closed when the reader ends; the writer then exits.
-	stop chan struct{}
+	// stop is closed when the reader ends; the writer then exits and closes writerDone.
+	stop       chan struct{}
+	writerDone chan struct{}
 	// done is closed after the session is fully torn down; err is set.
 	done chan struct{}
 	err  error
@@ -52,8 +53,9 @@ func newSession(c *Client, conn net.Conn, fallback bool) *session {
 		log:       c.log,
 		prio:      newLineQueue(priorityQueueSize),
 		queue:     newLineQueue(sendQueueSize),
-		stop:      make(chan struct{}),
-		done:      make(chan struct{}),
+		stop:       make(chan struct{}),
+		writerDone: make(chan struct{}),
+		done:       make(chan struct{}),
 		regResult: make(chan error, 1),
 		labels:    labels{maxLines: c.cfg.MaxBatchLines, limited: c.cfg.Limited},
 	}
@@ -146,7 +148,6 @@ func (s *session) readLoop() {
 		s.labels.observe(&msg)
 		s.c.h.OnMessage(s.c, &msg, messageTime(&msg))
 	}
-	s.labels.failAll()
 	if !registered {
 		// Give the writer a moment to flush QUIT after a refusal.
 		if err != nil && !s.quitting.Load() {
@@ -155,6 +156,11 @@ func (s *session) readLoop() {
 	}
 	_ = s.conn.Close()
 	close(s.stop)
+	// Lines never written go back to their senders (SendOptions.Unsent) before the labels of the
+	// written ones are failed as unconfirmed.
+	<-s.writerDone
+	s.discardQueue()
+	s.labels.failAll()
 	if s.quitting.Load() {
 		err = nil
 	}

@@ -16,8 +16,12 @@ type outLine struct {
 	data []byte
 	// redact hides the line from trace logs (carriesSecret).
 	redact bool
-	// written, if set, runs once the line is on the socket (never if the connection ends first).
+	// written, if set, runs once the line is on the socket (never if the connection ends first);
+	// unsent, if set, runs instead when the connection ends with the line not written, and then
+	// the line's label (labeled-response) is dropped without its reply being called.
 	written func()
+	unsent  func()
+	label   string
 }
 
 // bucket is a token bucket: burst tokens, refilled at rate per second.
@@ -82,6 +86,15 @@ func (s *session) enqueue(l outLine, priority bool) error {
 // lines when the bucket allows; priority lines keep jumping ahead while a
 // normal line waits for a token.
 func (s *session) writeLoop() {
+	// held is a normal line taken from the queue and not written yet: if the connection ends
+	// meanwhile it goes back to its sender as unsent.
+	var held *outLine
+	defer func() {
+		if held != nil {
+			s.discard(*held)
+		}
+		close(s.writerDone)
+	}()
 	b := newBucket(s.cfg.Flood, time.Now())
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
@@ -110,6 +123,7 @@ func (s *session) writeLoop() {
 			if !ok {
 				continue
 			}
+			held = &l
 			for {
 				if !writePrio() { // protocol replies never wait behind a paced line
 					return
@@ -131,7 +145,31 @@ func (s *session) writeLoop() {
 			if !s.write(l) {
 				return
 			}
+			held = nil
 		}
+	}
+}
+
+// discard hands a line the connection ended before writing back to its sender (unsent), dropping
+// its label quietly: the sender sends it again rather than hear it was unconfirmed.
+func (s *session) discard(l outLine) {
+	if l.unsent == nil {
+		return // its label, if any, is failed as unconfirmed (labels.failAll)
+	}
+	if l.label != "" {
+		s.labels.drop(l.label)
+	}
+	l.unsent()
+}
+
+// discardQueue discards every line still queued, in order (the writer has ended).
+func (s *session) discardQueue() {
+	for {
+		l, ok := s.queue.pop()
+		if !ok {
+			return
+		}
+		s.discard(l)
 	}
 }
 
@@ -151,6 +189,7 @@ func (s *session) write(l outLine) bool {
 	}
 	_ = s.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
 	if _, err := s.conn.Write(l.data); err != nil {
+		// Not known to be written (maybe in part): the writer's caller reports it unsent.
 		s.log.Debug().Err(err).Msg("Failed to write to IRC server")
 		_ = s.conn.Close()
 		return false
