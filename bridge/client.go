@@ -57,7 +57,7 @@ type IRCClient struct {
 	echoEvents map[string][]id.EventID
 	// unsent are lines from Matrix that a connection ended before writing (resend.go).
 	unsent []sendUnit
-	typing     typingState
+	typing typingState
 	// historyBatches are the open chathistory batches of this connection, by reference tag;
 	// targetsWanted is how many CHATHISTORY TARGETS lines are still expected (history.go).
 	historyBatches map[string]bool

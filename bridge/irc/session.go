@@ -47,17 +47,17 @@ type session struct {
 
 func newSession(c *Client, conn net.Conn, fallback bool) *session {
 	s := &session{
-		c:         c,
-		cfg:       c.cfg,
-		conn:      conn,
-		log:       c.log,
-		prio:      newLineQueue(priorityQueueSize),
-		queue:     newLineQueue(sendQueueSize),
+		c:          c,
+		cfg:        c.cfg,
+		conn:       conn,
+		log:        c.log,
+		prio:       newLineQueue(priorityQueueSize),
+		queue:      newLineQueue(sendQueueSize),
 		stop:       make(chan struct{}),
 		writerDone: make(chan struct{}),
 		done:       make(chan struct{}),
-		regResult: make(chan error, 1),
-		labels:    labels{maxLines: c.cfg.MaxBatchLines, limited: c.cfg.Limited},
+		regResult:  make(chan error, 1),
+		labels:     labels{maxLines: c.cfg.MaxBatchLines, limited: c.cfg.Limited},
 	}
 	s.reg = &registration{s: s, c: c, cfg: c.cfg, fallback: fallback, offered: map[string]string{}, refused: map[string]bool{}}
 	return s
