@@ -43,6 +43,16 @@ var (
 		},
 		RequiresLogin: true,
 	}
+	cmdRequests = &commands.FullHandler{
+		Func: fnRequests,
+		Name: "requests",
+		Help: commands.HelpMeta{
+			Section:     commands.HelpSectionChats,
+			Description: "List the private messages from people you have no chat with that wait as message requests; `pm <nick>` opens a chat and delivers theirs, `requests clear [nick]` drops them.",
+			Args:        "[_network_] [clear [_nick_]]",
+		},
+		RequiresLogin: true,
+	}
 	cmdNetworks = &commands.FullHandler{
 		Func: fnNetworks,
 		Name: "networks",
@@ -58,7 +68,7 @@ func registerCommands(br *bridgev2.Bridge, c *IRCConnector) {
 	if !ok {
 		return
 	}
-	proc.AddHandlers(cmdJoin, cmdPart, cmdNetworks, cmdCertFP, cmdMediaLinks)
+	proc.AddHandlers(cmdJoin, cmdPart, cmdNetworks, cmdCertFP, cmdMediaLinks, cmdRequests)
 }
 
 // loginForArgs picks the login a command acts on: the network named by the first argument when it is
@@ -192,6 +202,30 @@ func fnPart(ce *commands.Event) {
 		return
 	}
 	ce.Reply("Leaving %s.", channel)
+}
+
+func fnRequests(ce *commands.Event) {
+	cl, args, err := loginForArgs(ce)
+	if err != nil {
+		ce.Reply("%v", err)
+		return
+	}
+	switch {
+	case len(args) == 0:
+		if list := cl.requestList(); list != "" {
+			ce.Reply("%s", list)
+		} else {
+			ce.Reply("No message requests wait on %s.", cl.network.DisplayName())
+		}
+	case strings.EqualFold(args[0], "clear") && len(args) <= 2:
+		folded := ""
+		if len(args) == 2 {
+			folded = cl.fold(args[1])
+		}
+		ce.Reply("Dropped %d waiting message(s).", cl.clearRequests(folded))
+	default:
+		ce.Reply("Usage: `$cmdprefix requests [network] [clear [nick]]`")
+	}
 }
 
 func fnCertFP(ce *commands.Event) {

@@ -45,6 +45,8 @@ type options struct {
 	// chanHistory, when set, keeps that many lines of the channel's history in InspIRCd (its
 	// chanhistory module, channel mode +H), which it replays on every JOIN as a chathistory batch.
 	chanHistory int
+	// bridgeConf, when set, edits the bridge's config before it starts.
+	bridgeConf func(cfg map[string]any)
 }
 
 // world is the whole stack with one Matrix user logged in to IRC through the bridge, in an
@@ -123,6 +125,9 @@ func newWorld(t *testing.T, ctx context.Context, name string, o options) *world 
 			stack.SetYAML(cfg, map[string]any{"burst": o.flood.Burst, "lines_per_second": o.flood.LinesPerSecond},
 				"network", "networks", "testnet", "flood")
 		}))
+	}
+	if o.bridgeConf != nil {
+		must(t, stack.EditYAML(w.config, o.bridgeConf))
 	}
 	w.hs, err = stack.StartDendrite(ctx, filepath.Join(w.dir, "dendrite"), w.regPath)
 	must(t, err)
