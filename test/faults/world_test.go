@@ -47,6 +47,10 @@ type options struct {
 	chanHistory int
 	// bridgeConf, when set, edits the bridge's config before it starts.
 	bridgeConf func(cfg map[string]any)
+	// bridgeSendQ, when set, gives the bridge's connection its own InspIRCd connect class (a port
+	// of its own) with that hard send queue, e.g. "64K": a bridge that stops reading for long is
+	// then killed ("SendQ exceeded"). The peer keeps the stack's class.
+	bridgeSendQ string
 }
 
 // world is the whole stack with one Matrix user logged in to IRC through the bridge, in an
@@ -99,10 +103,24 @@ func newWorld(t *testing.T, ctx context.Context, name string, o options) *world 
 			return strings.Replace(conf, `maxlines="50"`, lines, 1)
 		}
 	}
+	ircTarget := w.ircd.Addr()
+	if o.bridgeSendQ != "" {
+		port := freePort(t)
+		edit := o.ircConf
+		o.ircConf = func(conf string) string {
+			if edit != nil {
+				conf = edit(conf)
+			}
+			class := fmt.Sprintf("<bind address=\"127.0.0.1\" port=\"%d\" type=\"clients\">\n"+
+				"<connect name=\"bridge\" parent=\"main\" port=\"%d\" hardsendq=\"%s\" softsendq=\"8K\">\n", port, port, o.bridgeSendQ)
+			return strings.Replace(conf, `<connect name="main"`, class+`<connect name="main"`, 1)
+		}
+		ircTarget = fmt.Sprintf("127.0.0.1:%d", port)
+	}
 	if o.ircConf != nil {
 		must(t, rehashIRC(ctx, w.ircd, o.ircConf))
 	}
-	w.ircProxy, err = newProxy(w.ircd.Addr())
+	w.ircProxy, err = newProxy(ircTarget)
 	must(t, err)
 	bridgeIRC := w.ircProxy.addr
 	w.nick = "faultbridge"
@@ -136,7 +154,11 @@ func newWorld(t *testing.T, ctx context.Context, name string, o options) *world 
 	must(t, stack.SetHomeserver(w.config, "http://"+w.hsProxy.addr, w.hs.ServerName))
 	w.startBridge(ctx)
 
-	w.peer = newPeer(w.ircProxy.addr, "faultpeer", w.channel, w.nick, irc.FloodConfig{Burst: 50, LinesPerSecond: 500})
+	peerAddr := w.ircProxy.addr
+	if o.bridgeSendQ != "" {
+		peerAddr = w.ircd.Addr() // the stack's class, not the bridge's
+	}
+	w.peer = newPeer(peerAddr, "faultpeer", w.channel, w.nick, irc.FloodConfig{Burst: 50, LinesPerSecond: 500})
 	must(t, w.peer.connect(ctx))
 	if o.chanHistory > 0 {
 		must(t, w.peer.client().Send("MODE", w.channel, "+H", fmt.Sprintf("%d:1d", o.chanHistory)))
