@@ -46,11 +46,13 @@ e2e:
 
 # `make faults`: the fault suite (test/faults) at full size: 10,000 messages each way across a
 # kill -9 of the bridge, a 60 s homeserver outage and an IRC server restart, plus 1,000 flood lines
-# (about 1,000 s at the bridge's default 1 line/s) and a reconnect storm of 200 logins. Prints a
-# table, writes test/faults/results.json.
+# (about 1,000 s at the bridge's default 1 line/s), a reconnect storm of 200 logins, a 5,000-line
+# burst at wire speed from IRC, and a hostile IRC server attacking for 60 s. Prints a table,
+# writes test/faults/results.json.
 faults: test-deps
-	SEALBRIDGE_FAULTS_N=10000 SEALBRIDGE_FLOOD_LINES=1000 SEALBRIDGE_STORM_LOGINS=200 SEALBRIDGE_FAULTS_OUT=$(CURDIR)/test/faults/results.json \
-	  $(GO) test -tags $(TAGS),e2e -count=1 -timeout 200m -v -run 'TestFaults|TestFlood|TestReconnectStorm' ./test/faults/
+	SEALBRIDGE_FAULTS_N=10000 SEALBRIDGE_FLOOD_LINES=1000 SEALBRIDGE_STORM_LOGINS=200 SEALBRIDGE_BURST_LINES=5000 SEALBRIDGE_HOSTILE_S=60 \
+	  SEALBRIDGE_FAULTS_OUT=$(CURDIR)/test/faults/results.json \
+	  $(GO) test -tags $(TAGS),e2e -count=1 -timeout 240m -v -run 'TestFaults|TestFlood|TestReconnectStorm|TestBurst|TestHostileServer' ./test/faults/
 
 # `make demo`: a homeserver, an IRC network and the bridge, all on loopback, until Ctrl-C.
 demo: test-deps build

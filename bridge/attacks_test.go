@@ -1,52 +1,9 @@
 package bridge
 
-// Regression tests for the attack classes of design.md section 6, one named TestAttack<Class> each.
-// They run the real IRCClient against a scripted IRC server (wire_test.go) and assert on the exact
-// bytes written to the socket, or call the bridge's functions directly.
-//
-// Mapping (class -> test here -> older tests under other names, kept):
-//
-//   CR in a quoted reply sent raw IRC commands
-//       TestAttackCRInReplyQuote (this file)
-//       also: format.TestAttackCRInReplyQuoteToIRC (bridge/format/attacks_test.go),
-//             irc.TestAttackLineInjectionRefusedByEngine (bridge/irc/attacks_test.go),
-//             irc.TestSendRejectsUnsafeLines, format.TestToIRC; fuzz: FuzzMatrixToIRC, FuzzModeration
-//             (topic, kick reason), format.FuzzToIRC, format.FuzzSplit, format.FuzzOneLine, irc.FuzzSend
-//   a newline in a join argument ran commands as the bridge bot
-//       TestAttackNewlineInJoinArgument (this file)
-//       also: TestSafeArgRejectsInjection (helpers_test.go), TestValidateNick,
-//             irc.TestAttackLineInjectionRefusedByEngine; fuzz: FuzzJoinPartArgs, FuzzValidateNick
-//   channel-name characters merged two channels into one room
-//       TestAttackChannelNameCharsDoNotMergeRooms (this file)
-//       also: TestCasemappedPortalIDs, TestIDRoundTripAndSeparation (ids_test.go)
-//   a reply to an event the sender cannot see leaked its body to IRC
-//       TestAttackReplyToInvisibleEventNotLeaked (this file)
-//       also: TestReplyContextStaysInItsPortal (helpers_test.go), TestReplyQuoteWithoutMessageTags
-//             (quotes_test.go: a quote only of a line bridged into the same portal while the
-//             replying login's connection was in the channel)
-//   caches keyed by event ID alone leaked across rooms
-//       TestAttackEventIDCacheNotSharedAcrossRooms (this file)
-//       also: TestReplyContextStaysInItsPortal, TestMessageIDs (ids_test.go), the reply-quote cache
-//             keyed by portal and message ID (TestReplyQuoteWithoutMessageTags)
-//   provisioning endpoints without auth
-//       covered end to end: test/e2e/bridge_e2e_test.go, runBridgeStory ("provisioning API with
-//       auth %q answered %d, want 401": no Authorization header and a wrong bearer token both get 401)
-//   CTCP replies off by default
-//       TestAttackCTCPRepliesOffByDefault (this file); also config.TestExampleParses
-//   CTCP DCC never bridged
-//       TestAttackDCCNeverBridged (this file); also TestParseCTCP (helpers_test.go)
-//   HTML from IRC always escaped before it reaches formatted_body
-//       TestAttackHTMLFromIRCEscaped (this file, through convertIRCMessage)
-//       also: format.TestAttackHTMLFromIRCEscapedInToMatrix (bridge/format/attacks_test.go),
-//             format.TestToMatrix, fuzz: format.FuzzToMatrix
-//
-// In moderation_test.go:
-//   multi-mode MODE lines gave power to the wrong user: TestAttackMultiModeLineGivesPowerToTheRightUser
-//   secret (+s) channel details leaked to the room directory: TestAttackSecretChannelNotInDirectory,
-//       and end to end in test/e2e (moderation story: +s set, the homeserver's directory read)
-//
-// Found while writing these: TestLongTopicWithoutTOPICLEN (fuzz_test.go), a Matrix topic longer
-// than a line was refused when the server has no TOPICLEN; fixed in 00b28c9.
+// Regression tests for the known attack classes, one named TestAttack<Class> each. They run the
+// real IRCClient against a scripted IRC server (wire_test.go) and assert on the exact bytes written
+// to the socket, or call the bridge's functions directly. docs/security.md ("Attack map") lists
+// every class with the tests that cover it, here and in other files.
 
 import (
 	"context"

@@ -265,7 +265,7 @@ func incoming(tb testing.TB, cl *IRCClient, line string) {
 	}
 }
 
-// checkWireLine is the socket invariant of design.md section 5: no CR, LF or NUL inside a line, and
+// checkWireLine is the socket invariant: no CR, LF or NUL inside a line, and
 // at most 512 bytes with CRLF, tags excluded (the reader strips the CRLF, so 510 here).
 func checkWireLine(tb testing.TB, raw string) ircmsg.Message {
 	tb.Helper()

@@ -1,7 +1,6 @@
 package format
 
-// Attack classes of design.md section 6 in the formatting layer (the full mapping is at the top of
-// bridge/attacks_test.go):
+// Known attack classes in the formatting layer (docs/security.md, "Attack map", lists them all):
 //
 //   HTML from IRC always escaped before it reaches formatted_body
 //       -> TestAttackHTMLFromIRCEscapedInToMatrix (and TestToMatrix, FuzzToMatrix)

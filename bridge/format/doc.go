@@ -5,7 +5,7 @@
 // \x04, reverse \x16, reset \x0f) and produces a plain body plus, when there is
 // anything to format, Matrix HTML (org.matrix.custom.html). Every character
 // that came from IRC is HTML-escaped before any tag is added, so IRC users can
-// never inject markup (design.md section 6). Nicks that the caller recognises
+// never inject markup (docs/security.md). Nicks that the caller recognises
 // become Matrix pills.
 //
 // Matrix to IRC: [ToIRC] walks the Matrix HTML with golang.org/x/net/html and

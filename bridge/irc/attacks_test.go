@@ -1,8 +1,8 @@
 package irc
 
-// Attack classes of design.md section 6 at the engine, the last line of defence: whatever a bridge
-// path forgets to check, Send refuses a parameter or tag that would end the line early or smuggle a
-// second command. The bridge-level tests are in bridge/attacks_test.go (with the full mapping).
+// Known attack classes at the engine, the last line of defence: whatever a bridge path forgets to
+// check, Send refuses a parameter or tag that would end the line early or smuggle a second command.
+// The bridge-level tests are in bridge/attacks_test.go; docs/security.md ("Attack map") maps them all.
 //
 //   CR in a quoted reply sent raw IRC commands         -> TestAttackLineInjectionRefusedByEngine
 //   a newline in a join argument ran commands as the bot  (and TestSendRejectsUnsafeLines, FuzzSend)

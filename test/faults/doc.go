@@ -13,7 +13,13 @@
 // reaches IRC in order, on InspIRCd's default connect-class limits, without a flood disconnect. A
 // third, the reconnect storm, drops SEALBRIDGE_STORM_LOGINS logins (50; 200 in `make faults`) at
 // once by restarting InspIRCd and checks that they come back paced, unrefused and within bounded
-// memory, and that a login whose SASL password changed meanwhile stops and tells its user.
+// memory, and that a login whose SASL password changed meanwhile stops and tells its user. A fourth,
+// the burst, has an IRC user say SEALBRIDGE_BURST_LINES lines (1,000; 5,000 in `make faults`) at
+// wire speed on a server that throttles nobody while the bridge's connection has a 64 KiB send
+// queue: all must reach Matrix, in order, with no disconnect. A fifth gives the bridge a second
+// network whose server is hostile (stack.EvilIRC) and streams junk for SEALBRIDGE_HOSTILE_S
+// seconds (20; 60 in `make faults`): the other login keeps bridging, the homeserver sees only the
+// rooms the limits allow, and the bridge's memory grows by at most 64 MiB.
 //
 // Three stacks: the bridge straight on InspIRCd (every scenario, both directions); behind soju
 // (scenario names "soju_", IRC->Matrix); and straight on InspIRCd with the channel's history kept
