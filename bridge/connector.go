@@ -319,7 +319,9 @@ func (c *IRCConnector) postPlaintextNotice(portal *bridgev2.Portal, user id.User
 		log.Warn().Msg("Portal room was not created, no plaintext notice posted")
 		return
 	}
-	for {
+	// Polled after 100 ms, then half as long again each time, up to every 5 s: a room whose invite is slow
+	// costs a few lookups, not fifty a second for minutes.
+	for wait := 100 * time.Millisecond; ; wait = min(wait*3/2, 5*time.Second) {
 		member, err := c.Bridge.Matrix.GetMemberInfo(ctx, portal.MXID, user)
 		if err == nil && member != nil && (member.Membership == event.MembershipInvite || member.Membership == event.MembershipJoin) {
 			break
@@ -328,7 +330,7 @@ func (c *IRCConnector) postPlaintextNotice(portal *bridgev2.Portal, user id.User
 		case <-ctx.Done():
 			log.Warn().Msg("User was never invited to the new portal, no plaintext notice posted")
 			return
-		case <-time.After(100 * time.Millisecond):
+		case <-time.After(wait):
 		}
 	}
 	content := &event.MessageEventContent{MsgType: event.MsgNotice, Body: c.Config.PlaintextNotice}

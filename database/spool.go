@@ -139,23 +139,7 @@ func (sp *Spool) Pending(ctx context.Context, kind, owner string) ([]SpoolItem, 
 	err := sp.db.DoTxn(ctx, nil, func(ctx context.Context) error {
 		rows, err := sp.db.Query(ctx, `SELECT owner, item_id, seq, data, attempts FROM sealbridge_spool
 			WHERE kind=$1 AND ($2='' OR owner=$2) ORDER BY seq`, kind, owner)
-		if err != nil {
-			return err
-		}
-		for rows.Next() {
-			e := SpoolItem{Kind: kind}
-			var data string
-			if err = rows.Scan(&e.Owner, &e.ID, &e.Seq, &data, &e.Attempts); err != nil {
-				_ = rows.Close()
-				return err
-			}
-			e.Data = []byte(data)
-			out = append(out, e)
-		}
-		if err = rows.Close(); err != nil {
-			return err
-		}
-		if err = rows.Err(); err != nil {
+		if out, err = scanItems(kind, rows, err); err != nil {
 			return err
 		}
 		_, err = sp.db.Exec(ctx, `UPDATE sealbridge_spool SET attempts=attempts+1 WHERE kind=$1 AND ($2='' OR owner=$2)`, kind, owner)
@@ -175,24 +159,7 @@ func (sp *Spool) Items(ctx context.Context, kind, owner string) ([]SpoolItem, er
 func (sp *Spool) After(ctx context.Context, kind, owner string, seq int64, limit int) ([]SpoolItem, error) {
 	rows, err := sp.db.Query(ctx, `SELECT owner, item_id, seq, data, attempts FROM sealbridge_spool
 		WHERE kind=$1 AND owner=$2 AND seq>$3 ORDER BY seq LIMIT $4`, kind, owner, seq, limit)
-	if err != nil {
-		return nil, err
-	}
-	var out []SpoolItem
-	for rows.Next() {
-		e := SpoolItem{Kind: kind}
-		var data string
-		if err = rows.Scan(&e.Owner, &e.ID, &e.Seq, &data, &e.Attempts); err != nil {
-			_ = rows.Close()
-			return nil, err
-		}
-		e.Data = []byte(data)
-		out = append(out, e)
-	}
-	if err = rows.Close(); err != nil {
-		return nil, err
-	}
-	return out, rows.Err()
+	return scanItems(kind, rows, err)
 }
 
 // Last returns the newest arrival order and the number of stored items of a kind and owner (0, 0
@@ -216,6 +183,11 @@ func (sp *Spool) CountAttempt(ctx context.Context, kind, owner string) error {
 func (sp *Spool) Expired(ctx context.Context, kind string, cutoff time.Time, maxAttempts, limit int) ([]SpoolItem, error) {
 	rows, err := sp.db.Query(ctx, `SELECT owner, item_id, seq, data, attempts FROM sealbridge_spool
 		WHERE kind=$1 AND (seq < $2 OR attempts >= $3) ORDER BY seq LIMIT $4`, kind, SpoolSeq(cutoff, 0), maxAttempts, limit)
+	return scanItems(kind, rows, err)
+}
+
+// scanItems reads the rows of a SELECT owner, item_id, seq, data, attempts of one kind.
+func scanItems(kind string, rows dbutil.Rows, err error) ([]SpoolItem, error) {
 	if err != nil {
 		return nil, err
 	}

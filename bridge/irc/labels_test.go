@@ -13,8 +13,18 @@ import (
 // labeledClient is a registered client on a server that offers labeled-response and batch.
 func labeledClient(t *testing.T) (*Client, *fakeConn) {
 	t.Helper()
+	return labeledClientWith(t, nil, newRecHandler())
+}
+
+// labeledClientWith is labeledClient with edit applied to its config and h as its handler.
+func labeledClientWith(t *testing.T, edit func(*Config), h Handler) (*Client, *fakeConn) {
+	t.Helper()
 	srv := newFakeServer(t)
-	c := New(testConfig(srv), newRecHandler(), testLogger(t))
+	cfg := testConfig(srv)
+	if edit != nil {
+		edit(&cfg)
+	}
+	c := New(cfg, h, testLogger(t))
 	res := connectAsync(c)
 	fc := srv.accept()
 	fc.expectRegistration("bridge")
@@ -129,22 +139,7 @@ func TestNoLabelWithoutTheCap(t *testing.T) {
 // are never reported as unconfirmed: the sender sends them again. A line that was written and not
 // answered is still unconfirmed.
 func TestUnsentLinesGoBackToTheirSenders(t *testing.T) {
-	srv := newFakeServer(t)
-	cfg := testConfig(srv)
-	cfg.Flood = FloodConfig{Burst: 1, LinesPerSecond: 0.1}
-	c := New(cfg, newRecHandler(), testLogger(t))
-	res := connectAsync(c)
-	fc := srv.accept()
-	fc.expectRegistration("bridge")
-	fc.send(":irc.test CAP * LS :labeled-response batch")
-	req := fc.expectMessage("CAP", "REQ")
-	fc.send(":irc.test CAP bridge ACK :" + req.Params[len(req.Params)-1])
-	fc.expectMessage("CAP", "END")
-	fc.welcome("bridge")
-	if err := waitErr(t, res); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = c.Close() })
+	c, fc := labeledClientWith(t, func(cfg *Config) { cfg.Flood = FloodConfig{Burst: 1, LinesPerSecond: 0.1} }, newRecHandler())
 	var mu sync.Mutex
 	var unsent []int
 	replies := make(chan error, 10)

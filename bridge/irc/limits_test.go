@@ -119,24 +119,8 @@ func TestOfferedCapsAreBounded(t *testing.T) {
 // A labeled-response batch of 5,000 lines keeps MaxBatchLines of them; a refusal at its end is
 // still what the sender is told.
 func TestLabeledBatchIsBounded(t *testing.T) {
-	srv := newFakeServer(t)
 	var lim limitCounter
-	cfg := testConfig(srv)
-	cfg.MaxBatchLines = 50
-	cfg.Limited = lim.limited
-	c := New(cfg, &quietHandler{connected: make(chan struct{}, 1)}, testLoggerDiscard())
-	res := connectAsync(c)
-	fc := srv.accept()
-	fc.expectRegistration("bridge")
-	fc.send(":irc.test CAP * LS :labeled-response batch")
-	req := fc.expectMessage("CAP", "REQ")
-	fc.send(":irc.test CAP bridge ACK :" + req.Params[len(req.Params)-1])
-	fc.expectMessage("CAP", "END")
-	fc.welcome("bridge")
-	if err := waitErr(t, res); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = c.Close() })
+	c, fc := labeledClientWith(t, func(cfg *Config) { cfg.MaxBatchLines, cfg.Limited = 50, lim.limited }, &quietHandler{connected: make(chan struct{}, 1)})
 
 	label, got := sendLabeled(t, c, fc, "flooded")
 	fc.send("@label=" + label + " :irc.test BATCH +b1 labeled-response")

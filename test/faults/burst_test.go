@@ -9,8 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ergochat/irc-go/ircmsg"
-
 	"github.com/sealbridge/sealbridge/bridge/irc"
 )
 
@@ -70,18 +68,5 @@ func TestBurst(t *testing.T) {
 	if c.Lost > 0 || c.Duplicated > 0 || c.Reordered > 0 {
 		t.Errorf("the burst reached Matrix with %d lost, %d duplicated, %d reordered (lost: %s)", c.Lost, c.Duplicated, c.Reordered, missing(sent, col.Seqs, 20))
 	}
-	// The bridge's connection stayed up.
-	if v := reconnects(t, w.br.MetricsURL); v != 0 {
-		t.Errorf("sealbridge_irc_reconnects_total = %v, want 0", v)
-	}
-	for _, line := range strings.Split(readAll(w.br.LogPath), "\n") {
-		if strings.Contains(line, "Disconnected from IRC server") {
-			t.Errorf("the bridge lost its IRC connection: %s", line)
-		}
-	}
-	if w.peer.waitLine(expired(), "", func(m *ircmsg.Message) bool {
-		return m.Command == "QUIT" && strings.EqualFold(m.Nick(), w.nick)
-	}) == nil {
-		t.Errorf("the IRC server disconnected the bridge's nick %s", w.nick)
-	}
+	connectionStayedUp(t, w)
 }
