@@ -101,13 +101,13 @@ func TestNewPrivateChatsAreBoundedAndHeldAsRequests(t *testing.T) {
 		t.Fatalf("request list:\n%s", list)
 	}
 	requests := func() []string { return spooledIDs(t, sp, sbdb.SpoolRequest, string(cl.loginID)) }
-	if got := requests(); len(got) != 3 {
-		t.Fatalf("requests in the spool: %q", got)
-	}
+	waitUntil(t, "3 requests in the spool", func() bool { return len(requests()) == 3 })
 	// Beyond max_dm_requests messages are dropped and counted.
 	for i := 0; i < 10; i++ {
 		serverSays(t, cl, fmt.Sprintf("@msgid=x%d :flood%d!s@h PRIVMSG me :spam", i, i))
 	}
+	waitUntil(t, "5 requests in the spool", func() bool { return len(requests()) == 5 })
+	time.Sleep(50 * time.Millisecond)
 	if got := requests(); len(got) != 5 {
 		t.Fatalf("%d requests kept, want the limit of 5", len(got))
 	}

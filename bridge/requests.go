@@ -79,14 +79,17 @@ func (cl *IRCClient) holdRequest(m *spooledMessage) {
 	r.mu.Unlock()
 	cl.limited(metrics.LimitNewDMs)
 	if sp := cl.conn.spool; sp != nil {
+		// Stored off the reader goroutine (at most max_dm_requests writes wait at once).
 		data, err := json.Marshal(m)
-		if err == nil {
-			item := sbdb.SpoolItem{Kind: sbdb.SpoolRequest, Owner: string(cl.loginID), ID: string(m.ID), Seq: cl.remote.nextSeq(), Data: data}
-			err = sp.put(context.Background(), []sbdb.SpoolItem{item})
-		}
-		if err != nil {
-			cl.log.Err(err).Msg("Failed to store a message request; it is kept until the bridge stops")
-		}
+		item := sbdb.SpoolItem{Kind: sbdb.SpoolRequest, Owner: string(cl.loginID), ID: string(m.ID), Seq: cl.remote.nextSeq(), Data: data}
+		go func() {
+			if err == nil {
+				err = sp.put(context.Background(), []sbdb.SpoolItem{item})
+			}
+			if err != nil {
+				cl.log.Err(err).Msg("Failed to store a message request")
+			}
+		}()
 	}
 	cl.scheduleRequestNotice()
 }
