@@ -54,8 +54,8 @@ func (cl *IRCClient) HandleMatrixMembership(ctx context.Context, msg *bridgev2.M
 		}
 	}
 	channel, err := cl.channelTarget(msg.Portal)
-	if errors.Is(err, errChannelOnly) && msg.Type == bridgev2.Leave {
-		return nil, nil // leaving a private chat: IRC has nothing to leave
+	if errors.Is(err, errChannelOnly) && (msg.Type.IsSelf || msg.Type == bridgev2.Leave) {
+		return nil, nil // joining or leaving a private chat (the user's own): nothing to do on IRC
 	} else if err != nil {
 		return nil, err
 	}

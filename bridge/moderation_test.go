@@ -242,3 +242,25 @@ func TestChannelPortalInviteNeedsOps(t *testing.T) {
 		t.Fatalf("invite level %+v, want %d (ops)", pl, powerLevel("o"))
 	}
 }
+
+// The user's own membership changes in a private chat (accepting its invite, leaving) need nothing
+// on IRC and are not errors; moderation there (a kick of the other nick) is refused with the reason.
+func TestOwnMembershipInPrivateChatIsNotAnError(t *testing.T) {
+	cl, w := newWireClient(t, wireOpts{})
+	portal := portalFor(cl.dmKey("bob"))
+	me := &bridgev2.UserLogin{UserLogin: &database.UserLogin{ID: cl.loginID}, Client: cl}
+	for _, typ := range []bridgev2.MembershipChangeType{bridgev2.AcceptInvite, bridgev2.Leave, bridgev2.ProfileChange} {
+		m := &bridgev2.MatrixMembershipChange{Target: me, Type: typ}
+		m.Portal, m.Content = portal, &event.MemberEventContent{Membership: typ.To}
+		if _, err := cl.HandleMatrixMembership(context.Background(), m); err != nil {
+			t.Errorf("%+v in a private chat: %v", typ, err)
+		}
+	}
+	bob := &bridgev2.Ghost{Ghost: &database.Ghost{ID: MakeUserID("net", "bob")}}
+	kick := &bridgev2.MatrixMembershipChange{Target: bob, Type: bridgev2.Kick}
+	kick.Portal, kick.Content = portal, &event.MemberEventContent{Membership: event.MembershipLeave}
+	if _, err := cl.HandleMatrixMembership(context.Background(), kick); err == nil {
+		t.Error("a kick in a private chat was accepted")
+	}
+	wantWire(t, "private chat membership", w.barrier(), nil)
+}
