@@ -143,10 +143,11 @@ func (cl *IRCClient) HandleMatrixRoomTopic(ctx context.Context, msg *bridgev2.Ma
 	if err != nil {
 		return false, err
 	}
-	if msg.OrigSender != nil {
-		if err = cl.relayMay(ctx, msg.Portal, msg.OrigSender, config.RelayActionTopic); err != nil {
-			return false, err
-		}
+	if msg.OrigSender != nil && !cl.conn.Config.RelayAllows(config.RelayActionTopic) {
+		// The room shows the refused topic now; bridgev2 must know, or the resync that follows
+		// would see IRC's topic as unchanged and leave the room as it is.
+		msg.Portal.Topic, msg.Portal.TopicSet = msg.Content.Topic, true
+		return false, cl.relayMay(ctx, msg.Portal, msg.OrigSender, config.RelayActionTopic)
 	}
 	if !cl.irc.Connected() {
 		return false, errNotConnected
