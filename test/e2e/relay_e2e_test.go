@@ -99,14 +99,14 @@ func relayStory(t *testing.T, ctx context.Context, s relayScene) {
 	}
 
 	// Only messages are relayed: erin, given room power by alice, changes the topic; the relay's
-	// connection does not carry it to IRC, the room is told why, and the topic is put back.
+	// connection does not carry it to IRC, the room is told why, and the topic is put back as IRC
+	// has it.
 	pl, err := s.alice.GetState(ctx, s.chanRoom, "m.room.power_levels")
 	must(t, err)
 	users, _ := pl["users"].(map[string]any)
 	users[erin.UserID()] = 50
 	_, err = s.alice.SendState(ctx, s.chanRoom, "m.room.power_levels", pl)
 	must(t, err)
-	topicBefore, _ := s.alice.GetState(ctx, s.chanRoom, "m.room.topic")
 	seen = len(s.bob.messages())
 	from = s.alice.EventCount()
 	_, err = erin.SendState(ctx, s.chanRoom, "m.room.topic", map[string]any{"topic": "relayed topic"})
@@ -133,11 +133,11 @@ func relayStory(t *testing.T, ctx context.Context, s relayScene) {
 	for {
 		topic, err := s.alice.GetState(ctx, s.chanRoom, "m.room.topic")
 		must(t, err)
-		if topic["topic"] == topicBefore["topic"] {
+		if got, _ := topic["topic"].(string); got != "relayed topic" && got != "" {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("the room's topic stayed %q after the refusal, want %q back", topic["topic"], topicBefore["topic"])
+			t.Fatalf("the room's topic stayed %q after the refusal, want IRC's topic back", topic["topic"])
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
