@@ -7,7 +7,7 @@ LDFLAGS   := -s -w -X main.Tag=$(VERSION) -X main.Commit=$(COMMIT) -X 'main.Buil
 FUZZTIME  ?= 8s
 PKGS      := ./bridge/... ./cmd/... ./config/... ./database/...
 
-.PHONY: all build test test-deps vet unit fuzz-short fuzz e2e faults demo bench example-config docker-verify clean
+.PHONY: all build test check test-deps vet lint unit fuzz-short fuzz e2e faults demo bench example-config docker-verify clean
 
 all: build
 
@@ -19,6 +19,11 @@ build:
 # target briefly, and the end-to-end tests against the real stack. Each test stops what it started.
 test: test-deps vet unit fuzz-short e2e
 
+# `make check`: the contributors' fast lane: vet, lint and the unit tests, without root and without
+# the real stack (no race detector, no fuzzing, no end-to-end tests: `make test` runs those).
+check: vet
+	$(GO) test -tags $(TAGS) -count=1 $(PKGS)
+
 test-deps:
 	bash test/install.sh
 
@@ -28,6 +33,11 @@ vet:
 	$(GO) vet -tags $(TAGS) $(PKGS)
 	$(GO) vet -tags $(TAGS),e2e ./test/...
 	$(GO) vet -tags $(TAGS) ./bench/
+	GO=$(GO) TAGS=$(TAGS) bash test/lint.sh
+
+# staticcheck, goimports grouping and no zerolog Msgf (test/lint.sh; part of vet).
+lint:
+	GO=$(GO) TAGS=$(TAGS) bash test/lint.sh
 
 unit:
 	$(GO) test -race -tags $(TAGS) -count=1 $(PKGS)

@@ -118,12 +118,6 @@ func (p *dmPeers) addLocked(folded string) {
 	p.known[folded] = true
 }
 
-func (p *dmPeers) count() int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return len(p.known)
-}
-
 // loadDMPeers reads the login's private chats from bridgev2's user_portal table (every portal an
 // event of this login was queued to), so that the chats of an earlier run stay open.
 func (cl *IRCClient) loadDMPeers(ctx context.Context) {

@@ -34,6 +34,7 @@ func (cl *IRCClient) GetChatInfo(ctx context.Context, portal *bridgev2.Portal) (
 			// cannot raise anyone above themselves or touch the encryption event (100). Inviting
 			// takes ops too: a +i or +k channel's room must not let any member bring people in.
 			PowerLevels: &bridgev2.PowerLevelOverrides{Events: map[event.Type]int{event.StatePowerLevels: 50}, Invite: &opLevel},
+			MemberMap:   bridgev2.ChatMemberMap{},
 		},
 		ExtraUpdates: cl.portalUpdater(target),
 	}
@@ -48,7 +49,7 @@ func (cl *IRCClient) GetChatInfo(ctx context.Context, portal *bridgev2.Portal) (
 	// cl.sender takes cl.mu, so the members are built outside withChannel.
 	for _, m := range members {
 		nick, pl := m.Nick, powerLevel(m.Modes)
-		info.Members.Members = append(info.Members.Members, bridgev2.ChatMember{
+		info.Members.MemberMap.Set(bridgev2.ChatMember{
 			EventSender: cl.sender(nick),
 			Membership:  event.MembershipJoin,
 			UserInfo:    &bridgev2.UserInfo{Name: &nick},
@@ -78,10 +79,9 @@ func (cl *IRCClient) dmChatInfo(foldedNick string) *bridgev2.ChatInfo {
 		Members: &bridgev2.ChatMemberList{
 			IsFull:      true,
 			OtherUserID: other,
-			Members: []bridgev2.ChatMember{
-				{EventSender: cl.sender(me), Membership: event.MembershipJoin, UserInfo: &bridgev2.UserInfo{Name: &me}},
-				{EventSender: bridgev2.EventSender{Sender: other}, Membership: event.MembershipJoin, UserInfo: &bridgev2.UserInfo{Name: &nick}},
-			},
+			MemberMap: bridgev2.ChatMemberMap{}.
+				Set(bridgev2.ChatMember{EventSender: cl.sender(me), Membership: event.MembershipJoin, UserInfo: &bridgev2.UserInfo{Name: &me}}).
+				Set(bridgev2.ChatMember{EventSender: bridgev2.EventSender{Sender: other}, Membership: event.MembershipJoin, UserInfo: &bridgev2.UserInfo{Name: &nick}}),
 		},
 		ExtraUpdates: cl.portalUpdater(nick),
 	}

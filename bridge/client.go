@@ -6,11 +6,11 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"github.com/ergochat/irc-go/ircmsg"
 	"os"
 	"sync"
 	"time"
 
+	"github.com/ergochat/irc-go/ircmsg"
 	"github.com/rs/zerolog"
 	"maunium.net/go/mautrix/bridgev2"
 	"maunium.net/go/mautrix/bridgev2/networkid"

@@ -341,7 +341,7 @@ func (cl *IRCClient) membershipEvent(channel, nick, by string, membership event.
 			LogContext: cl.logContext("membership"),
 		},
 		ChatInfoChange: &bridgev2.ChatInfoChange{MemberChanges: &bridgev2.ChatMemberList{
-			Members: []bridgev2.ChatMember{m},
+			MemberMap: bridgev2.ChatMemberMap{}.Set(m),
 		}},
 	}
 }

@@ -53,10 +53,10 @@ func (cl *IRCClient) handleMode(msg *ircmsg.Message, at time.Time) {
 	if len(modes) == 0 {
 		return
 	}
-	members := make([]bridgev2.ChatMember, 0, len(modes))
+	members := make(bridgev2.ChatMemberMap, len(modes))
 	for folded, nick := range changed {
 		pl := powerLevel(modes[folded])
-		members = append(members, bridgev2.ChatMember{
+		members.Set(bridgev2.ChatMember{
 			EventSender: cl.sender(nick),
 			Membership:  event.MembershipJoin,
 			PowerLevel:  &pl,
@@ -70,7 +70,7 @@ func (cl *IRCClient) handleMode(msg *ircmsg.Message, at time.Time) {
 			Timestamp:  at,
 			LogContext: cl.logContext("mode"),
 		},
-		ChatInfoChange: &bridgev2.ChatInfoChange{MemberChanges: &bridgev2.ChatMemberList{Members: members}},
+		ChatInfoChange: &bridgev2.ChatInfoChange{MemberChanges: &bridgev2.ChatMemberList{MemberMap: members}},
 	})
 }
 

@@ -54,7 +54,7 @@ func TestAttackMultiModeLineGivesPowerToTheRightUser(t *testing.T) {
 		cl.handleMode(&msg, time.Now())
 		got := map[string]int{}
 		for _, evt := range cl.remote.items {
-			for _, m := range evt.(*simplevent.ChatInfoChange).ChatInfoChange.MemberChanges.Members {
+			for _, m := range evt.(*simplevent.ChatInfoChange).ChatInfoChange.MemberChanges.MemberMap {
 				_, nick, _ := ParseUserID(m.Sender)
 				got[nick] = *m.PowerLevel
 			}

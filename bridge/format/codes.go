@@ -21,8 +21,6 @@ type style struct {
 	fg, bg                                         color
 }
 
-func (s style) plain() bool { return s == style{} }
-
 func isDigit(b byte) bool { return '0' <= b && b <= '9' }
 
 func isHex(b byte) bool {
