@@ -221,12 +221,22 @@ func (c *IRCConnector) connectionStates() map[string]int {
 	return counts
 }
 
-func (c *IRCConnector) queueDepth() int {
-	n := 0
-	for _, cl := range c.snapshot() {
-		n += cl.irc.QueueLen() + cl.remote.Len()
+// metricsNetwork is the network label of the login's metrics: a configured network's ID, or "user"
+// for a server the user named (a label value per host would let users grow the metrics).
+func (cl *IRCClient) metricsNetwork() string {
+	if cl.network.UserAdded {
+		return "user"
 	}
-	return n
+	return cl.network.ID
+}
+
+func (c *IRCConnector) queueDepth() map[string]int {
+	depth := map[string]int{}
+	for _, cl := range c.snapshot() {
+		depth[metrics.QueueIRC] += cl.irc.QueueLen()
+		depth[metrics.QueueHomeserver] += cl.remote.Len()
+	}
+	return depth
 }
 
 // maxUserNetworkPacers bounds the pacers kept for servers users named (one per host tried).

@@ -36,6 +36,11 @@ var errNotConnected = failure("not connected to IRC right now; the message was n
 func (cl *IRCClient) HandleMatrixMessage(ctx context.Context, msg *bridgev2.MatrixMessage) (*bridgev2.MatrixMessageResponse, error) {
 	resp, err := cl.sendToIRC(ctx, msg)
 	if err != nil {
+		reason := metrics.UndeliveredOther
+		if errors.Is(err, errNotConnected) {
+			reason = metrics.UndeliveredNotConnected
+		}
+		cl.conn.Metrics.Undeliverable(metrics.MatrixToIRC, reason)
 		cl.noticeFailure(ctx, msg.Portal, err)
 		// The sender was told; sending it again after a restart would surprise them.
 		cl.conn.inbox.doneEvent(msg.Event)
@@ -162,7 +167,7 @@ func (cl *IRCClient) sendToIRC(ctx context.Context, msg *bridgev2.MatrixMessage)
 	if err = cl.sendOutgoing(out, chunks); err != nil {
 		return nil, err
 	}
-	cl.conn.Metrics.Observe(metrics.MatrixToIRC, start)
+	cl.conn.Metrics.Observe(metrics.MatrixToIRC, cl.metricsNetwork(), start)
 	dbMsg := &database.Message{
 		ID:        MakeMatrixMessageID(cl.network.ID, msg.Event.ID),
 		SenderID:  cl.ownUserID(),

@@ -95,7 +95,7 @@ func (cl *IRCClient) outboxEvent(m *spooledMessage, arrived time.Time, stored bo
 						return
 					}
 					if !arrived.IsZero() {
-						cl.conn.Metrics.Observe(metrics.IRCToMatrix, arrived)
+						cl.conn.Metrics.Observe(metrics.IRCToMatrix, cl.metricsNetwork(), arrived)
 					}
 					cl.conn.spool.done(sbdb.SpoolIRC, string(m.ID))
 				},

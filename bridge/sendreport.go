@@ -13,6 +13,7 @@ import (
 	"maunium.net/go/mautrix/event"
 
 	"github.com/sealbridge/sealbridge/bridge/irc"
+	"github.com/sealbridge/sealbridge/bridge/metrics"
 )
 
 // sendReport follows the server's answers to the lines of one Matrix message, where the server
@@ -54,12 +55,14 @@ func (r *sendReport) replyFunc() irc.ReplyFunc {
 // fail tells the sender (off the reader goroutine).
 func (r *sendReport) fail(err error) {
 	var refusal *irc.ServerRefusal
+	reason := metrics.UndeliveredOther
 	switch {
 	case errors.As(err, &refusal):
-		err = failure("the IRC server refused it: " + refusal.Text)
+		err, reason = failure("the IRC server refused it: "+refusal.Text), metrics.UndeliveredRefused
 	case errors.Is(err, irc.ErrUnconfirmed):
-		err = failure("the IRC server did not confirm it before the connection dropped; it may not have arrived")
+		err, reason = failure("the IRC server did not confirm it before the connection dropped; it may not have arrived"), metrics.UndeliveredUnconfirmed
 	}
+	r.cl.conn.Metrics.Undeliverable(metrics.MatrixToIRC, reason)
 	zerolog.Ctx(r.ctx).Warn().Err(err).Stringer("event_id", r.msg.Event.ID).Msg("IRC server did not take a message from Matrix")
 	r.cl.noticeFailure(r.ctx, r.msg.Portal, err)
 	if br := r.cl.conn.Bridge; br != nil && br.Matrix != nil {

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"runtime"
 	"sync"
 	"time"
 
@@ -44,9 +45,10 @@ type Metrics struct {
 	// direction and reason.
 	Undelivered *prometheus.CounterVec
 
-	mu     sync.Mutex
-	states func() map[string]int
-	depth  func() int
+	mu              sync.Mutex
+	states          func() map[string]int
+	depth           func() map[string]int
+	version, commit string
 }
 
 // New makes the collectors and registers them with Go and process collectors.
@@ -55,8 +57,8 @@ func New() *Metrics {
 		Registry: prometheus.NewRegistry(),
 		Messages: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sealbridge_messages_bridged_total",
-			Help: "Messages bridged, by direction.",
-		}, []string{"direction"}),
+			Help: "Messages bridged, by direction and network (\"user\" for servers users named at login).",
+		}, []string{"direction", "network"}),
 		SendLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "sealbridge_send_latency_seconds",
 			Help:    "Time the bridge took to pass a message on, by direction.",
@@ -80,7 +82,7 @@ func New() *Metrics {
 		}, []string{"direction", "reason"}),
 	}
 	for _, dir := range []string{IRCToMatrix, MatrixToIRC} {
-		m.Messages.WithLabelValues(dir)
+		m.SendLatency.WithLabelValues(dir)
 	}
 	for _, reason := range []string{"no_session", "other"} {
 		m.DecryptionFailures.WithLabelValues(reason)
@@ -89,7 +91,7 @@ func New() *Metrics {
 		m.PeerLimited.WithLabelValues(limit)
 	}
 	for _, dir := range []string{IRCToMatrix, MatrixToIRC} {
-		for _, reason := range []string{UndeliveredExpired, UndeliveredAttempts} {
+		for _, reason := range UndeliveredReasons {
 			m.Undelivered.WithLabelValues(dir, reason)
 		}
 	}
@@ -116,9 +118,31 @@ var Limits = []string{LimitChannels, LimitNewDMs, LimitDMRequests, LimitQueue, L
 
 // The reasons Undelivered counts a message under.
 const (
-	UndeliveredExpired  = "expired"  // still not delivered a day after it arrived
-	UndeliveredAttempts = "attempts" // handed over again at several starts without success
+	UndeliveredExpired      = "expired"       // still not delivered a day after it arrived
+	UndeliveredAttempts     = "attempts"      // handed over again at several starts without success
+	UndeliveredRefused      = "refused"       // the IRC server refused it (an error numeric or FAIL)
+	UndeliveredUnconfirmed  = "unconfirmed"   // the connection dropped before the server confirmed it
+	UndeliveredNotConnected = "not_connected" // no IRC connection came back in time
+	UndeliveredOther        = "other"         // anything else the sender was told (too long, not supported, ...)
 )
+
+// UndeliveredReasons are the reason label values of Undelivered.
+var UndeliveredReasons = []string{UndeliveredExpired, UndeliveredAttempts, UndeliveredRefused, UndeliveredUnconfirmed, UndeliveredNotConnected, UndeliveredOther}
+
+// Undeliverable counts one message given up in direction for reason.
+func (m *Metrics) Undeliverable(direction, reason string) {
+	if m != nil {
+		m.Undelivered.WithLabelValues(direction, reason).Inc()
+	}
+}
+
+// SetBuildInfo sets sealbridge_build_info's labels (the version and commit the binary was built
+// from); its value is always 1.
+func (m *Metrics) SetBuildInfo(version, commit string) {
+	m.mu.Lock()
+	m.version, m.commit = version, commit
+	m.mu.Unlock()
+}
 
 // Limited counts one thing refused or dropped under limit.
 func (m *Metrics) Limited(limit string) {
@@ -127,23 +151,30 @@ func (m *Metrics) Limited(limit string) {
 	}
 }
 
+// The queues sealbridge_send_queue_depth reports.
+const (
+	QueueIRC        = "irc"        // lines waiting for IRC flood control
+	QueueHomeserver = "homeserver" // IRC events waiting for the homeserver (memory and spool)
+)
+
 // SetSources tells the gauges where to read, at scrape time, the IRC connections by state and the
-// number of lines and events waiting in the bridge's queues.
-func (m *Metrics) SetSources(states func() map[string]int, depth func() int) {
+// number of lines and events waiting in the bridge's queues (by QueueIRC and QueueHomeserver).
+func (m *Metrics) SetSources(states func() map[string]int, depth func() map[string]int) {
 	m.mu.Lock()
 	m.states, m.depth = states, depth
 	m.mu.Unlock()
 }
 
-// Observe records one bridged message.
-func (m *Metrics) Observe(direction string, since time.Time) {
-	m.Messages.WithLabelValues(direction).Inc()
+// Observe records one message bridged in direction on network, arrived (or received) at since.
+func (m *Metrics) Observe(direction, network string, since time.Time) {
+	m.Messages.WithLabelValues(direction, network).Inc()
 	m.SendLatency.WithLabelValues(direction).Observe(time.Since(since).Seconds())
 }
 
 var (
 	connDesc  = prometheus.NewDesc("sealbridge_irc_connections", "IRC connections (one per login), by state.", []string{"state"}, nil)
-	queueDesc = prometheus.NewDesc("sealbridge_send_queue_depth", "Lines waiting for IRC flood control plus IRC events waiting for the homeserver.", nil, nil)
+	queueDesc = prometheus.NewDesc("sealbridge_send_queue_depth", "Lines waiting for IRC flood control (queue=irc) and IRC events waiting for the homeserver (queue=homeserver).", []string{"queue"}, nil)
+	buildDesc = prometheus.NewDesc("sealbridge_build_info", "The version and commit sealbridge was built from (always 1).", []string{"version", "commit", "goversion"}, nil)
 )
 
 // ConnectionStates are the states the connection gauge always reports.
@@ -154,12 +185,14 @@ type gaugeCollector struct{ m *Metrics }
 func (g *gaugeCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- connDesc
 	ch <- queueDesc
+	ch <- buildDesc
 }
 
 func (g *gaugeCollector) Collect(ch chan<- prometheus.Metric) {
 	g.m.mu.Lock()
-	states, depth := g.m.states, g.m.depth
+	states, depth, version, commit := g.m.states, g.m.depth, g.m.version, g.m.commit
 	g.m.mu.Unlock()
+	ch <- prometheus.MustNewConstMetric(buildDesc, prometheus.GaugeValue, 1, version, commit, runtime.Version())
 	counts := map[string]int{}
 	if states != nil {
 		counts = states()
@@ -167,11 +200,13 @@ func (g *gaugeCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, s := range ConnectionStates {
 		ch <- prometheus.MustNewConstMetric(connDesc, prometheus.GaugeValue, float64(counts[s]), s)
 	}
-	d := 0
+	depths := map[string]int{}
 	if depth != nil {
-		d = depth()
+		depths = depth()
 	}
-	ch <- prometheus.MustNewConstMetric(queueDesc, prometheus.GaugeValue, float64(d))
+	for _, q := range []string{QueueIRC, QueueHomeserver} {
+		ch <- prometheus.MustNewConstMetric(queueDesc, prometheus.GaugeValue, float64(depths[q]), q)
+	}
 }
 
 // Serve answers /metrics on addr until ctx ends.

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -18,27 +19,33 @@ import (
 
 func TestObserveAndGauges(t *testing.T) {
 	m := New()
-	m.Observe(IRCToMatrix, time.Now().Add(-3*time.Millisecond))
-	m.Observe(IRCToMatrix, time.Now())
-	m.Observe(MatrixToIRC, time.Now())
-	if got := testutil.ToFloat64(m.Messages.WithLabelValues(IRCToMatrix)); got != 2 {
-		t.Errorf("irc_to_matrix = %v, want 2", got)
+	m.Observe(IRCToMatrix, "libera", time.Now().Add(-3*time.Millisecond))
+	m.Observe(IRCToMatrix, "libera", time.Now())
+	m.Observe(MatrixToIRC, "oftc", time.Now())
+	if got := testutil.ToFloat64(m.Messages.WithLabelValues(IRCToMatrix, "libera")); got != 2 {
+		t.Errorf("irc_to_matrix on libera = %v, want 2", got)
 	}
-	if got := testutil.ToFloat64(m.Messages.WithLabelValues(MatrixToIRC)); got != 1 {
-		t.Errorf("matrix_to_irc = %v, want 1", got)
+	if got := testutil.ToFloat64(m.Messages.WithLabelValues(MatrixToIRC, "oftc")); got != 1 {
+		t.Errorf("matrix_to_irc on oftc = %v, want 1", got)
 	}
-	m.SetSources(func() map[string]int { return map[string]int{"connected": 3, "connecting": 1} }, func() int { return 7 })
+	m.SetBuildInfo("v1.2.3", "abc123")
+	m.SetSources(func() map[string]int { return map[string]int{"connected": 3, "connecting": 1} },
+		func() map[string]int { return map[string]int{QueueIRC: 7, QueueHomeserver: 2} })
 	want := `
 # HELP sealbridge_irc_connections IRC connections (one per login), by state.
 # TYPE sealbridge_irc_connections gauge
 sealbridge_irc_connections{state="connected"} 3
 sealbridge_irc_connections{state="connecting"} 1
 sealbridge_irc_connections{state="disconnected"} 0
-# HELP sealbridge_send_queue_depth Lines waiting for IRC flood control plus IRC events waiting for the homeserver.
+# HELP sealbridge_send_queue_depth Lines waiting for IRC flood control (queue=irc) and IRC events waiting for the homeserver (queue=homeserver).
 # TYPE sealbridge_send_queue_depth gauge
-sealbridge_send_queue_depth 7
+sealbridge_send_queue_depth{queue="homeserver"} 2
+sealbridge_send_queue_depth{queue="irc"} 7
+# HELP sealbridge_build_info The version and commit sealbridge was built from (always 1).
+# TYPE sealbridge_build_info gauge
+sealbridge_build_info{commit="abc123",goversion="` + runtime.Version() + `",version="v1.2.3"} 1
 `
-	if err := testutil.GatherAndCompare(m.Registry, strings.NewReader(want), "sealbridge_irc_connections", "sealbridge_send_queue_depth"); err != nil {
+	if err := testutil.GatherAndCompare(m.Registry, strings.NewReader(want), "sealbridge_irc_connections", "sealbridge_send_queue_depth", "sealbridge_build_info"); err != nil {
 		t.Error(err)
 	}
 }
@@ -71,7 +78,7 @@ func TestWrapCryptoCountsFailures(t *testing.T) {
 
 func TestServe(t *testing.T) {
 	m := New()
-	m.Observe(MatrixToIRC, time.Now())
+	m.Observe(MatrixToIRC, "libera", time.Now())
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -92,7 +99,7 @@ func TestServe(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	if !strings.Contains(body, `sealbridge_messages_bridged_total{direction="matrix_to_irc"} 1`) || !strings.Contains(body, "go_goroutines") {
+	if !strings.Contains(body, `sealbridge_messages_bridged_total{direction="matrix_to_irc",network="libera"} 1`) || !strings.Contains(body, "go_goroutines") {
 		t.Errorf("scrape:\n%s", body)
 	}
 	cancel()

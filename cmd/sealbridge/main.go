@@ -13,7 +13,8 @@ import (
 	"github.com/sealbridge/sealbridge/bridge/metrics"
 )
 
-// Filled in at build time with -ldflags "-X main.Tag=... -X main.Commit=... -X 'main.BuildTime=...'".
+// Filled in at build time with -ldflags "-X main.Tag=... -X main.Commit=... -X 'main.BuildTime=...'"
+// (the Makefile and the Dockerfile pass `git describe --tags --always` as the tag).
 var (
 	Tag       = ""
 	Commit    = "unknown"
@@ -26,7 +27,7 @@ func main() {
 		Name:        "sealbridge",
 		Description: "An IRC bridge for Matrix with end-to-end encrypted portal rooms.",
 		URL:         "https://github.com/sealbridge/sealbridge",
-		Version:     "0.1.0",
+		Version:     baseVersion(Tag),
 		Connector:   connector,
 	}
 	// The connector checks that a credentials key generated on this start reached the file.
@@ -36,6 +37,7 @@ func main() {
 		m.Matrix.Crypto = metrics.WrapCrypto(m.Matrix.Crypto, connector.Metrics)
 	}
 	m.InitVersion(Tag, Commit, BuildTime)
+	connector.Metrics.SetBuildInfo(m.Version, Commit)
 	if handleWriteExample(m) {
 		return
 	}

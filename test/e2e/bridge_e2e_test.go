@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -423,14 +424,17 @@ func runBridgeStory(t *testing.T, ctx context.Context, ircd *stack.IRC, hsKind, 
 	}
 	_, scrape := httpGet(t, br.MetricsURL)
 	for _, want := range []string{
-		`sealbridge_messages_bridged_total{direction="irc_to_matrix"}`,
-		`sealbridge_messages_bridged_total{direction="matrix_to_irc"}`,
+		`sealbridge_messages_bridged_total{direction="irc_to_matrix",network="testnet"}`,
+		`sealbridge_messages_bridged_total{direction="matrix_to_irc",network="testnet"}`,
 		`sealbridge_send_latency_seconds_count{direction="irc_to_matrix"}`,
 		`sealbridge_irc_connections{state="connected"}`,
 	} {
 		if v := metricValue(scrape, want); v < 1 {
 			t.Errorf("metric %s = %v, want at least 1", want, v)
 		}
+	}
+	if !regexp.MustCompile(`(?m)^sealbridge_build_info\{commit="[^"]+",goversion="go[^"]+",version="v[^"]+"\} 1$`).MatchString(scrape) {
+		t.Errorf("no sealbridge_build_info with the version and commit in the scrape")
 	}
 
 	// Log out and in again with SASL: the account registered in Anope.
