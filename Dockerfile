@@ -45,4 +45,8 @@ VOLUME /data
 WORKDIR /data
 # The appservice port (appservice.port in config.yaml); the homeserver must reach it.
 EXPOSE 29355
+# Healthy once the bridge answers ready on its appservice listener (unhealthy during the first-run
+# setup, before config.yaml exists).
+HEALTHCHECK --interval=30s --timeout=10s --start-period=2m \
+    CMD ["/usr/local/bin/sealbridge", "--healthcheck", "-c", "/data/config.yaml"]
 ENTRYPOINT ["/usr/local/bin/sealbridge-entrypoint"]

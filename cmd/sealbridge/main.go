@@ -38,8 +38,12 @@ func main() {
 	}
 	m.InitVersion(Tag, Commit, BuildTime)
 	connector.Metrics.SetBuildInfo(m.Version, Commit)
-	if handleWriteExample(m) {
+	if handleWriteExample(m) || handleHealthcheck(os.Args[1:]) {
 		return
+	}
+	m.PostStart = func() {
+		// Type=notify and the watchdog, under systemd (health.go).
+		notifySystemd(m.Bridge.BackgroundCtx, m.Config.AppService.Hostname, m.Config.AppService.Port, m.Log.With().Str("component", "systemd").Logger())
 	}
 	m.Run()
 }
