@@ -156,3 +156,52 @@ func permissionsStory(t *testing.T, ctx context.Context, s loginScene, hsURL, di
 	s.command("sudo @frank:localhost list-logins")
 	s.botSaysFrom(from, "limited to bridge administrators")
 }
+
+// adminStory: a bridge admin (@admin) sees every login with `logins`, has alice's connection
+// dropped and made again with `reconnect` (bob sees her quit and come back), and logs a login out
+// with `logout-login`.
+func adminStory(t *testing.T, ctx context.Context, s loginScene, hsURL, dir, botMXID, aliceNick string) {
+	admin, err := mxclient.New(ctx, filepath.Join(dir, "mxclient-admin.log"))
+	must(t, err)
+	defer admin.Close()
+	adminID, _, err := admin.Login(ctx, hsURL, "admin", "admin-password", true)
+	must(t, err)
+	mgmt, err := admin.CreateDM(ctx, botMXID)
+	must(t, err)
+	waitMembership(t, admin, mgmt, botMXID, "join")
+	say := func(command, want string) string {
+		t.Helper()
+		from := admin.EventCount()
+		_, err := admin.Send(ctx, mgmt, "m.text", command, "")
+		must(t, err)
+		c, cancel := context.WithTimeout(ctx, waitLong)
+		defer cancel()
+		e, err := admin.WaitEventFrom(c, from, func(e mxclient.Event) bool {
+			return e.RoomID == mgmt && e.Sender == botMXID && strings.Contains(e.Body(), want)
+		})
+		if err != nil {
+			t.Fatalf("%s: the bot did not say %q: %v", command, want, err)
+		}
+		return e.Body()
+	}
+	aliceLogin := "testnet:" + s.userID
+	table := say("logins", "IRC login(s)")
+	if !strings.Contains(table, aliceLogin) || !strings.Contains(table, "connected") || !strings.Contains(table, s.userID) {
+		t.Errorf("logins does not show alice's connected login:\n%s", table)
+	}
+
+	seen := len(s.bob.messages())
+	say("reconnect "+aliceLogin, "Reconnecting")
+	s.bob.waitForAfter(t, seen, "alice quitting", waitLong, func(m *ircmsg.Message) bool {
+		return m.Command == "QUIT" && strings.EqualFold(m.Nick(), aliceNick)
+	})
+	s.bob.waitForAfter(t, seen, "alice back in the channel", waitLong, func(m *ircmsg.Message) bool {
+		return m.Command == "JOIN" && strings.EqualFold(m.Nick(), aliceNick)
+	})
+
+	say("login nick testnet "+s.tag+"adm", "Connected to")
+	say("logout-login testnet:"+adminID, "out.")
+	if table := say("logins "+adminID, "IRC login(s)"); strings.Contains(table, "testnet:"+adminID) {
+		t.Errorf("the login is still listed after logout-login:\n%s", table)
+	}
+}
