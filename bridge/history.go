@@ -19,12 +19,14 @@ import (
 // through handleMessage like live ones; bridgev2 drops any whose message ID it has already stored,
 // so lines seen live, and lines we sent from Matrix (saved under the msgid of their echo), are not
 // bridged twice. Anything else in a history batch (joins, parts, modes, typing) is not replayed.
+//
+// The config's `backfill` section decides: `enabled` turns it on or off, `max_initial_messages` is
+// how many of the latest lines a new portal gets, `max_catchup_messages` how many a portal gets
+// after a reconnect (one request each, within the server's ISUPPORT CHATHISTORY maximum).
 
 const (
 	// historyLimit is how many lines one request asks for when the server names no maximum.
 	historyLimit = 100
-	// newPortalHistory is how many of the latest lines a new portal is given.
-	newPortalHistory = 20
 	// historyLookups bounds the history lookups (a database query, then a request) one login runs
 	// at once.
 	historyLookups = 4
@@ -35,22 +37,40 @@ func (cl *IRCClient) hasHistory() bool {
 	return cl.irc.HasCap("draft/chathistory") || cl.irc.HasCap("chathistory")
 }
 
-// historyLimitFor is ISUPPORT CHATHISTORY (the most lines per request), or historyLimit.
+// historyLimitFor is how many lines a catch-up request asks for: backfill.max_catchup_messages,
+// within ISUPPORT CHATHISTORY (the most lines per request) or historyLimit; 0 for none.
 func (cl *IRCClient) historyLimitFor() int {
+	limit := historyLimit
 	v, _ := cl.irc.ISupportValue("CHATHISTORY")
 	if n, err := strconv.Atoi(v); err == nil && n > 0 {
-		return min(n, 1000)
+		limit = min(n, 1000)
 	}
-	return historyLimit
+	_, _, catchup := cl.backfill()
+	return max(min(limit, catchup), 0)
+}
+
+// backfill is the config's backfill section: whether history is fetched at all, and how many lines
+// a new portal and a catch-up get.
+func (cl *IRCClient) backfill() (enabled bool, initial, catchup int) {
+	if cl.conn.Bridge == nil || cl.conn.Bridge.Config == nil {
+		return true, 20, historyLimit
+	}
+	b := cl.conn.Bridge.Config.Backfill
+	return b.Enabled, b.MaxInitialMessages, b.MaxCatchupMessages
 }
 
 // requestHistory asks for what a channel said while we were away, or for its latest lines when its
 // portal has none yet.
 func (cl *IRCClient) requestHistory(channel string) {
-	if !cl.hasHistory() || cl.conn.Bridge == nil || cl.conn.Bridge.DB == nil {
+	enabled, initial, _ := cl.backfill()
+	if !enabled || !cl.hasHistory() || cl.conn.Bridge == nil || cl.conn.Bridge.DB == nil {
 		return
 	}
-	cl.fetchHistory(channel, cl.channelKey(channel), []string{"LATEST", channel, "*", strconv.Itoa(newPortalHistory)})
+	var whenEmpty []string
+	if initial > 0 {
+		whenEmpty = []string{"LATEST", channel, "*", strconv.Itoa(initial)}
+	}
+	cl.fetchHistory(channel, cl.channelKey(channel), whenEmpty)
 }
 
 // fetchHistory asks for target's lines after the last message bridged into its portal, or sends
@@ -74,6 +94,12 @@ func (cl *IRCClient) fetchHistory(target string, key networkid.PortalKey, whenEm
 			// Inclusive of the last message's millisecond: its duplicate is dropped by ID.
 			since := ircTime(last.Timestamp.Add(-time.Millisecond))
 			params = []string{"AFTER", target, "timestamp=" + since, strconv.Itoa(cl.historyLimitFor())}
+			if cl.historyLimitFor() == 0 {
+				params = nil // no catch-up (backfill.max_catchup_messages)
+			}
+		}
+		if params == nil {
+			return
 		}
 		if err = cl.irc.Send("CHATHISTORY", params...); err != nil {
 			cl.log.Debug().Err(err).Msg("Failed to request history")
@@ -125,6 +151,9 @@ const dmHistoryWindow = 24 * time.Hour
 // requestDMHistory asks, after a reconnect, which nicks wrote to us while we were away
 // (CHATHISTORY TARGETS); handleHistoryTarget then fetches each private chat.
 func (cl *IRCClient) requestDMHistory() {
+	if enabled, _, _ := cl.backfill(); !enabled || cl.historyLimitFor() == 0 {
+		return
+	}
 	if cl.login == nil || !cl.hasHistory() || cl.conn.Bridge == nil || cl.conn.Bridge.DB == nil {
 		return
 	}

@@ -1,11 +1,15 @@
 package bridge
 
 import (
+	"context"
+	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/ergochat/irc-go/ircmsg"
+	"go.mau.fi/util/dbutil"
 	"maunium.net/go/mautrix/bridgev2"
+	"maunium.net/go/mautrix/bridgev2/bridgeconfig"
 	"maunium.net/go/mautrix/bridgev2/database"
 
 	sbdb "github.com/sealbridge/sealbridge/database"
@@ -90,4 +94,42 @@ func TestLinesDuringLoginFlowAreHeldNotDropped(t *testing.T) {
 	if carol == nil || carol.Modes != "v" || bob == nil || bob.Modes != "o" {
 		t.Fatalf("after the login flow: channel %+v", ch)
 	}
+}
+
+// The config's backfill section decides what history is asked for: nothing when disabled, the
+// latest max_initial_messages lines for a new portal, max_catchup_messages (within the server's
+// maximum) after a reconnect.
+func TestHistoryFollowsTheBackfillConfig(t *testing.T) {
+	raw, err := dbutil.NewWithDialect("file:"+filepath.Join(t.TempDir(), "bridge.db")+"?_txlock=immediate", "sqlite3-fk-wal")
+	must(t, err)
+	defer raw.Close()
+	cl, w := newWireClient(t, wireOpts{caps: []string{"batch", "draft/chathistory"}, isupport: "CHATHISTORY=50"})
+	ctx := context.Background()
+	cl.conn.Bridge.DB = database.New("sealbridge", sbdb.MetaTypes(), raw)
+	must(t, cl.conn.Bridge.DB.Upgrade(ctx))
+	cl.conn.Bridge.Config = &bridgeconfig.BridgeConfig{}
+	cl.conn.Bridge.Config.Backfill = bridgeconfig.BackfillConfig{Enabled: false, MaxInitialMessages: 7, MaxCatchupMessages: 30}
+	joinedChannel(cl, "#new", "me")
+	cl.requestHistory("#new")
+	time.Sleep(100 * time.Millisecond) // the lookup runs off the reader goroutine
+	wantWire(t, "backfill disabled", w.barrier(), nil)
+
+	cl.conn.Bridge.Config.Backfill.Enabled = true
+	cl.requestHistory("#new")
+	time.Sleep(100 * time.Millisecond)
+	wantWire(t, "a new portal", w.barrier(), []string{"CHATHISTORY LATEST #new * 7"})
+
+	key := cl.channelKey("#old")
+	must(t, cl.conn.Bridge.DB.Portal.Insert(ctx, &database.Portal{BridgeID: "sealbridge", PortalKey: key, Metadata: &sbdb.PortalMetadata{}}))
+	must(t, cl.conn.Bridge.DB.Ghost.Insert(ctx, &database.Ghost{BridgeID: "sealbridge", ID: "net/bob", Metadata: &sbdb.GhostMetadata{}}))
+	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	must(t, cl.conn.Bridge.DB.Message.Insert(ctx, &database.Message{BridgeID: "sealbridge", ID: "net/x", MXID: "$x", Room: key, SenderID: "net/bob", Timestamp: at}))
+	joinedChannel(cl, "#old", "me")
+	cl.requestHistory("#old")
+	time.Sleep(100 * time.Millisecond)
+	wantWire(t, "a catch-up", w.barrier(), []string{"CHATHISTORY AFTER #old timestamp=2026-01-02T03:04:04.999Z 30"})
+	cl.conn.Bridge.Config.Backfill.MaxCatchupMessages = 500 // the server's maximum (50) wins
+	cl.requestHistory("#old")
+	time.Sleep(100 * time.Millisecond)
+	wantWire(t, "a catch-up above the server's maximum", w.barrier(), []string{"CHATHISTORY AFTER #old timestamp=2026-01-02T03:04:04.999Z 50"})
 }

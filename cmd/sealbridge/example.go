@@ -41,6 +41,10 @@ var exampleEdits = []struct{ old, new string }{
 		"        # authenticated user into a relaybot for that chat.\n        enabled: true\n"},
 	// admin_only stays true (mautrix's default): a relay's IRC user speaks for everyone in the
 	// room, so only a bridge admin (or default_relays) decides whose connection does that.
+	// history: sealbridge fetches it with CHATHISTORY where the IRC server or bouncer keeps it
+	// (bridge/history.go): the latest 20 lines for a new room, up to 500 after a reconnect
+	{"backfill:\n    # Whether to do backfilling at all.\n    enabled: false\n    # Maximum number of messages to backfill in empty rooms.\n    # If this is zero or negative, backfill will be disabled in new rooms.\n    max_initial_messages: 50\n",
+		"backfill:\n    # Whether to do backfilling at all.\n    enabled: true\n    # Maximum number of messages to backfill in empty rooms.\n    # If this is zero or negative, backfill will be disabled in new rooms.\n    max_initial_messages: 20\n"},
 	// media links (`media-links on` in a room): links expire after a day, and files from encrypted
 	// rooms need the database entry that holds their keys
 	{"    # If set to 0, URLs will never expire.\n    expiry: 0\n", "    # If set to 0, URLs will never expire.\n    expiry: 86400\n"},
