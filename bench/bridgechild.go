@@ -20,7 +20,7 @@ import (
 )
 
 const (
-	botLocalpart = "ircbot" // appservice.bot.username in example-config.yaml
+	botLocalpart = "sealbridgebot" // appservice.bot.username in example-config.yaml
 	benchDomain  = "bench.invalid"
 	benchNetwork = "bench"
 )

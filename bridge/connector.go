@@ -145,7 +145,7 @@ func (c *IRCConnector) GetName() bridgev2.BridgeName {
 		NetworkID:            "irc",
 		BeeperBridgeType:     "sealbridge",
 		DefaultPort:          29355,
-		DefaultCommandPrefix: "!irc",
+		DefaultCommandPrefix: "!sb", // not mautrix-irc's !irc
 	}
 }
 

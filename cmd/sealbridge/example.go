@@ -17,6 +17,11 @@ import (
 // info level.
 // Each edit must match exactly once (ExampleConfig panics otherwise, and a test runs it).
 var exampleEdits = []struct{ old, new string }{
+	// sealbridge's own namespace: mautrix-irc's defaults (irc, @ircbot, @irc_...) would clash on a
+	// homeserver that runs both bridges
+	{"    id: $<<.NetworkID>>\n", "    id: sealbridge\n"},
+	{"        username: $<<.NetworkID>>bot\n", "        username: sealbridgebot\n"},
+	{"    username_template: $<<.NetworkID>>_{{.}}\n", "    username_template: sealbridge_{{.}}\n"},
 	{"    allow: false\n    # Whether to force-enable encryption in all bridged rooms.\n    default: false\n",
 		"    allow: true\n    # Whether to force-enable encryption in all bridged rooms.\n    default: true\n"},
 	{"    require: false\n", "    require: true\n"},

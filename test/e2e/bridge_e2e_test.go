@@ -628,7 +628,7 @@ func runBridgeStory(t *testing.T, ctx context.Context, ircd *stack.IRC, hsKind, 
 	}
 	botSaysIn(chanRoom, "files are not sent to IRC")
 	from = mx.EventCount()
-	_, err = mx.Send(ctx, chanRoom, "m.text", "!irc media-links on", "")
+	_, err = mx.Send(ctx, chanRoom, "m.text", "!sb media-links on", "")
 	must(t, err)
 	botSaysIn(chanRoom, "Media links are on")
 	seen := len(bob.messages())

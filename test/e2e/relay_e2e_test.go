@@ -46,7 +46,7 @@ func relayStory(t *testing.T, ctx context.Context, s relayScene) {
 		time.Sleep(200 * time.Millisecond)
 	}
 	from := s.alice.EventCount()
-	_, err := s.alice.Send(ctx, s.chanRoom, "m.text", "!irc set-relay", "")
+	_, err := s.alice.Send(ctx, s.chanRoom, "m.text", "!sb set-relay", "")
 	must(t, err)
 	c, cancel := context.WithTimeout(ctx, waitLong)
 	reply, err := s.alice.WaitEventFrom(c, from, func(e mxclient.Event) bool {
