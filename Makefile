@@ -7,7 +7,7 @@ LDFLAGS   := -s -w -X main.Tag=$(VERSION) -X main.Commit=$(COMMIT) -X 'main.Buil
 FUZZTIME  ?= 8s
 PKGS      := ./bridge/... ./cmd/... ./config/... ./database/...
 
-.PHONY: all build test check test-deps vet lint unit fuzz-short fuzz e2e faults demo bench example-config docker-verify clean
+.PHONY: all build release test check test-deps vet lint unit fuzz-short fuzz e2e faults demo bench example-config docker-verify clean
 
 all: build
 
@@ -72,6 +72,11 @@ demo: test-deps build
 bench:
 	$(GO) run -tags $(TAGS) ./bench -out bench/results.json
 
+# `make release`: static binaries for linux/amd64 and linux/arm64 with SHA256SUMS in dist/, versioned
+# by the git tag (contrib/release.sh; installs Debian's aarch64 cross compiler when run as root).
+release:
+	GO=$(GO) bash contrib/release.sh
+
 example-config: build
 	rm -f example-config.yaml && ./sealbridge -e -c example-config.yaml
 
@@ -81,4 +86,4 @@ docker-verify:
 	bash test/docker/verify.sh
 
 clean:
-	rm -rf sealbridge demo
+	rm -rf sealbridge demo dist
