@@ -1,4 +1,4 @@
-// Command bench is sealbridge's benchmark harness (issue 5). It drives the real code paths on
+// Command bench is sealbridge's benchmark harness. It drives the real code paths on
 // loopback and prints one table of figures, writing the same figures to a JSON file:
 //
 //	go run -tags goolm ./bench -out bench/results.json

@@ -8,7 +8,7 @@ import (
 	"strconv"
 )
 
-// results holds the keys of issue 5 (startup split by database, the engine-only memory figure
+// results holds the benchmark's figures (startup split by database, the engine-only memory figure
 // kept beside the whole-bridge one). A nil field was not measured and is written as null.
 type results struct {
 	MegolmEncryptUS     *float64 `json:"megolm_encrypt_us"`

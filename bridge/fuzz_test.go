@@ -109,7 +109,7 @@ func FuzzMatrixToIRC(f *testing.F) {
 			}
 			// The only refusal allowed is a message with nothing to send. A msgid that cannot be
 			// repeated in a tag (NUL, invalid UTF-8, over the client tag limit once escaped) leaves the
-			// tag out since 2c98007; before, such a reply failed (testdata/fuzz/FuzzMatrixToIRC/14cf752753ae5f6e).
+			// tag out rather than failing the reply (seed testdata/fuzz/FuzzMatrixToIRC/14cf752753ae5f6e).
 			if !strings.Contains(err.Error(), "empty on IRC") {
 				t.Fatalf("sendToIRC(%q, %q) with reply msgid %q: %v", body, formatted, replyMsgID, err)
 			}

@@ -5,7 +5,7 @@
 //
 //   - the reader goroutine reads lines with ircreader, parses them with
 //     ircmsg, drives the registration state machine (CAP LS 302, CAP REQ,
-//     SASL PLAIN, NICK/USER, ISUPPORT), answers PING at once, tracks our own
+//     SASL PLAIN or EXTERNAL, NICK/USER, ISUPPORT), answers PING at once, tracks our own
 //     nick and user@host, and then hands every line to Handler.OnMessage in
 //     order;
 //   - the writer goroutine drains two queues: a priority queue (PONG, CAP,
