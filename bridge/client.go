@@ -76,6 +76,8 @@ type IRCClient struct {
 	requests requests
 	// forcedJoins paces the channels the server joins us to without the user asking (admit.go).
 	forcedJoins tokenBucket
+	// collectors gather the server's answers to commands users run (collect.go).
+	collectors collectors
 	// limitNotices are the limits the user was told about on this connection (limits.go).
 	limitNotices limitNotices
 	// lastConnected is when the previous connection ended (zero after a restart).

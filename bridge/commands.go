@@ -68,7 +68,8 @@ func registerCommands(br *bridgev2.Bridge, c *IRCConnector) {
 	if !ok {
 		return
 	}
-	proc.AddHandlers(cmdJoin, cmdPart, cmdNetworks, cmdCertFP, cmdMediaLinks, cmdRequests, cmdLogins, cmdReconnect, cmdLogoutLogin)
+	proc.AddHandlers(cmdJoin, cmdPart, cmdNetworks, cmdCertFP, cmdMediaLinks, cmdRequests, cmdLogins, cmdReconnect, cmdLogoutLogin,
+		cmdWhois, cmdNick, cmdList, cmdTopic, cmdInvite, cmdMode, cmdIgnore, cmdUnignore, cmdRaw)
 }
 
 // loginForArgs picks the login a command acts on: the network named by the first argument when it is

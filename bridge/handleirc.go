@@ -27,6 +27,7 @@ func (cl *IRCClient) OnMessage(c *irc.Client, msg *ircmsg.Message, at time.Time)
 
 // handleLine dispatches one IRC line to its handler.
 func (cl *IRCClient) handleLine(msg *ircmsg.Message, at time.Time) {
+	cl.feedCollectors(msg) // answers to commands a user ran (collect.go)
 	if msg.Command == "BATCH" {
 		if cl.openMultiline(msg, at) {
 			return

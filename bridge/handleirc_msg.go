@@ -53,6 +53,9 @@ func (cl *IRCClient) handleMessage(msg *ircmsg.Message, at time.Time) {
 	}
 	fromMe := cl.isMe(nick)
 	channel := cl.irc.IsChannel(target)
+	if !fromMe && cl.ignores(nick) {
+		return // the user ignores this nick (`ignore`)
+	}
 	if _, by := msg.GetTag("relaymsg"); by != "" {
 		// A line some client relayed under a spoofed nick (RELAYMSG). Ours is the echo of a Matrix
 		// user's message this login relayed (relay.go); another login's is bridged by that login.

@@ -22,7 +22,7 @@ func (cl *IRCClient) handleTagMsg(msg *ircmsg.Message, at time.Time) {
 	}
 	nick := msg.Nick()
 	key, ok := cl.tagPortal(nick, msg.Params[0])
-	if !ok {
+	if !ok || (!cl.isMe(nick) && cl.ignores(nick)) {
 		return
 	}
 	if ok, typing := msg.GetTag("+typing"); ok && !cl.isMe(nick) {

@@ -24,6 +24,8 @@ type UserLoginMetadata struct {
 	ClientKey  string `json:"client_key_sealed,omitempty"`
 	// Channels the login is in, by casefolded name, rejoined after every reconnect.
 	Channels map[string]*Channel `json:"channels,omitempty"`
+	// Ignored are the nicks whose lines are not bridged (`ignore`), casefolded -> as written.
+	Ignored map[string]string `json:"ignored,omitempty"`
 }
 
 // Clone is a deep copy of m (the bridge writes a copy, taken under its lock, to the database).
@@ -38,6 +40,12 @@ func (m *UserLoginMetadata) Clone() *UserLoginMetadata {
 		for k, ch := range m.Channels {
 			chc := *ch
 			c.Channels[k] = &chc
+		}
+	}
+	if m.Ignored != nil {
+		c.Ignored = make(map[string]string, len(m.Ignored))
+		for k, v := range m.Ignored {
+			c.Ignored[k] = v
 		}
 	}
 	return &c

@@ -579,6 +579,7 @@ func runBridgeStory(t *testing.T, ctx context.Context, ircd *stack.IRC, hsKind, 
 
 	permissionsStory(t, ctx, logins, hsURL, dir, br.BotMXID)
 	adminStory(t, ctx, logins, hsURL, dir, br.BotMXID, saslNick)
+	commandsStory(t, ctx, logins, channel, chanRoom, saslNick, bobNick, bobMXID)
 	relayStory(t, ctx, relayScene{
 		hsURL: hsURL, dir: dir, botMXID: br.BotMXID, alice: mx, aliceNick: saslNick,
 		chanRoom: chanRoom, channel: channel, bob: bob, bobMXID: bobMXID,
