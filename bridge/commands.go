@@ -69,7 +69,7 @@ func registerCommands(br *bridgev2.Bridge, c *IRCConnector) {
 		return
 	}
 	proc.AddHandlers(cmdJoin, cmdPart, cmdNetworks, cmdCertFP, cmdMediaLinks, cmdRequests, cmdLogins, cmdReconnect, cmdLogoutLogin,
-		cmdWhois, cmdNick, cmdList, cmdTopic, cmdInvite, cmdMode, cmdIgnore, cmdUnignore, cmdRaw)
+		cmdWhois, cmdNick, cmdList, cmdTopic, cmdInvite, cmdMode, cmdIgnore, cmdUnignore, cmdAway, cmdRaw)
 }
 
 // loginForArgs picks the login a command acts on: the network named by the first argument when it is

@@ -41,6 +41,9 @@ var (
 	cmdUnignore = &commands.FullHandler{Func: fnUnignore, Name: "unignore", RequiresLogin: true, Help: commands.HelpMeta{
 		Section: commands.HelpSectionChats, Description: "Bridge an ignored IRC nick again.",
 		Args: "[_network_] <_nick_>"}}
+	cmdAway = &commands.FullHandler{Func: fnAway, Name: "away", RequiresLogin: true, Help: commands.HelpMeta{
+		Section: commands.HelpSectionChats, Description: "Mark yourself away on IRC with a message (others see it in WHOIS and when they message you); without a message, back again.",
+		Args: "[_network_] [_message_]"}}
 	cmdRaw = &commands.FullHandler{Func: fnRaw, Name: "raw", RequiresLogin: true, RequiresAdmin: true, Help: commands.HelpMeta{
 		Section: commands.HelpSectionAdmin, Description: "Send one raw IRC line over your own connection (bridge admins only).",
 		Args: "[_network_] <_IRC line_>"}}
@@ -314,6 +317,32 @@ func fnMode(ce *commands.Event) {
 		return
 	}
 	ce.Reply("Sent `MODE %s`; the server shows the change in the room, or tells you why not.", strings.Join(args, " "))
+}
+
+func fnAway(ce *commands.Event) {
+	cl, args, err := loginForArgs(ce)
+	if err != nil {
+		ce.Reply("%v", err)
+		return
+	}
+	message := strings.Join(args, " ")
+	if strings.ContainsAny(message, "\r\n\x00") {
+		ce.Reply("The away message must be one line")
+		return
+	}
+	if message == "" {
+		err = cl.irc.Send("AWAY")
+	} else {
+		err = cl.irc.Send("AWAY", message)
+	}
+	switch {
+	case err != nil:
+		ce.Reply("Failed to send: %v", err)
+	case message == "":
+		ce.Reply("You are back on %s.", cl.network.DisplayName())
+	default:
+		ce.Reply("You are away on %s: %s", cl.network.DisplayName(), message)
+	}
 }
 
 func fnRaw(ce *commands.Event) {

@@ -27,6 +27,11 @@ func commandsStory(t *testing.T, ctx context.Context, s loginScene, channel, cha
 		t.Errorf("list does not show %s:\n%s", channel, list)
 	}
 	run("topic "+channel, channel)
+	run("away at lunch", "You are away")
+	if who := run("whois "+aliceNick, "**"+aliceNick+"**"); !strings.Contains(who, "away: at lunch") {
+		t.Errorf("whois of alice after away does not show it:\n%s", who)
+	}
+	run("away", "You are back")
 
 	seen := len(s.bob.messages())
 	run("nick "+aliceNick+"x", "You are now "+aliceNick+"x")
