@@ -182,10 +182,11 @@ func newClient(c *IRCConnector, loginID networkid.UserLoginID, network *config.N
 		Flood:          irc.FloodConfig{Burst: network.Flood.Burst, LinesPerSecond: network.Flood.LinesPerSecond},
 		Backoff:        irc.BackoffConfig{Min: network.Reconnect.MinDelay, Max: network.Reconnect.MaxDelay},
 		Pace:           c.pacerFor(network).Wait,
-		Dial:           c.dialFor(network),
+		Dial:           c.dialFor(network, string(loginID)),
 		MaxBatchLines:  c.limits().MaxBatchLines,
 		Limited:        c.Metrics.Limited,
 	}
+	c.applyIdentity(&cfg, network, string(loginID), meta.Nick)
 	if meta.NickServ {
 		cfg.NickServPassword = password
 	} else {

@@ -162,6 +162,9 @@ func (l *ircLogin) SubmitUserInput(ctx context.Context, input map[string]string)
 		}
 		meta.UserServer = &sbdb.UserServer{Port: network.Port, TLS: network.UseTLS()}
 	}
+	if l.override == nil && l.conn.networkFull(network) {
+		return nil, fmt.Errorf("%s takes at most %d connections from this bridge, and all are in use; ask the bridge admin", network.DisplayName(), network.MaxConnections)
+	}
 	var old *IRCClient
 	if l.override != nil {
 		if l.override.ID != loginID {
@@ -267,7 +270,7 @@ func (l *ircLogin) certFP(ctx context.Context, network *config.Network, nick, ac
 	}
 	addCtx, cancel := context.WithTimeout(ctx, loginTimeout)
 	defer cancel()
-	if err = addCertFingerprint(addCtx, l.conn.dialFor(network), network, nick, account, password, cert, l.conn.Bridge.Log); err != nil {
+	if err = addCertFingerprint(addCtx, l.conn.dialFor(network, string(loginID)), network, nick, account, password, cert, l.conn.Bridge.Log); err != nil {
 		if errors.Is(err, errCertAdd) {
 			return nil, fmt.Errorf("%s: %v; nothing was saved", network.DisplayName(), err)
 		}

@@ -1,13 +1,10 @@
 package bridge
 
 import (
-	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/netip"
 	"strings"
-	"syscall"
 
 	"maunium.net/go/mautrix/bridgev2"
 
@@ -96,23 +93,6 @@ func (c *IRCConnector) knownNetwork(id string) bool {
 
 // errPrivateAddress is a user network whose address is not public.
 var errPrivateAddress = errors.New("the server's address is not a public internet address, and the bridge admin does not allow user networks on private addresses")
-
-// dialFor is how a network's connections are dialled: for user networks, unless the admin allows
-// private addresses, only to public addresses, checked on the address actually connected to
-// (after DNS), so a name that resolves to the bridge's own network is refused.
-func (c *IRCConnector) dialFor(network *config.Network) func(ctx context.Context, network, addr string) (net.Conn, error) {
-	if !network.UserAdded || c.Config.UserNetworks.AllowPrivateAddresses {
-		return nil
-	}
-	d := &net.Dialer{Control: func(_, address string, _ syscall.RawConn) error {
-		ap, err := netip.ParseAddrPort(address)
-		if err != nil || !publicAddress(ap.Addr()) {
-			return fmt.Errorf("%w (%s)", errPrivateAddress, address)
-		}
-		return nil
-	}}
-	return d.DialContext
-}
 
 // nonPublic are the special-purpose ranges (RFC 6890 and kin) the net/netip predicates miss.
 var nonPublic = []netip.Prefix{

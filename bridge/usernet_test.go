@@ -106,7 +106,7 @@ func TestUserNetworkDialRefusesPrivateAddresses(t *testing.T) {
 	user := &config.Network{ID: "127.0.0.1", UserAdded: true}
 
 	c := userNetConnector(t, false)
-	dial := c.dialFor(user)
+	dial := c.dialFor(user, "login")
 	if dial == nil {
 		t.Fatal("no guarded dialer for a user network")
 	}
@@ -118,10 +118,10 @@ func TestUserNetworkDialRefusesPrivateAddresses(t *testing.T) {
 			t.Errorf("dial %s: got %v, want the private address refusal", addr, err)
 		}
 	}
-	if c.dialFor(&config.Network{ID: "libera"}) != nil {
+	if c.dialFor(&config.Network{ID: "libera"}, "login") != nil {
 		t.Error("a configured network's connections are guarded too (the admin chose its address)")
 	}
-	if c := userNetConnector(t, true); c.dialFor(user) != nil {
+	if c := userNetConnector(t, true); c.dialFor(user, "login") != nil {
 		t.Error("allow_private_addresses still guards the dialer")
 	}
 

@@ -96,6 +96,9 @@ type Network struct {
 	Password  string    `yaml:"password"`
 	Flood     Flood     `yaml:"flood"`
 	Reconnect Reconnect `yaml:"reconnect"`
+	// Identity is how the network sees each login: username and real name, source address,
+	// WEBIRC, connection cap (identity.go).
+	Identity `yaml:",inline"`
 	// ID is the key of this network in Networks, filled in by ApplyDefaults; for a user network,
 	// its host.
 	ID string `yaml:"-"`
@@ -190,6 +193,7 @@ func (n *Network) applyDefaults(id string) {
 	if n.Reconnect.ConnectBurst == 0 {
 		n.Reconnect.ConnectBurst = DefaultConnectBurst
 	}
+	n.Identity.applyDefaults()
 }
 
 // Validate applies defaults and reports the first problem, naming the key and what to write instead.
@@ -228,6 +232,9 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("%s.reconnect: need 0 < min_delay <= max_delay (defaults %s and %s)", key, DefaultMinDelay, DefaultMaxDelay)
 		case n.Reconnect.ConnectsPerSecond < 0 || n.Reconnect.ConnectBurst < 0:
 			return fmt.Errorf("%s.reconnect: connects_per_second and connect_burst must be positive (defaults %g and %d)", key, DefaultConnectsPerSec, DefaultConnectBurst)
+		}
+		if err := n.Identity.validate(key); err != nil {
+			return err
 		}
 	}
 	for _, a := range c.RelayActions {

@@ -83,3 +83,34 @@ func TestExampleParses(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestIdentityValidation(t *testing.T) {
+	for _, tc := range []struct{ yaml, err string }{
+		{"networks: {n: {address: x, username: '{who}'}}", "network.networks.n.username"},
+		{"networks: {n: {address: x, username: 'a b'}}", "network.networks.n.username"},
+		{"networks: {n: {address: x, bind_address: 'not-an-ip'}}", "network.networks.n.bind_address"},
+		{"networks: {n: {address: x, max_connections: -1}}", "network.networks.n.max_connections"},
+		{"networks: {n: {address: x, webirc: {password: pw, ip_prefix: 10.0.0.0/8}}}", "network.networks.n.webirc.ip_prefix"},
+	} {
+		var c Config
+		if err := yaml.Unmarshal([]byte(tc.yaml), &c); err != nil {
+			t.Fatal(err)
+		}
+		c.CredentialsKey = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
+		if err := c.Validate(); err == nil || !strings.Contains(err.Error(), tc.err) {
+			t.Errorf("%s: %v, want an error naming %s", tc.yaml, err, tc.err)
+		}
+	}
+	var c Config
+	if err := yaml.Unmarshal([]byte("networks: {n: {address: x, bind_address: '2001:db8::/64', webirc: {password: pw}}}"), &c); err != nil {
+		t.Fatal(err)
+	}
+	c.CredentialsKey = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	n := c.Networks["n"]
+	if n.Username != DefaultUsername || n.RealName != DefaultRealName || n.WebIRC.Hostname != DefaultWebIRCHostname || n.WebIRC.IPPrefix != DefaultWebIRCIPPrefix {
+		t.Errorf("identity defaults: %+v", n.Identity)
+	}
+}

@@ -74,7 +74,7 @@ for f in /usr/sbin/inspircd /usr/sbin/anope /usr/lib/anope/modules/inspircd3.so 
 	/usr/lib/postgresql/15/bin/postgres /usr/bin/sqlite3; do
 	[ -e "$f" ] || { echo "install.sh: $f missing after install" >&2; exit 1; }
 done
-for m in cap ircv3 ircv3_accounttag ircv3_batch ircv3_capnotify ircv3_ctctags \
+for m in cap cgiirc ircv3 ircv3_accounttag ircv3_batch ircv3_capnotify ircv3_ctctags \
 	ircv3_echomessage ircv3_msgid ircv3_servertime sasl services_account \
 	spanningtree chanhistory ssl_gnutls; do
 	[ -e "/usr/lib/inspircd/modules/m_$m.so" ] || { echo "install.sh: InspIRCd module m_$m.so missing" >&2; exit 1; }

@@ -61,12 +61,20 @@ type Config struct {
 	// not by Connect) and may wait; an error (ctx done) stops Run. Several clients share one Pace
 	// to spread their connections over time.
 	Pace func(ctx context.Context) error
+	// WebIRC, when set, opens every connection with WEBIRC: the server shows Hostname and IP for
+	// this client instead of the bridge's own (a gateway the server's operators configured).
+	WebIRC *WebIRC
 	// MaxBatchLines bounds the lines kept for one labeled response (default 1000); the rest are
 	// still passed to the Handler, only not collected.
 	MaxBatchLines int
 	// Limited, when set, is told each time the server sent more than one of the engine's bounds
 	// (LimitBatch, LimitISupport) and the excess was dropped.
 	Limited func(limit string)
+}
+
+// WebIRC is the WEBIRC line (https://ircv3.net/specs/extensions/webirc).
+type WebIRC struct {
+	Password, Gateway, Hostname, IP string
 }
 
 // The bounds the engine reports to Config.Limited.

@@ -59,6 +59,10 @@ func (r *registration) saslMechanism() string {
 
 // start sends the opening lines.
 func (r *registration) start() {
+	if w := r.cfg.WebIRC; w != nil {
+		// https://ircv3.net/specs/extensions/webirc: first, before anything else
+		_ = r.s.sendSecret("WEBIRC", w.Password, w.Gateway, w.Hostname, w.IP)
+	}
 	if r.cfg.ServerPassword != "" {
 		_ = r.s.sendNow("PASS", r.cfg.ServerPassword)
 	}

@@ -524,3 +524,25 @@ func TestNickServImpostorGetsNoPassword(t *testing.T) {
 		})
 	}
 }
+
+// WEBIRC opens the connection, before PASS and CAP, and never reaches the trace log.
+func TestWebIRCComesFirst(t *testing.T) {
+	srv := newFakeServer(t)
+	cfg := testConfig(srv)
+	cfg.ServerPassword = "serverpw"
+	cfg.WebIRC = &WebIRC{Password: "gatewaypw", Gateway: "sealbridge", Hostname: "ab12cd34.users.example", IP: "fd00::1"}
+	logged := &syncWriter{}
+	c := New(cfg, newRecHandler(), zerolog.New(logged).Level(zerolog.TraceLevel))
+	t.Cleanup(func() { _ = c.Close() })
+	res := connectAsync(c)
+	fc := srv.accept()
+	fc.expectMessage("WEBIRC", "gatewaypw", "sealbridge", "ab12cd34.users.example", "fd00::1")
+	fc.expectMessage("PASS", "serverpw")
+	fc.registerNoCaps("bridge")
+	if err := waitErr(t, res); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(logged.String(), "gatewaypw") {
+		t.Errorf("the WEBIRC password reached the trace log")
+	}
+}

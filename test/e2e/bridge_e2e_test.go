@@ -119,6 +119,12 @@ func runBridgeStory(t *testing.T, ctx context.Context, ircd *stack.IRC, hsKind, 
 			"deadnet": map[string]any{"address": "127.0.0.1", "port": deadPort(t), "tls": false},
 			// the real server's TLS port, but without trusting its CA: verification must fail
 			"untrusted": map[string]any{"address": "127.0.0.1", "port": ircd.TLSPort, "tls": true},
+			// the real server again: each login from its own loopback address, at most one at a time
+			"bindnet": map[string]any{"address": "127.0.0.1", "port": ircd.Port, "tls": false,
+				"bind_address": "127.0.1.0/24", "max_connections": 1},
+			// and through its WEBIRC gateway: each login with its own pseudonymous host
+			"webnet": map[string]any{"address": "127.0.0.1", "port": ircd.Port, "tls": false,
+				"webirc": map[string]any{"password": ircd.WebIRCPassword}},
 		},
 	})
 	must(t, err)
@@ -580,6 +586,10 @@ func runBridgeStory(t *testing.T, ctx context.Context, ircd *stack.IRC, hsKind, 
 	permissionsStory(t, ctx, logins, hsURL, dir, br.BotMXID)
 	adminStory(t, ctx, logins, hsURL, dir, br.BotMXID, saslNick)
 	commandsStory(t, ctx, logins, channel, chanRoom, saslNick, bobNick, bobMXID)
+	identityStory(t, ctx, logins, func(text string) {
+		_, err := mx2.Send(ctx, mgmt2, "m.text", text, "")
+		must(t, err)
+	}, daveSays, mx2.EventCount)
 	relayStory(t, ctx, relayScene{
 		hsURL: hsURL, dir: dir, botMXID: br.BotMXID, alice: mx, aliceNick: saslNick,
 		chanRoom: chanRoom, channel: channel, bob: bob, bobMXID: bobMXID,

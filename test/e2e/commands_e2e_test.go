@@ -63,3 +63,45 @@ func commandsStory(t *testing.T, ctx context.Context, s loginScene, channel, cha
 		}
 	}
 }
+
+// identityStory: how a network sees each login. On bindnet (bind_address 127.0.1.0/24,
+// max_connections 1) alice connects from her own loopback address with the default real name, and
+// dave is refused while she is on. On webnet (a WEBIRC gateway) alice shows a pseudonymous address.
+func identityStory(t *testing.T, ctx context.Context, s loginScene, daveCommand func(string), daveSays func(int, string), daveEvents func() int) {
+	whoisOf := func(nick string) (host, realname string) {
+		t.Helper()
+		seen := len(s.bob.messages())
+		s.bob.send(t, "WHOIS", nick)
+		m := s.bob.waitForAfter(t, seen, "WHOIS "+nick, waitLong, func(m *ircmsg.Message) bool {
+			return m.Command == "311" && len(m.Params) > 5 && strings.EqualFold(m.Params[1], nick)
+		})
+		return m.Params[3], m.Params[5]
+	}
+	nick := s.tag + "bnd"
+	from := s.mx.EventCount()
+	s.command("login nick bindnet " + nick)
+	s.botSaysFrom(from, "Connected to bindnet")
+	host, realname := whoisOf(nick)
+	if !strings.HasPrefix(host, "127.0.1.") || realname != "Matrix user via sealbridge" {
+		t.Errorf("on bindnet alice is %s (%q), want an address in 127.0.1.0/24 and the default real name", host, realname)
+	}
+	from = daveEvents()
+	daveCommand("login nick bindnet " + s.tag + "dbnd")
+	daveSays(from, "at most 1 connections")
+	from = s.mx.EventCount()
+	s.command("logout bindnet:" + s.userID)
+	s.botSaysFrom(from, "Logged out")
+
+	nick = s.tag + "web"
+	from = s.mx.EventCount()
+	s.command("login nick webnet " + nick)
+	s.botSaysFrom(from, "Connected to webnet")
+	// InspIRCd ignores the host a gateway names and shows the IP (which it would resolve with
+	// resolvehostnames): the login's pseudonymous address out of the WEBIRC prefix.
+	if host, _ := whoisOf(nick); !strings.HasPrefix(host, "fd00:5ea1:b41d:") && !strings.HasSuffix(host, ".users.sealbridge.invalid") {
+		t.Errorf("through WEBIRC alice's host is %q, want her pseudonymous address or host", host)
+	}
+	from = s.mx.EventCount()
+	s.command("logout webnet:" + s.userID)
+	s.botSaysFrom(from, "Logged out")
+}

@@ -53,7 +53,9 @@ type IRC struct {
 	Network      string // NETWORK= in 005
 	OperName     string // an IRC operator block: OPER OperName OperPassword
 	OperPassword string
-	Dir          string // configs, certificates, logs (inspircd.log, anope.log, anope/logs/)
+	// WebIRCPassword is the password of the server's WEBIRC gateway block (any host may use it).
+	WebIRCPassword string
+	Dir            string // configs, certificates, logs (inspircd.log, anope.log, anope/logs/)
 
 	inspircd *process
 	anope    *process
@@ -97,16 +99,17 @@ func StartIRC(ctx context.Context, dir string) (*IRC, error) {
 		return nil, err
 	}
 	i := &IRC{
-		Host:         "127.0.0.1",
-		Port:         ports[0],
-		TLSPort:      ports[1],
-		CAFile:       filepath.Join(dir, "ca.pem"),
-		ServerName:   "irc.localhost",
-		ServicesName: "services.localhost",
-		Network:      "SealNet",
-		OperName:     "admin",
-		OperPassword: randomHex(8),
-		Dir:          dir,
+		Host:           "127.0.0.1",
+		Port:           ports[0],
+		TLSPort:        ports[1],
+		CAFile:         filepath.Join(dir, "ca.pem"),
+		ServerName:     "irc.localhost",
+		ServicesName:   "services.localhost",
+		Network:        "SealNet",
+		OperName:       "admin",
+		OperPassword:   randomHex(8),
+		WebIRCPassword: randomHex(8),
+		Dir:            dir,
 	}
 	certFile, keyFile := filepath.Join(dir, "server.pem"), filepath.Join(dir, "server.key")
 	if err := writeCerts(i.CAFile, certFile, keyFile, []string{"localhost", i.ServerName}, []net.IP{net.ParseIP("127.0.0.1"), net.ParseIP("::1")}); err != nil {
@@ -120,17 +123,18 @@ func StartIRC(ctx context.Context, dir string) (*IRC, error) {
 		}
 	}
 	data := map[string]any{
-		"ServerName":   i.ServerName,
-		"ServicesName": i.ServicesName,
-		"Network":      i.Network,
-		"Port":         i.Port,
-		"TLSPort":      i.TLSPort,
-		"LinkPort":     ports[2],
-		"LinkPassword": randomHex(12),
-		"OperPassword": i.OperPassword,
-		"CertFile":     certFile,
-		"KeyFile":      keyFile,
-		"Dir":          dir,
+		"ServerName":     i.ServerName,
+		"ServicesName":   i.ServicesName,
+		"Network":        i.Network,
+		"Port":           i.Port,
+		"TLSPort":        i.TLSPort,
+		"LinkPort":       ports[2],
+		"LinkPassword":   randomHex(12),
+		"OperPassword":   i.OperPassword,
+		"WebIRCPassword": i.WebIRCPassword,
+		"CertFile":       certFile,
+		"KeyFile":        keyFile,
+		"Dir":            dir,
 	}
 	inspConf := filepath.Join(dir, "inspircd.conf")
 	if err := renderFile(inspConf, inspircdTemplate, data); err != nil {
