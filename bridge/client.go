@@ -187,6 +187,9 @@ func newClient(c *IRCConnector, loginID networkid.UserLoginID, network *config.N
 		Limited:        c.Metrics.Limited,
 	}
 	c.applyIdentity(&cfg, network, string(loginID), meta.Nick)
+	if c.Config.Identd.Enabled {
+		cfg.Dial = c.trackIdent(cfg.Dial, cfg.Username)
+	}
 	if meta.NickServ {
 		cfg.NickServPassword = password
 	} else {

@@ -5,6 +5,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"fmt"
+	"net"
 	"sync"
 	"time"
 
@@ -48,6 +49,8 @@ type IRCConnector struct {
 	spool       *spool
 	inbox       *matrixInbox
 	undelivered undeliveredNotices
+	// idents are the open connections the identd answers for (identd.go).
+	idents idents
 
 	// ConfigPath is the config file's path (set by main), and generatedKey the credentials key the
 	// config upgrade made on this start, if any: ValidateConfig checks that the file holds it.
@@ -120,6 +123,13 @@ func (c *IRCConnector) Start(ctx context.Context) error {
 	}
 	c.inbox.start(c.Bridge.BackgroundCtx)
 	go c.pruneMedia(c.Bridge.BackgroundCtx)
+	if c.Config.Identd.Enabled {
+		ln, err := net.Listen("tcp", c.Config.Identd.Listen)
+		if err != nil {
+			return fmt.Errorf("network.identd.listen: %w", err)
+		}
+		go c.runIdentd(c.Bridge.BackgroundCtx, ln, c.Bridge.Log.With().Str("component", "identd").Logger())
+	}
 	if c.Config.Metrics.Enabled {
 		log := c.Bridge.Log.With().Str("component", "metrics").Logger()
 		go func() {

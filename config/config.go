@@ -42,6 +42,8 @@ type Config struct {
 	UserNetworks UserNetworks `yaml:"user_networks"`
 	// Limits bound what IRC peers can make the bridge hold or create per login (limits.go).
 	Limits Limits `yaml:"limits"`
+	// Identd answers IRC servers' ident queries (RFC 1413) with each login's username.
+	Identd Identd `yaml:"identd"`
 	// RelayActions are the moderation actions the relay's IRC connection takes on behalf of room
 	// members without a login of their own (RelayAction*). Empty by default: such a member's kick,
 	// ban, invite, power level or topic change is refused and undone, and only their messages are
@@ -165,6 +167,9 @@ func (c *Config) ApplyDefaults() {
 	}
 	c.UserNetworks.applyDefaults()
 	c.Limits.applyDefaults()
+	if c.Identd.Listen == "" {
+		c.Identd.Listen = DefaultIdentdListen
+	}
 }
 
 func (n *Network) applyDefaults(id string) {
@@ -250,6 +255,11 @@ func (c *Config) Validate() error {
 	if _, err := c.SealingKey(); err != nil {
 		return err
 	}
+	if c.Identd.Enabled {
+		if _, _, err := net.SplitHostPort(c.Identd.Listen); err != nil {
+			return fmt.Errorf("network.identd.listen: %q is not host:port (e.g. 0.0.0.0:113)", c.Identd.Listen)
+		}
+	}
 	if c.Metrics.Enabled {
 		if _, _, err := net.SplitHostPort(c.Metrics.Listen); err != nil {
 			return fmt.Errorf("network.metrics.listen: %q is not host:port (e.g. 127.0.0.1:8001)", c.Metrics.Listen)
@@ -295,6 +305,8 @@ func UpgradeGenerating(helper up.Helper) (generated string) {
 	helper.Copy(up.Str, "plaintext_notice")
 	helper.Copy(up.Str, "edit_style")
 	helper.Copy(up.List, "relay_actions")
+	helper.Copy(up.Bool, "identd", "enabled")
+	helper.Copy(up.Str, "identd", "listen")
 	helper.Copy(up.Bool, "metrics", "enabled")
 	helper.Copy(up.Str, "metrics", "listen")
 	helper.Copy(up.Bool, "user_networks", "enabled")

@@ -12,6 +12,16 @@ import (
 // (BindAddress, a prefix from which each login gets a stable address of its own), their own host
 // through the server's WEBIRC gateway, and a cap on how many connect at all.
 
+// Identd is the built-in ident server: off by default. Port 113 needs CAP_NET_BIND_SERVICE (or a
+// port forward to the listen address).
+type Identd struct {
+	Enabled bool   `yaml:"enabled"`
+	Listen  string `yaml:"listen"`
+}
+
+// DefaultIdentdListen is where the identd listens unless the admin says otherwise.
+const DefaultIdentdListen = "0.0.0.0:113"
+
 // Identity is the per-network part of a Network that shapes each login's IRC identity.
 type Identity struct {
 	// Username and RealName are templates for the IRC username (ident) and real name of each
