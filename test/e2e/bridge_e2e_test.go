@@ -339,10 +339,8 @@ func runBridgeStory(t *testing.T, ctx context.Context, ircd *stack.IRC, hsKind, 
 	}
 	must(t, bob.c.SendTagged(map[string]string{"+draft/reply": questionMsgID}, "PRIVMSG", channel, "follow up"))
 	followUp := waitMessage(t, mx, chanRoom, bobMXID, "follow up")
-	relatesTo, _ := followUp.Content["m.relates_to"].(map[string]any)
-	inReplyTo, _ := relatesTo["m.in_reply_to"].(map[string]any)
-	if inReplyTo["event_id"] != question.EventID {
-		t.Errorf("IRC reply arrived with m.relates_to %v, want a reply to %s", followUp.Content["m.relates_to"], question.EventID)
+	if followUp.ReplyTo != question.EventID {
+		t.Errorf("IRC reply arrived as a reply to %q on the wire (as Element reads it), want %s", followUp.ReplyTo, question.EventID)
 	}
 
 	// Topic, joins, nick changes and parts show in the room.

@@ -30,8 +30,8 @@ func tagsStory(t *testing.T, ctx context.Context, s moderationScene, bobMXID str
 	must(t, s.bob.c.SendTagged(map[string]string{"+draft/react": "👍", "+draft/reply": msgid}, "TAGMSG", s.channel))
 	c, cancel := context.WithTimeout(ctx, waitLong)
 	reaction, err := mx.WaitEvent(c, func(e mxclient.Event) bool {
-		rel, _ := e.Content["m.relates_to"].(map[string]any)
-		return e.RoomID == s.chanRoom && e.Type == "m.reaction" && e.Sender == bobMXID &&
+		rel := e.Relation // as Element reads it: the wire relation
+		return e.RoomID == s.chanRoom && e.Type == "m.reaction" && e.Sender == bobMXID && rel["rel_type"] == "m.annotation" &&
 			rel["event_id"] == sent && strings.TrimSuffix(fmt.Sprint(rel["key"]), "\uFE0F") == "👍"
 	})
 	cancel()

@@ -133,14 +133,16 @@ function emitEvent(ev, why) {
   const type = decryptionError ? ev.getWireType() : ev.getType();
   // getOriginalContent, not getContent: the latter shows the content of a
   // later edit once the SDK has aggregated it, and we report each event as
-  // it is. An encrypted event keeps m.relates_to in its cleartext wire
-  // content; report it as part of the content, as clients see it.
+  // it is.
   let content = decryptionError ? ev.getWireContent() : ev.getOriginalContent();
   content = { ...(content ?? {}) };
-  const wireRel = ev.getWireContent()?.["m.relates_to"];
-  if (encrypted && !decryptionError && wireRel && !content["m.relates_to"]) {
-    content["m.relates_to"] = wireRel;
-  }
+  // Relations exactly as matrix-js-sdk, and so Element, sees them: from the
+  // event's cleartext wire content only (MatrixEvent.getRelation and
+  // replyEventId). A relation that is only inside the ciphertext is no
+  // relation to Element, so it is not reported as one (content keeps what the
+  // ciphertext held, and the tests never read relations from it).
+  const relation = ev.getRelation();
+  const replyTo = ev.replyEventId;
   const key = `${eventId}\u0000${type}\u0000${decryptionError ?? ""}`;
   if (emitted.has(key)) return;
   emitted.add(key);
@@ -162,6 +164,8 @@ function emitEvent(ev, why) {
     else ownJoined.delete(roomId);
   }
   if (encrypted) line.wire_type = ev.getWireType();
+  if (relation) line.relation = relation;
+  if (replyTo) line.reply_to = replyTo;
   const redacts = ev.event.redacts ?? content.redacts;
   if (redacts) line.redacts = redacts;
   if (ev.isRedacted()) line.redacted = true;

@@ -79,6 +79,11 @@ type Event struct {
 	// WireType is the type on the wire (m.room.encrypted) for encrypted events.
 	WireType       string `json:"wire_type,omitempty"`
 	OriginServerTS int64  `json:"origin_server_ts"`
+	// Relation and ReplyTo are the event's relation (rel_type, event_id, key) and the event it
+	// replies to, as matrix-js-sdk (and so Element) reads them: from the cleartext wire content
+	// only. Tests judge relations by these, never by Content's m.relates_to.
+	Relation map[string]any `json:"relation,omitempty"`
+	ReplyTo  string         `json:"reply_to,omitempty"`
 	// Redacts is the target of an m.room.redaction.
 	Redacts string `json:"redacts,omitempty"`
 	// Redacted is true when the event had already been redacted when it was

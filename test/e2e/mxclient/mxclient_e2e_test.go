@@ -259,8 +259,8 @@ func TestFirstMessageToInvitee(t *testing.T) {
 		t.Fatal("Events() is empty")
 	}
 
-	// Edits keep m.relates_to (cleartext on the wire) in the reported
-	// content; redactions are reported with their target.
+	// Edits are reported with their relation as read from the wire;
+	// redactions with their target.
 	editID, err := a.Edit(ctx, roomID, firstID, "after all")
 	if err != nil {
 		t.Fatalf("edit: %v", err)
@@ -269,7 +269,7 @@ func TestFirstMessageToInvitee(t *testing.T) {
 	if err != nil {
 		t.Fatalf("dave: edit: %v", err)
 	}
-	rel, _ := ev.Content["m.relates_to"].(map[string]any)
+	rel := ev.Relation
 	newContent, _ := ev.Content["m.new_content"].(map[string]any)
 	if rel["rel_type"] != "m.replace" || rel["event_id"] != firstID || newContent["body"] != "after all" {
 		t.Fatalf("dave's view of the edit is wrong: %s %v", ev, ev.Content)
