@@ -95,8 +95,8 @@ func (cl *IRCClient) msgIDFromTag(msgid string) networkid.MessageID {
 }
 
 // handleMarkRead bridges the server's read marker (MARKREAD <target> timestamp=..., sent when the
-// user read up to there on another client) as the user's own read receipt; bridgev2 sets it with
-// double puppeting, and ignores it without.
+// user read up to there on another client) as the user's own read receipt: with double puppeting
+// bridgev2 sets it as the user; without, as the ghost of the user's nick, like their lines.
 func (cl *IRCClient) handleMarkRead(msg *ircmsg.Message) {
 	if len(msg.Params) < 2 {
 		return

@@ -22,8 +22,9 @@ import (
 // TestBehindSoju runs the bridge behind the soju bouncer (v0.8.0) in front of InspIRCd, for what
 // InspIRCd lacks and soju offers: CHATHISTORY, so that a new channel room starts with what was said
 // before it existed; and draft/read-marker, so that reading in Matrix moves the user's read marker
-// on IRC, which soju hands to the user's other IRC clients. Synapse, because Dendrite does not pass
-// read receipts to appservices (MSC2409).
+// on IRC, which soju hands to the user's other IRC clients. With double puppeting set up as the
+// admin guide says, what the user says and reads on that other client appears as their own Matrix
+// account. Synapse, because Dendrite does not pass read receipts to appservices (MSC2409).
 func TestBehindSoju(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
@@ -40,15 +41,18 @@ func TestBehindSoju(t *testing.T) {
 	defer soju.Stop()
 	dir := filepath.Join(base, "bridge")
 	must(t, os.MkdirAll(dir, 0o700))
+	dpPath, dpToken, err := stack.WriteDoublePuppetRegistration(dir, "localhost")
+	must(t, err)
 	configPath, regPath, err := stack.WriteBridgeConfig(stack.BridgeSetup{
 		Binary: bridgeBinary, Dir: dir, DBType: "sqlite3-fk-wal",
 		DBURI: "file:" + filepath.Join(dir, "sealbridge.db") + "?_txlock=immediate", ServerName: "localhost",
-		IRCAddr: soju.Host, IRCPort: soju.Port,
+		IRCAddr: soju.Host, IRCPort: soju.Port, DoublePuppetToken: dpToken,
 	})
 	must(t, err)
-	hs, hsURL, serverName, err := startHomeserver(ctx, "synapse", filepath.Join(dir, "synapse"), regPath)
+	hs, err := stack.StartSynapse(ctx, filepath.Join(dir, "synapse"), regPath, dpPath)
 	must(t, err)
 	defer hs.Stop()
+	hsURL, serverName := hs.URL, hs.ServerName
 	must(t, stack.SetHomeserver(configPath, hsURL, serverName))
 	cfg, err := stack.ReadYAML(configPath)
 	must(t, err)
@@ -116,6 +120,50 @@ func TestBehindSoju(t *testing.T) {
 	// The receipt is for "read me": the marker is at its time (to the millisecond Matrix keeps).
 	if err != nil || at.Before(saidAt.Truncate(time.Millisecond)) || at.Sub(saidAt) > time.Minute {
 		t.Errorf("read marker %q, want the time of the line read (%s)", marker.Params[1], said)
+	}
+
+	doublePuppetStory(t, ctx, mx, other, peer, room, channel, peerMXID, ghostMXID(cfg, serverName, "testnet/"+soju.User))
+}
+
+// doublePuppetStory: the user speaks and reads on their other IRC client; soju hands both to the
+// bridge, which with double puppeting shows them as the user's own Matrix account: their lines sent
+// as them (in the channel and in a new private chat), their read marker as their read receipt.
+func doublePuppetStory(t *testing.T, ctx context.Context, mx *mxclient.Client, other, peer *ircUser, room, channel, peerMXID, ownGhost string) {
+	me := mx.UserID()
+	other.send(t, "PRIVMSG", channel, "said on my other client")
+	own := waitMessage(t, mx, room, me, "said on my other client")
+	if !own.Encrypted {
+		t.Errorf("the user's own line went into the room unencrypted: %s", own)
+	}
+	other.send(t, "PRIVMSG", peer.c.Nick(), "a private word from my other client")
+	dm := waitRoomWithMember(t, mx, peerMXID, room)
+	waitMessage(t, mx, dm, me, "a private word from my other client")
+	for _, e := range mx.Events() {
+		if e.Sender == ownGhost {
+			t.Errorf("the ghost of the user's own nick %s spoke though double puppeting is on: %s", ownGhost, e)
+		}
+	}
+
+	// The user reads up to a line on the other client (MARKREAD): their Matrix read receipt follows.
+	peer.send(t, "PRIVMSG", channel, "read on my other client")
+	line := other.waitFor(t, "soju passing on the line", waitLong, privmsgFrom("sojupeer", channel, "read on my other client"))
+	_, at := line.GetTag("time")
+	target := waitMessage(t, mx, room, peerMXID, "read on my other client")
+	if before, _ := mx.ReadUpTo(ctx, room, me); before == target.EventID {
+		t.Fatalf("the receipt is on %s before the user read it on IRC", target.EventID)
+	}
+	other.send(t, "MARKREAD", channel, "timestamp="+at)
+	deadline := time.Now().Add(waitLong)
+	for {
+		upTo, err := mx.ReadUpTo(ctx, room, me)
+		must(t, err)
+		if upTo == target.EventID {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the user's read receipt is on %q, want %s (%q)", upTo, target.EventID, target.Body())
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 }
 

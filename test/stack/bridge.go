@@ -35,6 +35,9 @@ type BridgeSetup struct {
 	// ExtraNetworks are added to network.networks as they are (e.g. one nobody listens on).
 	ExtraNetworks map[string]any
 	LogLevel      string // default "debug"
+	// DoublePuppetToken, when set, turns double puppeting on for ServerName's users with this
+	// as_token of a second registration (WriteDoublePuppetRegistration).
+	DoublePuppetToken string
 }
 
 // WriteBridgeConfig writes the example config with `sealbridge -e`, points it at the given parts and
@@ -93,6 +96,12 @@ func WriteBridgeConfig(s BridgeSetup) (configPath, registrationPath string, err 
 		if s.MetricsListen != "" {
 			SetYAML(cfg, map[string]any{"enabled": true, "listen": s.MetricsListen}, "network", "metrics")
 		}
+		SetYAML(cfg, map[string]any{}, "double_puppet", "servers")
+		secrets := map[string]any{}
+		if s.DoublePuppetToken != "" {
+			secrets[s.ServerName] = "as_token:" + s.DoublePuppetToken
+		}
+		SetYAML(cfg, secrets, "double_puppet", "secrets")
 	})
 	if err != nil {
 		return "", "", err

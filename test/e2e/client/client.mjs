@@ -17,7 +17,7 @@
 // Nothing but protocol lines is ever written to stdout.
 //
 // Commands: login, create_dm, join, send, members, invite, leave, redact,
-// read_receipt, devices, set_autojoin, send_batch, collect, stop.
+// read_receipt, read_up_to, devices, set_autojoin, send_batch, collect, stop.
 // See README.md next to this file.
 
 // Everything the SDK (or anything else) logs must go to stderr: stdout is
@@ -641,6 +641,14 @@ async function cmdReadReceipt({ room_id, event_id }) {
   return {};
 }
 
+// The event user_id has read up to in room_id, as Element shows it: from real m.read receipts
+// only (not the ones the SDK assumes for the user's own messages); null when there is none.
+async function cmdReadUpTo({ room_id, user_id }) {
+  const c = needClient();
+  const room = c.getRoom(room_id);
+  return { event_id: room ? room.getEventReadUpTo(user_id, true) : null };
+}
+
 // Sends a state event (m.room.topic, m.room.power_levels, ...) with state_key "" unless given.
 async function cmdState({ room_id, event_type, content, state_key }) {
   const c = needClient();
@@ -843,6 +851,7 @@ const commands = {
   leave: cmdLeave,
   redact: cmdRedact,
   read_receipt: cmdReadReceipt,
+  read_up_to: cmdReadUpTo,
   state: cmdState,
   get_state: cmdGetState,
   moderate: cmdModerate,

@@ -623,6 +623,21 @@ func (c *Client) ReadReceipt(ctx context.Context, roomID, eventID string) error 
 	return c.Call(ctx, "read_receipt", map[string]any{"room_id": roomID, "event_id": eventID}, nil)
 }
 
+// ReadUpTo is the event userID has read up to in roomID by their m.read receipts, as Element
+// shows it ("" when none).
+func (c *Client) ReadUpTo(ctx context.Context, roomID, userID string) (string, error) {
+	var res struct {
+		EventID *string `json:"event_id"`
+	}
+	if err := c.Call(ctx, "read_up_to", map[string]any{"room_id": roomID, "user_id": userID}, &res); err != nil {
+		return "", err
+	}
+	if res.EventID == nil {
+		return "", nil
+	}
+	return *res.EventID, nil
+}
+
 // Edit sends an edit (m.replace) of eventID with a new m.text body.
 func (c *Client) Edit(ctx context.Context, roomID, eventID, newBody string) (string, error) {
 	return c.SendEvent(ctx, roomID, "m.room.message", map[string]any{
