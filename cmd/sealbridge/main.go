@@ -41,6 +41,10 @@ func main() {
 	if handleWriteExample(m) || handleHealthcheck(os.Args[1:]) {
 		return
 	}
+	if wantsRegistration(os.Args[1:]) {
+		// Before mxmain writes the registration (and exits): is the namespace free? (namespace.go)
+		warnNamespaceClash(connector.ConfigPath, os.Stderr)
+	}
 	m.PostStart = func() {
 		// Type=notify and the watchdog, under systemd (health.go).
 		notifySystemd(m.Bridge.BackgroundCtx, m.Config.AppService.Hostname, m.Config.AppService.Port, m.Log.With().Str("component", "systemd").Logger())

@@ -34,16 +34,16 @@ type homeserver interface {
 }
 
 // startHomeserver starts the named homeserver with the bridge's registration.
-func startHomeserver(ctx context.Context, kind, dir, registration string) (hs homeserver, url, serverName string, err error) {
+func startHomeserver(ctx context.Context, kind, dir string, registrations ...string) (hs homeserver, url, serverName string, err error) {
 	switch kind {
 	case "dendrite":
-		d, err := stack.StartDendrite(ctx, dir, registration)
+		d, err := stack.StartDendrite(ctx, dir, registrations...)
 		if err != nil {
 			return nil, "", "", err
 		}
 		return d, d.URL, d.ServerName, nil
 	case "synapse":
-		s, err := stack.StartSynapse(ctx, dir, registration)
+		s, err := stack.StartSynapse(ctx, dir, registrations...)
 		if err != nil {
 			return nil, "", "", err
 		}
