@@ -125,6 +125,9 @@ func runBridgeStory(t *testing.T, ctx context.Context, ircd *stack.IRC, hsKind, 
 			// and through its WEBIRC gateway: each login with its own pseudonymous host
 			"webnet": map[string]any{"address": "127.0.0.1", "port": ircd.Port, "tls": false,
 				"webirc": map[string]any{"password": ircd.WebIRCPassword}},
+			// and from 127.0.2.1, where the server asks the bridge's identd for each login's username
+			"identnet": map[string]any{"address": "127.0.0.1", "port": ircd.Port, "tls": false,
+				"bind_address": "127.0.2.1", "username": "sb{id}"},
 		},
 	})
 	must(t, err)
@@ -136,6 +139,8 @@ func runBridgeStory(t *testing.T, ctx context.Context, ircd *stack.IRC, hsKind, 
 	must(t, stack.SetHomeserver(configPath, hsURL, serverName))
 	// Public media links (for files sent to IRC) are served by the appservice listener.
 	must(t, stack.EditYAML(configPath, func(m map[string]any) {
+		// The identd on port 113 of identnet's source address (a privileged port: as root only).
+		stack.SetYAML(m, map[string]any{"enabled": os.Geteuid() == 0, "listen": "127.0.2.1:113"}, "network", "identd")
 		port := stack.GetYAML(m, "appservice", "port")
 		stack.SetYAML(m, fmt.Sprintf("http://127.0.0.1:%v", port), "appservice", "public_address")
 		stack.SetYAML(m, true, "public_media", "enabled")

@@ -4,6 +4,8 @@ package e2e
 
 import (
 	"context"
+	"os"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -67,15 +69,22 @@ func commandsStory(t *testing.T, ctx context.Context, s loginScene, channel, cha
 // identityStory: how a network sees each login. On bindnet (bind_address 127.0.1.0/24,
 // max_connections 1) alice connects from her own loopback address with the default real name, and
 // dave is refused while she is on. On webnet (a WEBIRC gateway) alice shows a pseudonymous address.
+// On identnet the server asks the bridge's identd (RFC 1413) for her username: it shows without
+// the "~" InspIRCd puts before a username no identd vouched for.
 func identityStory(t *testing.T, ctx context.Context, s loginScene, daveCommand func(string), daveSays func(int, string), daveEvents func() int) {
-	whoisOf := func(nick string) (host, realname string) {
+	whoisUser := func(nick string) (username, host, realname string) {
 		t.Helper()
 		seen := len(s.bob.messages())
 		s.bob.send(t, "WHOIS", nick)
 		m := s.bob.waitForAfter(t, seen, "WHOIS "+nick, waitLong, func(m *ircmsg.Message) bool {
 			return m.Command == "311" && len(m.Params) > 5 && strings.EqualFold(m.Params[1], nick)
 		})
-		return m.Params[3], m.Params[5]
+		return m.Params[2], m.Params[3], m.Params[5]
+	}
+	whoisOf := func(nick string) (host, realname string) {
+		t.Helper()
+		_, host, realname = whoisUser(nick)
+		return host, realname
 	}
 	nick := s.tag + "bnd"
 	from := s.mx.EventCount()
@@ -103,5 +112,20 @@ func identityStory(t *testing.T, ctx context.Context, s loginScene, daveCommand 
 	}
 	from = s.mx.EventCount()
 	s.command("logout webnet:" + s.userID)
+	s.botSaysFrom(from, "Logged out")
+
+	if os.Geteuid() != 0 {
+		t.Log("identd: not root, port 113 unavailable; skipped")
+		return
+	}
+	nick = s.tag + "idt"
+	from = s.mx.EventCount()
+	s.command("login nick identnet " + nick)
+	s.botSaysFrom(from, "Connected to identnet")
+	if username, host, _ := whoisUser(nick); !regexp.MustCompile(`^sb[0-9a-f]{8}$`).MatchString(username) || host != "127.0.2.1" {
+		t.Errorf("on identnet alice is %s@%s, want the identd's answer sb<8 hex digits> (no ~) from 127.0.2.1", username, host)
+	}
+	from = s.mx.EventCount()
+	s.command("logout identnet:" + s.userID)
 	s.botSaysFrom(from, "Logged out")
 }
