@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
@@ -24,6 +25,9 @@ const (
 	identdTimeout = 10 * time.Second
 	identdConns   = 64
 	identdLine    = 1000 // RFC 1413 queries are short; longer lines are refused
+	// identdGrace is how long a query about an unknown connection waits for it to be registered:
+	// a server may ask as soon as it accepts, before the dialling goroutine has run again.
+	identdGrace = 2 * time.Second
 )
 
 // runIdentd serves identd on ln until ctx ends.
@@ -67,8 +71,15 @@ func (c *IRCConnector) answerIdent(conn net.Conn) {
 		_, _ = fmt.Fprintf(conn, "%s : ERROR : INVALID-PORT\r\n", query)
 		return
 	}
-	asker, _, _ := net.SplitHostPort(conn.RemoteAddr().String())
-	if user := c.identFor(ours, theirs, asker); user != "" {
+	// The query reaches the address the server sees our connection come from, from the address
+	// our connection went to: with ports, the connection's four-tuple, unique among open ones.
+	local, lok := addrPort(conn.LocalAddr())
+	remote, rok := addrPort(conn.RemoteAddr())
+	if !lok || !rok {
+		return
+	}
+	key := identKey{netip.AddrPortFrom(local.Addr(), uint16(ours)), netip.AddrPortFrom(remote.Addr(), uint16(theirs))}
+	if user := c.identFor(key, time.Now().Add(identdGrace)); user != "" {
 		_, _ = fmt.Fprintf(conn, "%d , %d : USERID : UNIX : %s\r\n", ours, theirs, user)
 		return
 	}
@@ -89,25 +100,53 @@ func parseIdentQuery(q string) (ours, theirs int, ok bool) {
 	return ours, theirs, true
 }
 
-// identFor is the username of the bridge's connection from local port ours to port theirs of the
-// asking host, or "" when there is none (a server can only ask about its own connections).
-func (c *IRCConnector) identFor(ours, theirs int, asker string) string {
-	c.idents.mu.Lock()
-	defer c.idents.mu.Unlock()
-	return c.idents.byConn[identKey{ours, theirs, asker}]
+// identFor is the username of the bridge's connection key, or "" when there is none by the
+// deadline (a server can only ask about its own connections).
+func (c *IRCConnector) identFor(key identKey, deadline time.Time) string {
+	timer := time.NewTimer(time.Until(deadline))
+	defer timer.Stop()
+	for {
+		c.idents.mu.Lock()
+		user, ok := c.idents.byConn[key]
+		if c.idents.changed == nil {
+			c.idents.changed = make(chan struct{})
+		}
+		changed := c.idents.changed
+		c.idents.mu.Unlock()
+		if ok {
+			return user
+		}
+		select {
+		case <-changed:
+		case <-timer.C:
+			return ""
+		}
+	}
 }
 
-// idents are the bridge's open IRC connections by their ports, with each one's username, for the
-// identd: registered when a connection is dialled (during a login flow too, when servers ask) and
-// removed when it closes.
+// idents are the bridge's open IRC connections, with each one's username, for the identd:
+// registered when a connection is dialled (during a login flow too, when servers ask) and removed
+// when it closes.
 type idents struct {
-	mu     sync.Mutex
-	byConn map[identKey]string
+	mu      sync.Mutex
+	byConn  map[identKey]string
+	changed chan struct{} // closed (and replaced) whenever a connection is registered
 }
 
+// identKey is a connection's four-tuple. Logins dial from many source addresses (a bind prefix),
+// so the same local port to the same server is common; the local address tells them apart.
 type identKey struct {
-	ours, theirs int
-	host         string
+	local, remote netip.AddrPort
+}
+
+// addrPort is a TCP address as a comparable value, IPv4-in-IPv6 unmapped.
+func addrPort(a net.Addr) (netip.AddrPort, bool) {
+	t, ok := a.(*net.TCPAddr)
+	if !ok {
+		return netip.AddrPort{}, false
+	}
+	ap := t.AddrPort()
+	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()), true
 }
 
 // trackIdent wraps a dial function so that its connections answer identd queries with username.
@@ -121,17 +160,21 @@ func (c *IRCConnector) trackIdent(dial func(ctx context.Context, network, addr s
 		if err != nil {
 			return nil, err
 		}
-		l, lok := conn.LocalAddr().(*net.TCPAddr)
-		r, rok := conn.RemoteAddr().(*net.TCPAddr)
+		local, lok := addrPort(conn.LocalAddr())
+		remote, rok := addrPort(conn.RemoteAddr())
 		if !lok || !rok {
 			return conn, nil
 		}
-		key := identKey{l.Port, r.Port, r.IP.String()}
+		key := identKey{local, remote}
 		c.idents.mu.Lock()
 		if c.idents.byConn == nil {
 			c.idents.byConn = map[identKey]string{}
 		}
 		c.idents.byConn[key] = username
+		if c.idents.changed != nil {
+			close(c.idents.changed)
+			c.idents.changed = nil
+		}
 		c.idents.mu.Unlock()
 		return &identConn{Conn: conn, forget: func() {
 			c.idents.mu.Lock()
