@@ -5,7 +5,7 @@ VERSION   := $(shell git describe --tags --always 2>/dev/null || echo dev)
 COMMIT    := $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 LDFLAGS   := -s -w -X main.Tag=$(VERSION) -X main.Commit=$(COMMIT) -X 'main.BuildTime=$(shell date -u +%Y-%m-%dT%H:%M:%SZ)'
 FUZZTIME  ?= 8s
-PKGS      := ./bridge/... ./cmd/... ./config/... ./database/...
+PKGS      := ./bridge/... ./cmd/... ./config/... ./sbdb/...
 
 .PHONY: all build release test check test-deps vet lint unit fuzz-short fuzz e2e faults demo bench example-config docker-verify clean
 
@@ -28,7 +28,7 @@ test-deps:
 	bash test/install.sh
 
 vet:
-	@unformatted=$$(gofmt -l bridge cmd config database test bench 2>/dev/null); \
+	@unformatted=$$(gofmt -l bridge cmd config sbdb test bench 2>/dev/null); \
 	if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
 	$(GO) vet -tags $(TAGS) $(PKGS)
 	$(GO) vet -tags $(TAGS),e2e ./test/...

@@ -9,7 +9,7 @@ import (
 	"maunium.net/go/mautrix/bridgev2/commands"
 	"maunium.net/go/mautrix/bridgev2/networkid"
 
-	sbdb "github.com/sealbridge/sealbridge/database"
+	"github.com/sealbridge/sealbridge/sbdb"
 )
 
 // Commands for bridge admins (bridge.permissions `admin`): every login on the bridge at a glance,
@@ -64,7 +64,7 @@ func (c *IRCConnector) loginRows() []loginRow {
 		if cl.login != nil {
 			r.user = string(cl.login.UserMXID)
 		}
-		r.nick, r.state, r.queued = cl.irc.Nick(), cl.state(), cl.irc.QueueLen()+cl.remote.Len()
+		r.nick, r.state, r.queued = cl.ircConn.Nick(), cl.state(), cl.ircConn.QueueLen()+cl.remote.Len()
 		rows = append(rows, r)
 	}
 	sort.Slice(rows, func(i, j int) bool { return rows[i].id < rows[j].id })

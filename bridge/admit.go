@@ -55,7 +55,7 @@ func (cl *IRCClient) admit(evt bridgev2.RemoteEvent) bool {
 		return false
 	}
 	m, isMessage := evt.(*outboxMessage)
-	switch cl.dmPeers.admit(target, isMessage, isMessage && m.spooled.Data.Nick != "" && cl.isMe(m.spooled.Data.Nick), cl.conn.limits()) {
+	switch cl.dmPeers.admit(target, isMessage, isMessage && m.spooled.Data.Nick != "" && cl.isMe(m.spooled.Data.Nick), cl.connector.limits()) {
 	case dmKnown, dmNew:
 		return true
 	case dmHeld:
@@ -121,10 +121,10 @@ func (p *dmPeers) addLocked(folded string) {
 // loadDMPeers reads the login's private chats from bridgev2's user_portal table (every portal an
 // event of this login was queued to), so that the chats of an earlier run stay open.
 func (cl *IRCClient) loadDMPeers(ctx context.Context) {
-	if cl.login == nil || cl.conn.Bridge == nil || cl.conn.Bridge.DB == nil {
+	if cl.login == nil || cl.connector.Bridge == nil || cl.connector.Bridge.DB == nil {
 		return
 	}
-	ups, err := cl.conn.Bridge.DB.UserPortal.GetAllForLogin(ctx, cl.login.UserLogin)
+	ups, err := cl.connector.Bridge.DB.UserPortal.GetAllForLogin(ctx, cl.login.UserLogin)
 	if err != nil {
 		cl.log.Err(err).Msg("Failed to list the login's private chats")
 		return
@@ -153,7 +153,7 @@ func (cl *IRCClient) openedDM(folded string) {
 // never more than limits.max_channels channels: a JOIN beyond that is parted again. The user is
 // told, once per connection, about each.
 func (cl *IRCClient) admitChannel(channel, folded string) bool {
-	lim := cl.conn.limits()
+	lim := cl.connector.limits()
 	cl.mu.Lock()
 	_, already := cl.channels[folded]
 	_, asked := cl.meta.Channels[folded]
@@ -164,7 +164,7 @@ func (cl *IRCClient) admitChannel(channel, folded string) bool {
 		return true
 	case count >= lim.MaxChannels:
 		cl.limited(metrics.LimitChannels)
-		if err := cl.irc.Send("PART", channel, "sealbridge: channel limit reached"); err != nil {
+		if err := cl.ircConn.Send("PART", channel, "sealbridge: channel limit reached"); err != nil {
 			cl.log.Debug().Err(err).Msg("Failed to part a channel beyond the limit")
 		}
 		cl.noticeOnce(metrics.LimitChannels, "%s put your connection in more than %d channels, the most this bridge allows; it left %s (and any further ones) again.",
@@ -184,7 +184,7 @@ func (cl *IRCClient) admitChannel(channel, folded string) bool {
 // cl.mu held.
 func (cl *IRCClient) addMember(ch *channelState, m *member) {
 	folded := cl.fold(m.Nick)
-	if _, known := ch.Members[folded]; !known && len(ch.Members) >= cl.conn.limits().MaxNicks {
+	if _, known := ch.Members[folded]; !known && len(ch.Members) >= cl.connector.limits().MaxNicks {
 		cl.limited(metrics.LimitNicks)
 		return
 	}

@@ -15,7 +15,7 @@ import (
 
 	"github.com/sealbridge/sealbridge/bridge/irc"
 	"github.com/sealbridge/sealbridge/config"
-	sbdb "github.com/sealbridge/sealbridge/database"
+	"github.com/sealbridge/sealbridge/sbdb"
 )
 
 // CertFP logins (flow "certfp"): the bridge makes a client certificate for the login, adds its

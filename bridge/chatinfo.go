@@ -9,7 +9,7 @@ import (
 	"maunium.net/go/mautrix/event"
 
 	"github.com/sealbridge/sealbridge/config"
-	sbdb "github.com/sealbridge/sealbridge/database"
+	"github.com/sealbridge/sealbridge/sbdb"
 )
 
 // opLevel is the Matrix power level of IRC channel operators (+o).
@@ -22,7 +22,7 @@ func (cl *IRCClient) GetChatInfo(ctx context.Context, portal *bridgev2.Portal) (
 	if !ok || network != cl.network.ID {
 		return nil, fmt.Errorf("portal %s does not belong to network %s", portal.ID, cl.network.ID)
 	}
-	if !cl.irc.IsChannel(target) {
+	if !cl.ircConn.IsChannel(target) {
 		return cl.dmChatInfo(target), nil
 	}
 	info := &bridgev2.ChatInfo{
@@ -71,7 +71,7 @@ func (cl *IRCClient) dmChatInfo(foldedNick string) *bridgev2.ChatInfo {
 	if nick == "" {
 		nick = foldedNick
 	}
-	me := cl.irc.Nick()
+	me := cl.ircConn.Nick()
 	other := MakeUserID(cl.network.ID, foldedNick)
 	dm := database.RoomTypeDM
 	return &bridgev2.ChatInfo{
@@ -113,13 +113,13 @@ func (cl *IRCClient) GetCapabilities(ctx context.Context, portal *bridgev2.Porta
 		}
 		return event.CapLevelRejected
 	}
-	tags := cl.irc.HasCap("message-tags")
+	tags := cl.ircConn.HasCap("message-tags")
 	return &event.RoomFeatures{
 		ID: fmt.Sprintf("net.sealbridge.irc.capabilities.2026_11_23c.t%v.r%v.e%s",
-			tags, cl.irc.HasCap("draft/message-redaction"), cl.conn.Config.EditStyle),
+			tags, cl.ircConn.HasCap("draft/message-redaction"), cl.connector.Config.EditStyle),
 		Reaction:            level(tags),
-		Delete:              level(cl.irc.HasCap("draft/message-redaction")),
-		Edit:                level(cl.conn.Config.EditStyle != config.EditOff),
+		Delete:              level(cl.ircConn.HasCap("draft/message-redaction")),
+		Edit:                level(cl.connector.Config.EditStyle != config.EditOff),
 		TypingNotifications: tags,
 		Formatting: event.FormattingFeatureMap{
 			event.FmtBold:          event.CapLevelFullySupported,
@@ -150,10 +150,10 @@ func (cl *IRCClient) portalUpdater(target string) bridgev2.ExtraUpdater[*bridgev
 		}
 		changed := meta.Target != target
 		meta.Target = target
-		if p.MXID == "" && !meta.NoticeSent && cl.conn.Config.PlaintextNotice != "" && cl.login != nil {
+		if p.MXID == "" && !meta.NoticeSent && cl.connector.Config.PlaintextNotice != "" && cl.login != nil {
 			meta.NoticeSent = true
 			changed = true
-			go cl.conn.postPlaintextNotice(p, cl.login.UserMXID)
+			go cl.connector.postPlaintextNotice(p, cl.login.UserMXID)
 		}
 		return changed
 	}

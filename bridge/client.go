@@ -20,20 +20,20 @@ import (
 
 	"github.com/sealbridge/sealbridge/bridge/irc"
 	"github.com/sealbridge/sealbridge/config"
-	sbdb "github.com/sealbridge/sealbridge/database"
+	"github.com/sealbridge/sealbridge/sbdb"
 )
 
 // IRCClient is one login's IRC connection: the bridgev2 NetworkAPI for that login and the engine's
 // event handler. The engine's reader goroutine calls the On* methods in order; bridgev2's goroutines
 // call the NetworkAPI methods. mu guards the IRC-side state below.
 type IRCClient struct {
-	conn    *IRCConnector
-	login   *bridgev2.UserLogin // nil until the login is saved
-	loginID networkid.UserLoginID
-	network *config.Network
-	meta    *sbdb.UserLoginMetadata
-	irc     *irc.Client
-	log     zerolog.Logger
+	connector *IRCConnector       // the bridge-wide network connector this login belongs to
+	login     *bridgev2.UserLogin // nil until the login is saved
+	loginID   networkid.UserLoginID
+	network   *config.Network
+	meta      *sbdb.UserLoginMetadata
+	ircConn   *irc.Client // the login's IRC connection; it reconnects by itself
+	log       zerolog.Logger
 
 	runLock   sync.Mutex
 	runCancel context.CancelFunc
@@ -159,7 +159,7 @@ func newIRCClient(c *IRCConnector, login *bridgev2.UserLogin, network *config.Ne
 // newClient makes a login's client; with cert (CertFP) it logs in with SASL EXTERNAL.
 func newClient(c *IRCConnector, loginID networkid.UserLoginID, network *config.Network, meta *sbdb.UserLoginMetadata, password string, cert *tls.Certificate) *IRCClient {
 	cl := &IRCClient{
-		conn:       c,
+		connector:  c,
 		loginID:    loginID,
 		network:    network,
 		meta:       meta,
@@ -205,7 +205,7 @@ func newClient(c *IRCConnector, loginID networkid.UserLoginID, network *config.N
 			cfg.TLSConfig.Certificates = []tls.Certificate{*cert}
 		}
 	}
-	cl.irc = irc.New(cfg, cl, cl.log.With().Str("component", "irc").Logger())
+	cl.ircConn = irc.New(cfg, cl, cl.log.With().Str("component", "irc").Logger())
 	return cl
 }
 
@@ -230,15 +230,15 @@ func (cl *IRCClient) attach(login *bridgev2.UserLogin) {
 	cl.login = login
 	cl.log = login.Log.With().Str("network", cl.network.ID).Logger()
 	var ctx context.Context
-	ctx, cl.stopRemote = context.WithCancel(cl.conn.Bridge.BackgroundCtx)
+	ctx, cl.stopRemote = context.WithCancel(cl.connector.Bridge.BackgroundCtx)
 	cl.remoteCtx = ctx
 	cl.setupQueue()
 	cl.resumeSpool(ctx)
 	cl.loadDMPeers(ctx)
 	cl.loadRequests(ctx)
 	go cl.remote.run(ctx, func(evt bridgev2.RemoteEvent) { login.QueueRemoteEvent(evt) })
-	cl.conn.register(cl)
-	if n := cl.conn.takeUndelivered(string(cl.loginID)); n > 0 {
+	cl.connector.register(cl)
+	if n := cl.connector.takeUndelivered(string(cl.loginID)); n > 0 {
 		go cl.tellUndelivered(n)
 	}
 	cl.releaseEarly()
@@ -260,7 +260,7 @@ func (cl *IRCClient) releaseEarly() {
 // state is the connection's state for the metrics: connected, connecting (the connection loop runs
 // but is not registered) or disconnected.
 func (cl *IRCClient) state() string {
-	if cl.irc.Connected() {
+	if cl.ircConn.Connected() {
 		return "connected"
 	}
 	cl.runLock.Lock()
@@ -292,10 +292,10 @@ func (cl *IRCClient) Connect(ctx context.Context) {
 	runCtx, cancel := context.WithCancel(cl.log.WithContext(context.WithoutCancel(ctx)))
 	cl.runCancel = cancel
 	cl.started = true
-	if !cl.irc.Connected() {
+	if !cl.ircConn.Connected() {
 		cl.sendState(status.BridgeState{StateEvent: status.StateConnecting})
 	}
-	go cl.irc.Run(runCtx)
+	go cl.ircConn.Run(runCtx)
 }
 
 func (cl *IRCClient) Disconnect() {
@@ -306,12 +306,12 @@ func (cl *IRCClient) Disconnect() {
 	if cancel != nil {
 		cancel()
 	}
-	_ = cl.irc.Close()
-	cl.conn.trackClient(cl, false)
+	_ = cl.ircConn.Close()
+	cl.connector.trackClient(cl, false)
 	cl.flushSave()
 	// Wait (bounded) for the connection loop to end, so that a relogin that follows does not race
 	// a reconnect of this client for the nick.
-	for deadline := time.Now().Add(5 * time.Second); cl.irc.Running() && time.Now().Before(deadline); {
+	for deadline := time.Now().Add(5 * time.Second); cl.ircConn.Running() && time.Now().Before(deadline); {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
@@ -343,7 +343,7 @@ func (cl *IRCClient) retire() {
 		cl.saveTimer = nil
 	}
 	cl.saveMu.Unlock()
-	cl.conn.unregister(cl)
+	cl.connector.unregister(cl)
 	if cl.stopRemote != nil {
 		cl.stopRemote()
 	}
@@ -354,7 +354,7 @@ func (cl *IRCClient) IsThisUser(ctx context.Context, userID networkid.UserID) bo
 }
 
 func (cl *IRCClient) ownUserID() networkid.UserID {
-	return MakeUserID(cl.network.ID, cl.irc.Casefold(cl.irc.Nick()))
+	return MakeUserID(cl.network.ID, cl.ircConn.Casefold(cl.ircConn.Nick()))
 }
 
 func (cl *IRCClient) sendState(state status.BridgeState) {
@@ -367,7 +367,7 @@ func (cl *IRCClient) sendState(state status.BridgeState) {
 func (cl *IRCClient) OnConnected(c *irc.Client) {
 	cl.mu.Lock()
 	if cl.everConnected {
-		cl.conn.Metrics.Reconnects.Inc()
+		cl.connector.Metrics.Reconnects.Inc()
 	}
 	cl.everConnected = true
 	clear(cl.channels)
@@ -383,11 +383,11 @@ func (cl *IRCClient) OnConnected(c *irc.Client) {
 	}
 	cl.mu.Unlock()
 	cl.limitNotices.reset()
-	cl.conn.trackClient(cl, true)
+	cl.connector.trackClient(cl, true)
 	cl.sendState(status.BridgeState{StateEvent: status.StateConnected})
 	cl.requestDMHistory()
 	for _, ch := range channels {
-		key, _, err := cl.conn.openSecret(ch.Key, string(cl.loginID), cl.meta)
+		key, _, err := cl.connector.openSecret(ch.Key, string(cl.loginID), cl.meta)
 		if err != nil {
 			cl.log.Warn().Str("channel", ch.Name).Msg("Stored channel key cannot be opened, joining without it")
 			key = ""
@@ -404,15 +404,15 @@ func (cl *IRCClient) OnConnected(c *irc.Client) {
 
 func (cl *IRCClient) join(channel, key string) error {
 	if key != "" {
-		return cl.irc.Send("JOIN", channel, key)
+		return cl.ircConn.Send("JOIN", channel, key)
 	}
-	return cl.irc.Send("JOIN", channel)
+	return cl.ircConn.Send("JOIN", channel)
 }
 
 // OnDisconnected reports the state; a fatal error (bad credentials, ban) stops retrying and tells the
 // user why.
 func (cl *IRCClient) OnDisconnected(c *irc.Client, err error, willRetry bool) {
-	cl.conn.trackClient(cl, false)
+	cl.connector.trackClient(cl, false)
 	cl.mu.Lock()
 	cl.lastConnected = time.Now() // private chats are fetched from here on the next connection
 	cl.ready = false

@@ -142,12 +142,12 @@ func fnJoin(ce *commands.Event) {
 			return
 		}
 	}
-	if err = safeArg(channel); err != nil || !cl.irc.IsChannel(channel) {
-		ce.Reply("%q is not a channel name on %s (channels start with one of `%s`)", channel, cl.network.DisplayName(), cl.irc.ISupport().ChanTypes)
+	if err = safeArg(channel); err != nil || !cl.ircConn.IsChannel(channel) {
+		ce.Reply("%q is not a channel name on %s (channels start with one of `%s`)", channel, cl.network.DisplayName(), cl.ircConn.ISupport().ChanTypes)
 		return
 	}
 	folded := cl.fold(channel)
-	limit := cl.conn.limits().MaxChannels
+	limit := cl.connector.limits().MaxChannels
 	cl.mu.Lock()
 	_, known := cl.meta.Channels[folded]
 	full := !known && len(cl.meta.Channels) >= limit
@@ -158,7 +158,7 @@ func fnJoin(ce *commands.Event) {
 	}
 	sealed := ""
 	if key != "" {
-		if sealed, err = cl.conn.sealSecret(key, string(cl.loginID), cl.meta); err != nil {
+		if sealed, err = cl.connector.sealSecret(key, string(cl.loginID), cl.meta); err != nil {
 			ce.Reply("Failed to seal the channel key: %v", err)
 			return
 		}
@@ -184,7 +184,7 @@ func fnPart(ce *commands.Event) {
 		return
 	}
 	channel := args[0]
-	if err = safeArg(channel); err != nil || !cl.irc.IsChannel(channel) {
+	if err = safeArg(channel); err != nil || !cl.ircConn.IsChannel(channel) {
 		ce.Reply("%q is not a channel name", channel)
 		return
 	}
@@ -194,9 +194,9 @@ func fnPart(ce *commands.Event) {
 		return
 	}
 	if reason == "" {
-		err = cl.irc.Send("PART", channel)
+		err = cl.ircConn.Send("PART", channel)
 	} else {
-		err = cl.irc.Send("PART", channel, reason)
+		err = cl.ircConn.Send("PART", channel, reason)
 	}
 	if err != nil {
 		ce.Reply("Failed to leave %s: %v", channel, err)
@@ -263,17 +263,17 @@ func fnNetworks(ce *commands.Event) {
 		for _, ul := range ce.User.GetUserLogins() {
 			if cl, ok := ul.Client.(*IRCClient); ok && cl.network.ID == id {
 				state := "disconnected"
-				if cl.irc.Connected() {
+				if cl.ircConn.Connected() {
 					state = "connected"
 				}
-				fmt.Fprintf(&b, " - you are logged in as %s, %s", cl.irc.Nick(), state)
+				fmt.Fprintf(&b, " - you are logged in as %s, %s", cl.ircConn.Nick(), state)
 			}
 		}
 		b.WriteString("\n")
 	}
 	for _, ul := range ce.User.GetUserLogins() {
 		if cl, ok := ul.Client.(*IRCClient); ok && cl.network.UserAdded {
-			fmt.Fprintf(&b, "* `%s` - a server of your choice (port %d) - you are logged in as %s, %s\n", cl.network.ID, cl.network.Port, cl.irc.Nick(), cl.state())
+			fmt.Fprintf(&b, "* `%s` - a server of your choice (port %d) - you are logged in as %s, %s\n", cl.network.ID, cl.network.Port, cl.ircConn.Nick(), cl.state())
 		}
 	}
 	b.WriteString(conn.userNetworksHelp())
@@ -305,7 +305,7 @@ func (cl *IRCClient) notifyUser(ctx context.Context, msg string, args ...any) {
 		return
 	}
 	content := &event.MessageEventContent{MsgType: event.MsgNotice, Body: fmt.Sprintf(msg, args...)}
-	_, err = cl.conn.Bridge.Bot.SendMessage(ctx, roomID, event.EventMessage, &event.Content{Parsed: content}, nil)
+	_, err = cl.connector.Bridge.Bot.SendMessage(ctx, roomID, event.EventMessage, &event.Content{Parsed: content}, nil)
 	if err != nil {
 		cl.log.Err(err).Msg("Failed to send a notice to the user")
 	}

@@ -20,7 +20,7 @@ import (
 	"github.com/sealbridge/sealbridge/bridge/irc"
 	"github.com/sealbridge/sealbridge/bridge/metrics"
 	"github.com/sealbridge/sealbridge/config"
-	sbdb "github.com/sealbridge/sealbridge/database"
+	"github.com/sealbridge/sealbridge/sbdb"
 )
 
 // IRCConnector is the bridgev2 network connector for IRC.
@@ -243,7 +243,7 @@ func (cl *IRCClient) metricsNetwork() string {
 func (c *IRCConnector) queueDepth() map[string]int {
 	depth := map[string]int{}
 	for _, cl := range c.snapshot() {
-		depth[metrics.QueueIRC] += cl.irc.QueueLen()
+		depth[metrics.QueueIRC] += cl.ircConn.QueueLen()
 		depth[metrics.QueueHomeserver] += cl.remote.Len()
 	}
 	return depth
@@ -296,7 +296,7 @@ func (c *IRCConnector) isOtherLoginsNick(cl *IRCClient, nick string) bool {
 	c.clientsLock.Lock()
 	defer c.clientsLock.Unlock()
 	for _, other := range c.clients {
-		if other != cl && other.network.ID == cl.network.ID && other.fold(other.irc.Nick()) == folded {
+		if other != cl && other.network.ID == cl.network.ID && other.fold(other.ircConn.Nick()) == folded {
 			return true
 		}
 	}

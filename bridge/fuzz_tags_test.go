@@ -26,7 +26,7 @@ func FuzzMatrixTagsAndEdits(f *testing.F) {
 	f.Add("\x00", "\x00", "\x00", "\x01DCC SEND x 1 2 3\x01", "<mx-reply>q\rQUIT</mx-reply>a")
 	f.Add("", "", ":x", "", "")
 	cl, w := newWireClient(f, wireOpts{caps: []string{"message-tags", "draft/message-redaction"}})
-	cl.conn.Config.EditStyle = config.EditPrefix
+	cl.connector.Config.EditStyle = config.EditPrefix
 	joinedChannel(cl, "#chan")
 	ctx := context.Background()
 	f.Fuzz(func(t *testing.T, key, reason, msgid, body, formatted string) {

@@ -68,7 +68,7 @@ func FuzzMatrixToIRC(f *testing.F) {
 			command = "NOTICE"
 		}
 		target, key := "#chan", cl.channelKey("#chan")
-		if nick, err := validateNick(dmNick); err == nil && !cl.irc.IsChannel(nick) {
+		if nick, err := validateNick(dmNick); err == nil && !cl.ircConn.IsChannel(nick) {
 			target, key = nick, cl.dmKey(nick)
 			cl.mu.Lock()
 			cl.nicks[cl.fold(nick)] = nick
@@ -135,7 +135,7 @@ func FuzzJoinPartArgs(f *testing.F) {
 		resetFuzzClient(cl, w, t)
 		channel, key, reason = clip(channel), clip(key), clip(reason)
 		// fnJoin's checks, then what it sends.
-		if safeArg(channel) == nil && cl.irc.IsChannel(channel) && (key == "" || safeArg(key) == nil) {
+		if safeArg(channel) == nil && cl.ircConn.IsChannel(channel) && (key == "" || safeArg(key) == nil) {
 			want := []string{channel}
 			if key != "" {
 				want = append(want, key)
@@ -144,13 +144,13 @@ func FuzzJoinPartArgs(f *testing.F) {
 			checkOneLine(t, w, err, "JOIN", want, len("JOIN "+channel+" :"+key) < 500)
 		}
 		// fnPart's checks, then what it sends.
-		if safeArg(channel) == nil && cl.irc.IsChannel(channel) && !strings.ContainsAny(reason, "\r\n\x00") {
+		if safeArg(channel) == nil && cl.ircConn.IsChannel(channel) && !strings.ContainsAny(reason, "\r\n\x00") {
 			var err error
 			want := []string{channel}
 			if reason == "" {
-				err = cl.irc.Send("PART", channel)
+				err = cl.ircConn.Send("PART", channel)
 			} else {
-				err = cl.irc.Send("PART", channel, reason)
+				err = cl.ircConn.Send("PART", channel, reason)
 				want = append(want, reason)
 			}
 			checkOneLine(t, w, err, "PART", want, len("PART "+channel+" :"+reason) < 500)
@@ -204,7 +204,7 @@ func FuzzModeration(f *testing.F) {
 		portal := portalFor(cl.channelKey("#chan"))
 
 		// Topic: one TOPIC line, the topic made one line and cut to TOPICLEN.
-		limit := cl.irc.MaxTextBytes("TOPIC", "#chan")
+		limit := cl.ircConn.MaxTextBytes("TOPIC", "#chan")
 		if topicLen {
 			limit = min(limit, 307)
 		}
@@ -227,7 +227,7 @@ func FuzzModeration(f *testing.F) {
 		kmsg := &bridgev2.MatrixMembershipChange{Target: ghost, Type: bridgev2.Kick}
 		kmsg.Portal, kmsg.Content = portal, &event.MemberEventContent{Membership: event.MembershipLeave, Reason: reason}
 		_, err = cl.HandleMatrixMembership(ctx, kmsg)
-		checkOneLine(t, w, err, "KICK", []string{"#chan", ghostNick, format.OneLine(reason, min(maxReasonBytes, cl.irc.MaxTextBytes("KICK", "#chan "+ghostNick)))}, false)
+		checkOneLine(t, w, err, "KICK", []string{"#chan", ghostNick, format.OneLine(reason, min(maxReasonBytes, cl.ircConn.MaxTextBytes("KICK", "#chan "+ghostNick)))}, false)
 
 		// A power level change of the same ghost: MODE lines only, to #chan.
 		pmsg := &bridgev2.MatrixPowerLevelChange{Users: map[id.UserID]*bridgev2.UserPowerLevelChange{

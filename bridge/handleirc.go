@@ -13,7 +13,7 @@ import (
 	"maunium.net/go/mautrix/event"
 
 	"github.com/sealbridge/sealbridge/bridge/irc"
-	sbdb "github.com/sealbridge/sealbridge/database"
+	"github.com/sealbridge/sealbridge/sbdb"
 )
 
 // OnMessage dispatches one line from the server. It runs on the connection's reader goroutine, in
@@ -99,7 +99,7 @@ func (cl *IRCClient) handleLine(msg *ircmsg.Message, at time.Time) {
 	case "482", "441", "443": // a moderation action from Matrix that the server refused
 		cl.handleRefused(msg)
 	case "437": // ERR_UNAVAILRESOURCE: me #channel :Retry topic change later
-		if len(msg.Params) >= 3 && cl.irc.IsChannel(msg.Params[1]) {
+		if len(msg.Params) >= 3 && cl.ircConn.IsChannel(msg.Params[1]) {
 			cl.retryTopic(msg.Params[1], msg.Params[2])
 		}
 	}
@@ -112,9 +112,9 @@ func param(msg *ircmsg.Message, i int) string {
 	return ""
 }
 
-func (cl *IRCClient) fold(s string) string { return cl.irc.Casefold(s) }
+func (cl *IRCClient) fold(s string) string { return cl.ircConn.Casefold(s) }
 
-func (cl *IRCClient) isMe(nick string) bool { return cl.fold(nick) == cl.fold(cl.irc.Nick()) }
+func (cl *IRCClient) isMe(nick string) bool { return cl.fold(nick) == cl.fold(cl.ircConn.Nick()) }
 
 // sender is the bridgev2 sender for an IRC nick; our own nick is IsFromMe.
 func (cl *IRCClient) sender(nick string) bridgev2.EventSender {
@@ -181,7 +181,7 @@ func (cl *IRCClient) handleJoin(msg *ircmsg.Message, at time.Time) {
 }
 
 func (cl *IRCClient) handleNames(channel, names string) {
-	prefixModes, prefixSymbols := cl.irc.Prefix()
+	prefixModes, prefixSymbols := cl.ircConn.Prefix()
 	cl.withChannel(channel, func(ch *channelState) {
 		for _, entry := range strings.Fields(names) {
 			nick, modes := parseNamesEntry(entry, prefixModes, prefixSymbols)
@@ -419,7 +419,7 @@ func (cl *IRCClient) saveLoginNow() {
 	row := *cl.login.UserLogin
 	row.Metadata = cl.meta.Clone()
 	cl.mu.Unlock()
-	if err := cl.conn.Bridge.DB.UserLogin.Update(ctx, &row); err != nil {
+	if err := cl.connector.Bridge.DB.UserLogin.Update(ctx, &row); err != nil {
 		cl.log.Err(err).Msg("Failed to save login")
 	}
 }

@@ -18,11 +18,11 @@ import (
 // rejoin. The line is parsed against the server's PREFIX and CHANMODES (irc.ParseChannelModes), so
 // in "+bo-v mask alice bob" alice gets op and bob loses voice: never the other way round.
 func (cl *IRCClient) handleMode(msg *ircmsg.Message, at time.Time) {
-	if len(msg.Params) < 2 || !cl.irc.IsChannel(msg.Params[0]) {
+	if len(msg.Params) < 2 || !cl.ircConn.IsChannel(msg.Params[0]) {
 		return // user modes are not bridged
 	}
 	channel, by := msg.Params[0], msg.Nick()
-	is := cl.irc.ISupport()
+	is := cl.ircConn.ISupport()
 	changed := map[string]string{} // casefolded nick -> nick, whose prefix modes changed
 	var keyChanged bool
 	cl.mu.Lock()
@@ -89,7 +89,7 @@ func (cl *IRCClient) setStoredKey(channel string, set bool, key string) bool {
 	if key == "" || key == "*" {
 		return false // some servers hide the key from non-ops
 	}
-	sealed, err := cl.conn.sealSecret(key, string(cl.loginID), cl.meta)
+	sealed, err := cl.connector.sealSecret(key, string(cl.loginID), cl.meta)
 	if err != nil {
 		cl.log.Err(err).Msg("Failed to seal a channel key")
 		return false
@@ -124,7 +124,7 @@ func (cl *IRCClient) handleInvite(msg *ircmsg.Message) {
 		return
 	}
 	channel := msg.Params[1]
-	if !cl.irc.IsChannel(channel) || safeArg(channel) != nil {
+	if !cl.ircConn.IsChannel(channel) || safeArg(channel) != nil {
 		return
 	}
 	cl.notifyUser(cl.log.WithContext(context.Background()),
@@ -148,7 +148,7 @@ func (cl *IRCClient) handleRefused(msg *ircmsg.Message) {
 	}
 	cl.notifyUser(cl.log.WithContext(context.Background()), "%s: %s: %s",
 		cl.network.DisplayName(), subject, msg.Params[len(msg.Params)-1])
-	if cl.irc.IsChannel(channel) {
+	if cl.ircConn.IsChannel(channel) {
 		cl.resyncChannel(channel)
 	}
 }

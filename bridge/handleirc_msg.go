@@ -52,7 +52,7 @@ func (cl *IRCClient) handleMessage(msg *ircmsg.Message, at time.Time) {
 		action, text = true, arg
 	}
 	fromMe := cl.isMe(nick)
-	channel := cl.irc.IsChannel(target)
+	channel := cl.ircConn.IsChannel(target)
 	if !fromMe && cl.ignores(nick) {
 		return // the user ignores this nick (`ignore`)
 	}
@@ -69,7 +69,7 @@ func (cl *IRCClient) handleMessage(msg *ircmsg.Message, at time.Time) {
 			}
 			return
 		}
-		if cl.conn.isOtherLoginsNick(cl, by) {
+		if cl.connector.isOtherLoginsNick(cl, by) {
 			return
 		}
 	}
@@ -93,16 +93,16 @@ func (cl *IRCClient) handleMessage(msg *ircmsg.Message, at time.Time) {
 	if fromMe && !channel && servicesSecret(target, text) {
 		return // our own IDENTIFY (or the like) to services, from history or another client: never bridged
 	}
-	if channel && !fromMe && cl.conn.isOtherLoginsNick(cl, nick) {
+	if channel && !fromMe && cl.connector.isOtherLoginsNick(cl, nick) {
 		return // another Matrix user's own line in a shared channel: their login bridges it
 	}
 	_, msgid := msg.GetTag("msgid")
-	if channel && msgid == "" && !fromMe && !cl.conn.bridgesWithoutMsgID(cl, cl.fold(target)) {
+	if channel && msgid == "" && !fromMe && !cl.connector.bridgesWithoutMsgID(cl, cl.fold(target)) {
 		return // another login in this channel bridges its lines (no msgid to tell copies apart)
 	}
-	id := MakeMessageID(cl.conn.idKey, cl.network.ID, string(key.ID), cl.fold(nick), msgid, at, text)
-	if !cl.irc.HasCap("message-tags") {
-		cl.conn.quotes.put(key, id, nick, text, at) // for reply quotes (quotes.go)
+	id := MakeMessageID(cl.connector.idKey, cl.network.ID, string(key.ID), cl.fold(nick), msgid, at, text)
+	if !cl.ircConn.HasCap("message-tags") {
+		cl.connector.quotes.put(key, id, nick, text, at) // for reply quotes (quotes.go)
 	}
 	cl.queueMessage(&spooledMessage{
 		Key:     key,
@@ -125,7 +125,7 @@ func (cl *IRCClient) convertIRCMessage(ctx context.Context, portal *bridgev2.Por
 		if cl.isMe(nick) {
 			mxid = cl.login.UserMXID
 		} else if cl.inChannel(portal, nick) {
-			mxid = cl.conn.Bridge.Matrix.FormatGhostMXID(MakeUserID(cl.network.ID, cl.fold(nick)))
+			mxid = cl.connector.Bridge.Matrix.FormatGhostMXID(MakeUserID(cl.network.ID, cl.fold(nick)))
 		} else {
 			return "", "", false
 		}
@@ -178,7 +178,7 @@ func (cl *IRCClient) inChannel(portal *bridgev2.Portal, nick string) bool {
 // stripStatusPrefix turns a STATUSMSG target ("@#chan": to the channel's ops) into the channel, so
 // that such a line goes to the channel's portal and never opens a private chat.
 func (cl *IRCClient) stripStatusPrefix(target string) string {
-	symbols := cl.irc.PrefixSymbols()
+	symbols := cl.ircConn.PrefixSymbols()
 	for len(target) > 1 && strings.IndexByte(symbols, target[0]) >= 0 {
 		target = target[1:]
 	}
@@ -197,7 +197,7 @@ func parseCTCP(text string) (command, arg string, ok bool) {
 
 // replyCTCP answers the harmless CTCP queries, only when the admin turned ctcp_replies on.
 func (cl *IRCClient) replyCTCP(nick, command, arg string) {
-	if !cl.conn.Config.CTCPReplies {
+	if !cl.connector.Config.CTCPReplies {
 		return
 	}
 	var reply string
@@ -214,7 +214,7 @@ func (cl *IRCClient) replyCTCP(nick, command, arg string) {
 		return
 	}
 	line := fmt.Sprintf("\x01%s %s\x01", command, reply)
-	if err := cl.irc.Send("NOTICE", nick, line); err != nil {
+	if err := cl.ircConn.Send("NOTICE", nick, line); err != nil {
 		cl.log.Debug().Err(err).Str("ctcp", command).Msg("Failed to send CTCP reply")
 	}
 }
@@ -222,7 +222,7 @@ func (cl *IRCClient) replyCTCP(nick, command, arg string) {
 // rememberEcho notes a line we sent so that its echo (echo-message) is not bridged back. eventID,
 // for the first line of a Matrix message, is the event whose IRC msgid the echo will tell.
 func (cl *IRCClient) rememberEcho(target, line string, eventID id.EventID) {
-	if !cl.irc.HasCap("echo-message") {
+	if !cl.ircConn.HasCap("echo-message") {
 		return
 	}
 	folded := cl.fold(target)
@@ -304,7 +304,7 @@ func (cl *IRCClient) queueEchoOf(eventID id.EventID, key networkid.PortalKey, ms
 			Timestamp:  at,
 			LogContext: cl.logContext("echo"),
 		},
-		ID:            MakeMessageID(cl.conn.idKey, cl.network.ID, string(key.ID), cl.fold(nick), msgid, at, text),
+		ID:            MakeMessageID(cl.connector.idKey, cl.network.ID, string(key.ID), cl.fold(nick), msgid, at, text),
 		TransactionID: networkid.TransactionID(eventID),
 		ConvertMessageFunc: func(context.Context, *bridgev2.Portal, bridgev2.MatrixAPI, *ircMessage) (*bridgev2.ConvertedMessage, error) {
 			return nil, bridgev2.ErrIgnoringRemoteEvent // not pending (any more): it is ours, drop it

@@ -80,7 +80,7 @@ func (cl *IRCClient) tagPortal(nick, target string) (networkid.PortalKey, bool) 
 	}
 	target = cl.stripStatusPrefix(target)
 	switch {
-	case cl.irc.IsChannel(target):
+	case cl.ircConn.IsChannel(target):
 		known := cl.withChannel(target, func(*channelState) {})
 		return cl.channelKey(target), known
 	case cl.isMe(nick):
@@ -106,12 +106,12 @@ func (cl *IRCClient) handleMarkRead(msg *ircmsg.Message) {
 	if !ok || err != nil {
 		return // "*": no marker yet
 	}
-	key, known := cl.tagPortal(cl.irc.Nick(), msg.Params[0])
+	key, known := cl.tagPortal(cl.ircConn.Nick(), msg.Params[0])
 	if !known {
 		return
 	}
 	cl.queue(&simplevent.Receipt{
-		EventMeta: simplevent.EventMeta{Type: bridgev2.RemoteEventReadReceipt, PortalKey: key, Sender: cl.sender(cl.irc.Nick()), Timestamp: at},
+		EventMeta: simplevent.EventMeta{Type: bridgev2.RemoteEventReadReceipt, PortalKey: key, Sender: cl.sender(cl.ircConn.Nick()), Timestamp: at},
 		ReadUpTo:  at,
 	})
 }

@@ -40,10 +40,10 @@ func (cl *IRCClient) HandleMatrixMessage(ctx context.Context, msg *bridgev2.Matr
 		if errors.Is(err, errNotConnected) {
 			reason = metrics.UndeliveredNotConnected
 		}
-		cl.conn.Metrics.Undeliverable(metrics.MatrixToIRC, reason)
+		cl.connector.Metrics.Undeliverable(metrics.MatrixToIRC, reason)
 		cl.noticeFailure(ctx, msg.Portal, err)
 		// The sender was told; sending it again after a restart would surprise them.
-		cl.conn.inbox.doneEvent(msg.Event)
+		cl.connector.inbox.doneEvent(msg.Event)
 	}
 	return resp, err
 }
@@ -60,7 +60,7 @@ func (cl *IRCClient) waitReady(ctx context.Context) bool {
 		cl.mu.Lock()
 		joined := cl.ready
 		cl.mu.Unlock()
-		return joined && cl.irc.Connected()
+		return joined && cl.ircConn.Connected()
 	}
 	if ready() {
 		return true
@@ -93,7 +93,7 @@ func (cl *IRCClient) noticeFailure(ctx context.Context, portal *bridgev2.Portal,
 		return
 	}
 	content := &event.MessageEventContent{MsgType: event.MsgNotice, Body: "\u26a0\ufe0f Your message was not sent to IRC: " + err.Error()}
-	if _, sendErr := cl.conn.Bridge.Bot.SendMessage(ctx, portal.MXID, event.EventMessage, &event.Content{Parsed: content}, nil); sendErr != nil {
+	if _, sendErr := cl.connector.Bridge.Bot.SendMessage(ctx, portal.MXID, event.EventMessage, &event.Content{Parsed: content}, nil); sendErr != nil {
 		zerolog.Ctx(ctx).Err(sendErr).Msg("Failed to post a failure notice")
 	}
 }
@@ -139,10 +139,10 @@ func (cl *IRCClient) sendToIRC(ctx context.Context, msg *bridgev2.MatrixMessage)
 			command = "RELAYMSG"
 		}
 	}
-	budget := cl.irc.MaxTextBytes(command, target)
+	budget := cl.ircConn.MaxTextBytes(command, target)
 	if spoof != "" {
 		// delivered as ":spoof!ident@host PRIVMSG": allow for the server's ident and host too
-		budget = cl.irc.MaxTextBytes("PRIVMSG", target) - len(spoof) - 1 - 20
+		budget = cl.ircConn.MaxTextBytes("PRIVMSG", target) - len(spoof) - 1 - 20
 	}
 	if action {
 		budget -= ctcpActionOverhead
@@ -153,7 +153,7 @@ func (cl *IRCClient) sendToIRC(ctx context.Context, msg *bridgev2.MatrixMessage)
 	}
 	// With echo-message the server tells the msgid of what we sent: the message is saved under it
 	// once the echo is back. Edits (no event ID) and tests without a bridge database are not.
-	pending := cl.irc.HasCap("echo-message") && msg.Event.ID != "" && cl.conn.Bridge != nil && cl.conn.Bridge.DB != nil
+	pending := cl.ircConn.HasCap("echo-message") && msg.Event.ID != "" && cl.connector.Bridge != nil && cl.connector.Bridge.DB != nil
 	out := outgoing{command: command, target: target, spoof: spoof, action: action, tags: tags}
 	out.opts.Reply = cl.newSendReport(ctx, msg, pending).replyFunc()
 	if pending {
@@ -162,12 +162,12 @@ func (cl *IRCClient) sendToIRC(ctx context.Context, msg *bridgev2.MatrixMessage)
 	if msg.Event.ID != "" {
 		// The event leaves the crash inbox once its last line is on the socket.
 		evtID := msg.Event.ID
-		out.opts.Written = func() { cl.conn.inbox.done(evtID) }
+		out.opts.Written = func() { cl.connector.inbox.done(evtID) }
 	}
 	if err = cl.sendOutgoing(out, chunks); err != nil {
 		return nil, err
 	}
-	cl.conn.Metrics.Observe(metrics.MatrixToIRC, cl.metricsNetwork(), start)
+	cl.connector.Metrics.Observe(metrics.MatrixToIRC, cl.metricsNetwork(), start)
 	dbMsg := &database.Message{
 		ID:        MakeMatrixMessageID(cl.network.ID, msg.Event.ID),
 		SenderID:  cl.ownUserID(),
@@ -240,7 +240,7 @@ func (cl *IRCClient) replyContext(msg *bridgev2.MatrixMessage, text string) (str
 		return text, nil
 	}
 	var tags map[string]string
-	if msgid := ircMsgID(cl.network.ID, r.ID); usableMsgID(msgid) && cl.irc.HasCap("message-tags") {
+	if msgid := ircMsgID(cl.network.ID, r.ID); usableMsgID(msgid) && cl.ircConn.HasCap("message-tags") {
 		tags = map[string]string{"+draft/reply": msgid}
 	}
 	network, folded, ok := ParseUserID(r.SenderID)
@@ -253,7 +253,7 @@ func (cl *IRCClient) replyContext(msg *bridgev2.MatrixMessage, text string) (str
 	if nick == "" {
 		nick = folded
 	}
-	if tags == nil && !cl.irc.HasCap("message-tags") {
+	if tags == nil && !cl.ircConn.HasCap("message-tags") {
 		if quote := cl.quoteFor(r.Room, r.ID); quote != "" {
 			return nick + `: "` + quote + `" <- ` + text, nil
 		}
@@ -289,7 +289,7 @@ func (cl *IRCClient) portalTarget(portal *bridgev2.Portal) (string, error) {
 	if !ok || network != cl.network.ID {
 		return "", fmt.Errorf("this room does not belong to %s", cl.network.DisplayName())
 	}
-	if !cl.irc.IsChannel(target) {
+	if !cl.ircConn.IsChannel(target) {
 		cl.mu.Lock()
 		if nick := cl.nicks[target]; nick != "" {
 			target = nick
@@ -305,9 +305,9 @@ func (cl *IRCClient) portalTarget(portal *bridgev2.Portal) (string, error) {
 // nick for the user's own Matrix ID.
 func (cl *IRCClient) pillToNick(userID id.UserID) (string, bool) {
 	if cl.login != nil && userID == cl.login.UserMXID {
-		return cl.irc.Nick(), true
+		return cl.ircConn.Nick(), true
 	}
-	ghostID, ok := cl.conn.Bridge.Matrix.ParseGhostMXID(userID)
+	ghostID, ok := cl.connector.Bridge.Matrix.ParseGhostMXID(userID)
 	if !ok {
 		return "", false
 	}

@@ -59,14 +59,14 @@ func (cl *IRCClient) HandleMatrixMembership(ctx context.Context, msg *bridgev2.M
 	} else if err != nil {
 		return nil, err
 	}
-	if !cl.irc.Connected() {
+	if !cl.ircConn.Connected() {
 		return nil, errNotConnected
 	}
 	nick, err := cl.targetNick(msg.Target)
 	if err != nil {
 		return nil, err
 	}
-	reason := format.OneLine(msg.Content.Reason, min(maxReasonBytes, cl.irc.MaxTextBytes("KICK", channel+" "+nick)))
+	reason := format.OneLine(msg.Content.Reason, min(maxReasonBytes, cl.ircConn.MaxTextBytes("KICK", channel+" "+nick)))
 	mask := nick + "!*@*"
 	var onChannel bool
 	cl.withChannel(channel, func(ch *channelState) { onChannel = ch.Members[cl.fold(nick)] != nil })
@@ -75,19 +75,19 @@ func (cl *IRCClient) HandleMatrixMembership(ctx context.Context, msg *bridgev2.M
 	switch to := msg.Content.Membership; {
 	case to == event.MembershipLeave && msg.Type.IsSelf:
 		if cl.isMe(nick) {
-			err = cl.irc.Send("PART", channel, reason)
+			err = cl.ircConn.Send("PART", channel, reason)
 		}
 	case to == event.MembershipLeave && onChannel:
-		err = cl.irc.Send("KICK", channel, nick, reason)
+		err = cl.ircConn.Send("KICK", channel, nick, reason)
 	case to == event.MembershipLeave && msg.Type.From != event.MembershipInvite:
 		// an unban (or a leave of someone not on the channel, for which -b changes nothing)
-		err = cl.irc.Send("MODE", channel, "-b", mask)
+		err = cl.ircConn.Send("MODE", channel, "-b", mask)
 	case to == event.MembershipBan:
-		if err = cl.irc.Send("MODE", channel, "+b", mask); err == nil && onChannel {
-			err = cl.irc.Send("KICK", channel, nick, reason)
+		if err = cl.ircConn.Send("MODE", channel, "+b", mask); err == nil && onChannel {
+			err = cl.ircConn.Send("KICK", channel, nick, reason)
 		}
 	case to == event.MembershipInvite:
-		err = cl.irc.Send("INVITE", nick, channel)
+		err = cl.ircConn.Send("INVITE", nick, channel)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("failed to send to IRC: %w", err)
@@ -108,10 +108,10 @@ func (cl *IRCClient) HandleMatrixPowerLevels(ctx context.Context, msg *bridgev2.
 			return false, err
 		}
 	}
-	if !cl.irc.Connected() {
+	if !cl.ircConn.Connected() {
 		return false, errNotConnected
 	}
-	is := cl.irc.ISupport()
+	is := cl.ircConn.ISupport()
 	var changes []modeChange
 	for _, change := range msg.Users {
 		if change.Target == nil {
@@ -130,7 +130,7 @@ func (cl *IRCClient) HandleMatrixPowerLevels(ctx context.Context, msg *bridgev2.
 		changes = append(changes, modesFor(nick, current, change.NewLevel, is.PrefixModes)...)
 	}
 	for _, line := range packModes(changes, modesPerLine(is)) {
-		if err = cl.irc.Send("MODE", append([]string{channel}, line...)...); err != nil {
+		if err = cl.ircConn.Send("MODE", append([]string{channel}, line...)...); err != nil {
 			return false, fmt.Errorf("failed to send to IRC: %w", err)
 		}
 	}
@@ -143,18 +143,18 @@ func (cl *IRCClient) HandleMatrixRoomTopic(ctx context.Context, msg *bridgev2.Ma
 	if err != nil {
 		return false, err
 	}
-	if msg.OrigSender != nil && !cl.conn.Config.RelayAllows(config.RelayActionTopic) {
+	if msg.OrigSender != nil && !cl.connector.Config.RelayAllows(config.RelayActionTopic) {
 		// The room shows the refused topic now; bridgev2 must know, or the resync that follows
 		// would see IRC's topic as unchanged and leave the room as it is.
 		msg.Portal.Topic, msg.Portal.TopicSet = msg.Content.Topic, true
 		return false, cl.relayMay(ctx, msg.Portal, msg.OrigSender, config.RelayActionTopic)
 	}
-	if !cl.irc.Connected() {
+	if !cl.ircConn.Connected() {
 		return false, errNotConnected
 	}
 	// Cut to TOPICLEN, and never past what fits in the line when the server does not say.
-	limit := cl.irc.MaxTextBytes("TOPIC", channel)
-	topicLen, _ := cl.irc.ISupportValue("TOPICLEN")
+	limit := cl.ircConn.MaxTextBytes("TOPIC", channel)
+	topicLen, _ := cl.ircConn.ISupportValue("TOPICLEN")
 	if n, _ := strconv.Atoi(topicLen); n > 0 && n < limit {
 		limit = n
 	}
@@ -165,7 +165,7 @@ func (cl *IRCClient) HandleMatrixRoomTopic(ctx context.Context, msg *bridgev2.Ma
 	}
 	cl.pendingTopics[cl.fold(channel)] = &pendingTopic{text: topic}
 	cl.mu.Unlock()
-	if err = cl.irc.Send("TOPIC", channel, topic); err != nil {
+	if err = cl.ircConn.Send("TOPIC", channel, topic); err != nil {
 		return false, fmt.Errorf("failed to send to IRC: %w", err)
 	}
 	zerolog.Ctx(ctx).Debug().Str("channel", channel).Msg("Sent the Matrix topic to IRC")
@@ -189,13 +189,13 @@ func membershipAction(to event.Membership) string {
 // IRC user would act with its own channel privileges for anyone in the room. The room is told
 // why, and put back as IRC has it.
 func (cl *IRCClient) relayMay(ctx context.Context, portal *bridgev2.Portal, o *bridgev2.OrigSender, action string) error {
-	if cl.conn.Config.RelayAllows(action) {
+	if cl.connector.Config.RelayAllows(action) {
 		return nil
 	}
 	err := failure(fmt.Sprintf("%s has no IRC login of their own here, and the relay does not %s for others (only messages are relayed)", relayName(o), relayVerb[action]))
 	if portal != nil && portal.MXID != "" {
 		content := &event.MessageEventContent{MsgType: event.MsgNotice, Body: "\u26a0\ufe0f Not done on IRC: " + err.Error()}
-		if _, sendErr := cl.conn.Bridge.Bot.SendMessage(ctx, portal.MXID, event.EventMessage, &event.Content{Parsed: content}, nil); sendErr != nil {
+		if _, sendErr := cl.connector.Bridge.Bot.SendMessage(ctx, portal.MXID, event.EventMessage, &event.Content{Parsed: content}, nil); sendErr != nil {
 			zerolog.Ctx(ctx).Err(sendErr).Msg("Failed to post a relay refusal")
 		}
 	}
@@ -219,7 +219,7 @@ func (cl *IRCClient) channelTarget(portal *bridgev2.Portal) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if !cl.irc.IsChannel(target) {
+	if !cl.ircConn.IsChannel(target) {
 		return "", errChannelOnly
 	}
 	return target, nil
@@ -244,7 +244,7 @@ func (cl *IRCClient) targetNick(target bridgev2.GhostOrUserLogin) (string, error
 		if !ok || other.network.ID != cl.network.ID {
 			return "", fmt.Errorf("that user is not on %s", cl.network.DisplayName())
 		}
-		return other.irc.Nick(), nil
+		return other.ircConn.Nick(), nil
 	}
 	return "", errors.New("that user is not on IRC")
 }
@@ -366,7 +366,7 @@ func (cl *IRCClient) retryTopic(channel, reason string) {
 		still := cl.pendingTopics[folded] == p
 		cl.mu.Unlock()
 		if still {
-			_ = cl.irc.Send("TOPIC", channel, p.text)
+			_ = cl.ircConn.Send("TOPIC", channel, p.text)
 		}
 	})
 }

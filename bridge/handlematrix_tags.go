@@ -47,7 +47,7 @@ type typingState struct {
 // HandleMatrixTyping sends +typing=active (at most every 3 s) or +typing=done as a TAGMSG, when
 // the server carries client tags (https://ircv3.net/specs/client-tags/typing).
 func (cl *IRCClient) HandleMatrixTyping(ctx context.Context, msg *bridgev2.MatrixTyping) error {
-	if !cl.irc.Connected() || !cl.irc.HasCap("message-tags") {
+	if !cl.ircConn.Connected() || !cl.ircConn.HasCap("message-tags") {
 		return nil
 	}
 	target, err := cl.portalTarget(msg.Portal)
@@ -71,14 +71,14 @@ func (cl *IRCClient) HandleMatrixTyping(ctx context.Context, msg *bridgev2.Matri
 		delete(cl.typing.last, folded)
 	}
 	cl.typing.mu.Unlock()
-	return cl.irc.SendTagged(map[string]string{"+typing": value}, "TAGMSG", target)
+	return cl.ircConn.SendTagged(map[string]string{"+typing": value}, "TAGMSG", target)
 }
 
 // PreHandleMatrixReaction names the reaction for bridgev2's de-duplication: one per key and user.
 func (cl *IRCClient) PreHandleMatrixReaction(ctx context.Context, msg *bridgev2.MatrixReaction) (bridgev2.MatrixReactionPreResponse, error) {
 	key := format.OneLine(msg.Content.RelatesTo.Key, maxReactionBytes)
 	if key == "" {
-		cl.conn.inbox.doneEvent(msg.Event)
+		cl.connector.inbox.doneEvent(msg.Event)
 		return bridgev2.MatrixReactionPreResponse{}, failure("empty reaction")
 	}
 	return bridgev2.MatrixReactionPreResponse{SenderID: cl.ownUserID(), EmojiID: networkid.EmojiID(key), Emoji: key}, nil
@@ -88,16 +88,16 @@ func (cl *IRCClient) PreHandleMatrixReaction(ctx context.Context, msg *bridgev2.
 // message (https://ircv3.net/specs/client-tags/react). Without client tags, or for a message IRC
 // has no ID for, the sender sees the reaction fail: a text fallback would be noise in the channel.
 func (cl *IRCClient) HandleMatrixReaction(ctx context.Context, msg *bridgev2.MatrixReaction) (*database.Reaction, error) {
-	defer cl.conn.inbox.doneEvent(msg.Event)
+	defer cl.connector.inbox.doneEvent(msg.Event)
 	target, msgid, err := cl.tagTarget(msg.Portal, msg.TargetMessage)
 	if err != nil {
 		return nil, err
 	}
-	if !cl.irc.HasCap("message-tags") {
+	if !cl.ircConn.HasCap("message-tags") {
 		return nil, errNoTags
 	}
 	tags := map[string]string{"+draft/react": string(msg.PreHandleResp.EmojiID), "+draft/reply": msgid}
-	if err = cl.irc.SendTagged(tags, "TAGMSG", target); err != nil {
+	if err = cl.ircConn.SendTagged(tags, "TAGMSG", target); err != nil {
 		return nil, fmt.Errorf("failed to send to IRC: %w", err)
 	}
 	return &database.Reaction{}, nil
@@ -105,26 +105,26 @@ func (cl *IRCClient) HandleMatrixReaction(ctx context.Context, msg *bridgev2.Mat
 
 // HandleMatrixReactionRemove cannot undo anything: IRC has no unreact.
 func (cl *IRCClient) HandleMatrixReactionRemove(ctx context.Context, msg *bridgev2.MatrixReactionRemove) error {
-	defer cl.conn.inbox.doneEvent(msg.Event)
+	defer cl.connector.inbox.doneEvent(msg.Event)
 	return errNoUnreact
 }
 
 // HandleMatrixMessageRemove deletes a message on IRC with REDACT where the server offers
 // draft/message-redaction (https://ircv3.net/specs/extensions/message-redaction).
 func (cl *IRCClient) HandleMatrixMessageRemove(ctx context.Context, msg *bridgev2.MatrixMessageRemove) error {
-	defer cl.conn.inbox.doneEvent(msg.Event)
+	defer cl.connector.inbox.doneEvent(msg.Event)
 	target, msgid, err := cl.tagTarget(msg.Portal, msg.TargetMessage)
 	if err != nil {
 		return err
 	}
-	if !cl.irc.HasCap("draft/message-redaction") {
+	if !cl.ircConn.HasCap("draft/message-redaction") {
 		return errNoRedaction
 	}
 	params := []string{target, msgid}
 	if reason := format.OneLine(msg.Content.Reason, maxReasonBytes); reason != "" {
 		params = append(params, reason)
 	}
-	if err = cl.irc.Send("REDACT", params...); err != nil {
+	if err = cl.ircConn.Send("REDACT", params...); err != nil {
 		return fmt.Errorf("failed to send to IRC: %w", err)
 	}
 	return nil
@@ -133,8 +133,8 @@ func (cl *IRCClient) HandleMatrixMessageRemove(ctx context.Context, msg *bridgev
 // HandleMatrixEdit sends the edited text again, marked as a correction the way IRC users write
 // them: "* new text" (edit_style: prefix). With edit_style: off the sender sees the edit fail.
 func (cl *IRCClient) HandleMatrixEdit(ctx context.Context, msg *bridgev2.MatrixEdit) error {
-	defer cl.conn.inbox.doneEvent(msg.Event)
-	if cl.conn.Config.EditStyle == config.EditOff {
+	defer cl.connector.inbox.doneEvent(msg.Event)
+	if cl.connector.Config.EditStyle == config.EditOff {
 		return errEditsOff
 	}
 	content := msg.Content
@@ -156,7 +156,7 @@ func (cl *IRCClient) HandleMatrixEdit(ctx context.Context, msg *bridgev2.MatrixE
 
 // tagTarget is where a tag referring to a bridged message goes, and that message's IRC msgid.
 func (cl *IRCClient) tagTarget(portal *bridgev2.Portal, msg *database.Message) (target, msgid string, err error) {
-	if !cl.irc.Connected() {
+	if !cl.ircConn.Connected() {
 		return "", "", errNotConnected
 	}
 	if msg == nil || msg.Room != portal.PortalKey {
@@ -173,12 +173,12 @@ func (cl *IRCClient) tagTarget(portal *bridgev2.Portal, msg *database.Message) (
 // receipts, where the server offers draft/read-marker (https://ircv3.net/specs/extensions/read-marker);
 // the server never moves a marker backwards.
 func (cl *IRCClient) HandleMatrixReadReceipt(ctx context.Context, msg *bridgev2.MatrixReadReceipt) error {
-	if !cl.irc.Connected() || !cl.irc.HasCap("draft/read-marker") || msg.ReadUpTo.IsZero() {
+	if !cl.ircConn.Connected() || !cl.ircConn.HasCap("draft/read-marker") || msg.ReadUpTo.IsZero() {
 		return nil
 	}
 	target, err := cl.portalTarget(msg.Portal)
 	if err != nil {
 		return err
 	}
-	return cl.irc.Send("MARKREAD", target, "timestamp="+ircTime(msg.ReadUpTo))
+	return cl.ircConn.Send("MARKREAD", target, "timestamp="+ircTime(msg.ReadUpTo))
 }

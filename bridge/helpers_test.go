@@ -20,7 +20,7 @@ import (
 
 	"github.com/sealbridge/sealbridge/bridge/irc"
 	"github.com/sealbridge/sealbridge/config"
-	sbdb "github.com/sealbridge/sealbridge/database"
+	"github.com/sealbridge/sealbridge/sbdb"
 )
 
 func TestParseNamesEntry(t *testing.T) {
@@ -123,7 +123,7 @@ func (nopHandler) OnMessage(*irc.Client, *ircmsg.Message, time.Time) {}
 func (nopHandler) OnDisconnected(*irc.Client, error, bool)           {}
 
 func TestStripStatusPrefix(t *testing.T) {
-	cl := &IRCClient{irc: irc.New(irc.Config{Nick: "me"}, nopHandler{}, zerolog.Nop())}
+	cl := &IRCClient{ircConn: irc.New(irc.Config{Nick: "me"}, nopHandler{}, zerolog.Nop())}
 	for in, want := range map[string]string{"@#chan": "#chan", "+#chan": "#chan", "@+#chan": "#chan", "#chan": "#chan", "nick": "nick", "@": "@"} {
 		if got := cl.stripStatusPrefix(in); got != want {
 			t.Errorf("stripStatusPrefix(%q) = %q, want %q", in, got, want)
@@ -169,7 +169,7 @@ func TestReplyTag(t *testing.T) {
 func TestReplyContextStaysInItsPortal(t *testing.T) {
 	cl := &IRCClient{
 		network: &config.Network{ID: "net"},
-		irc:     irc.New(irc.Config{Nick: "me"}, nopHandler{}, zerolog.Nop()),
+		ircConn: irc.New(irc.Config{Nick: "me"}, nopHandler{}, zerolog.Nop()),
 		nicks:   map[string]string{"bob": "Bob"},
 	}
 	here := MakeChannelPortalKey("net", "#here")
@@ -227,7 +227,7 @@ func TestSaveLoginCoalesces(t *testing.T) {
 		t.Error("the pending write did not run")
 	}
 	cl.saveLogin()
-	cl.conn = NewConnector()
+	cl.connector = NewConnector()
 	cl.retire()
 	cl.saveLogin()
 	cl.saveMu.Lock()
@@ -247,12 +247,12 @@ func TestSavingTheLoginDoesNotStallTheReader(t *testing.T) {
 	}
 	defer raw.Close()
 	cl, _ := newWireClient(t, wireOpts{})
-	cl.conn.Bridge.DB = database.New("sealbridge", sbdb.MetaTypes(), raw)
+	cl.connector.Bridge.DB = database.New("sealbridge", sbdb.MetaTypes(), raw)
 	ctx := context.Background()
-	must(t, cl.conn.Bridge.DB.Upgrade(ctx))
-	must(t, cl.conn.Bridge.DB.User.Insert(ctx, &database.User{BridgeID: "sealbridge", MXID: "@me:example.org"}))
+	must(t, cl.connector.Bridge.DB.Upgrade(ctx))
+	must(t, cl.connector.Bridge.DB.User.Insert(ctx, &database.User{BridgeID: "sealbridge", MXID: "@me:example.org"}))
 	row := &database.UserLogin{BridgeID: "sealbridge", UserMXID: "@me:example.org", ID: cl.loginID, RemoteName: "me", Metadata: cl.meta}
-	must(t, cl.conn.Bridge.DB.UserLogin.Insert(ctx, row))
+	must(t, cl.connector.Bridge.DB.UserLogin.Insert(ctx, row))
 	cl.login = &bridgev2.UserLogin{UserLogin: row}
 	joinedChannel(cl, "#chan", "me", "bob")
 
@@ -305,7 +305,7 @@ func TestUnsentMatrixLinesGoOutOnTheNextConnection(t *testing.T) {
 	waitUntil(t, "the unsent lines kept", func() bool {
 		cl.mu.Lock()
 		defer cl.mu.Unlock()
-		return len(cl.unsent) > 0 && !cl.irc.Connected()
+		return len(cl.unsent) > 0 && !cl.ircConn.Connected()
 	})
 	w2 := connectWire(t, w.ln, cl, opts)
 	got := []string{first}

@@ -34,14 +34,14 @@ const (
 
 // hasHistory reports whether the server offers CHATHISTORY.
 func (cl *IRCClient) hasHistory() bool {
-	return cl.irc.HasCap("draft/chathistory") || cl.irc.HasCap("chathistory")
+	return cl.ircConn.HasCap("draft/chathistory") || cl.ircConn.HasCap("chathistory")
 }
 
 // historyLimitFor is how many lines a catch-up request asks for: backfill.max_catchup_messages,
 // within ISUPPORT CHATHISTORY (the most lines per request) or historyLimit; 0 for none.
 func (cl *IRCClient) historyLimitFor() int {
 	limit := historyLimit
-	v, _ := cl.irc.ISupportValue("CHATHISTORY")
+	v, _ := cl.ircConn.ISupportValue("CHATHISTORY")
 	if n, err := strconv.Atoi(v); err == nil && n > 0 {
 		limit = min(n, 1000)
 	}
@@ -52,10 +52,10 @@ func (cl *IRCClient) historyLimitFor() int {
 // backfill is the config's backfill section: whether history is fetched at all, and how many lines
 // a new portal and a catch-up get.
 func (cl *IRCClient) backfill() (enabled bool, initial, catchup int) {
-	if cl.conn.Bridge == nil || cl.conn.Bridge.Config == nil {
+	if cl.connector.Bridge == nil || cl.connector.Bridge.Config == nil {
 		return true, 20, historyLimit
 	}
-	b := cl.conn.Bridge.Config.Backfill
+	b := cl.connector.Bridge.Config.Backfill
 	return b.Enabled, b.MaxInitialMessages, b.MaxCatchupMessages
 }
 
@@ -63,7 +63,7 @@ func (cl *IRCClient) backfill() (enabled bool, initial, catchup int) {
 // portal has none yet.
 func (cl *IRCClient) requestHistory(channel string) {
 	enabled, initial, _ := cl.backfill()
-	if !enabled || !cl.hasHistory() || cl.conn.Bridge == nil || cl.conn.Bridge.DB == nil {
+	if !enabled || !cl.hasHistory() || cl.connector.Bridge == nil || cl.connector.Bridge.DB == nil {
 		return
 	}
 	var whenEmpty []string
@@ -84,7 +84,7 @@ func (cl *IRCClient) fetchHistory(target string, key networkid.PortalKey, whenEm
 			defer func() { <-cl.historySem }()
 		}
 		ctx := cl.log.WithContext(context.Background())
-		last, err := cl.conn.Bridge.DB.Message.GetLastPartAtOrBeforeTime(ctx, key, time.Now().Add(time.Hour))
+		last, err := cl.connector.Bridge.DB.Message.GetLastPartAtOrBeforeTime(ctx, key, time.Now().Add(time.Hour))
 		if err != nil {
 			cl.log.Err(err).Msg("Failed to find the last bridged message for history")
 			return
@@ -101,7 +101,7 @@ func (cl *IRCClient) fetchHistory(target string, key networkid.PortalKey, whenEm
 		if params == nil {
 			return
 		}
-		if err = cl.irc.Send("CHATHISTORY", params...); err != nil {
+		if err = cl.ircConn.Send("CHATHISTORY", params...); err != nil {
 			cl.log.Debug().Err(err).Msg("Failed to request history")
 		}
 	}()
@@ -122,7 +122,7 @@ func (cl *IRCClient) trackBatch(msg *ircmsg.Message) {
 			if cl.historyBatches == nil {
 				cl.historyBatches = make(map[string]bool)
 			}
-			if len(cl.historyBatches) >= cl.conn.limits().MaxOpenBatches {
+			if len(cl.historyBatches) >= cl.connector.limits().MaxOpenBatches {
 				cl.limited(metrics.LimitBatch) // its lines go on as live ones
 				return
 			}
@@ -154,14 +154,14 @@ func (cl *IRCClient) requestDMHistory() {
 	if enabled, _, _ := cl.backfill(); !enabled || cl.historyLimitFor() == 0 {
 		return
 	}
-	if cl.login == nil || !cl.hasHistory() || cl.conn.Bridge == nil || cl.conn.Bridge.DB == nil {
+	if cl.login == nil || !cl.hasHistory() || cl.connector.Bridge == nil || cl.connector.Bridge.DB == nil {
 		return
 	}
 	since := cl.awaySince()
 	cl.mu.Lock()
 	cl.targetsWanted = historyLimit
 	cl.mu.Unlock()
-	err := cl.irc.Send("CHATHISTORY", "TARGETS", "timestamp="+ircTime(since), "timestamp="+ircTime(time.Now().Add(time.Minute)), strconv.Itoa(historyLimit))
+	err := cl.ircConn.Send("CHATHISTORY", "TARGETS", "timestamp="+ircTime(since), "timestamp="+ircTime(time.Now().Add(time.Minute)), strconv.Itoa(historyLimit))
 	if err != nil {
 		cl.log.Debug().Err(err).Msg("Failed to request history targets")
 	}
@@ -171,7 +171,7 @@ func (cl *IRCClient) requestDMHistory() {
 // with private messages since we were last here gets its private chat fetched, from the last
 // message bridged there.
 func (cl *IRCClient) handleHistoryTarget(msg *ircmsg.Message) {
-	if len(msg.Params) < 2 || msg.Params[0] != "TARGETS" || cl.irc.IsChannel(msg.Params[1]) || safeArg(msg.Params[1]) != nil {
+	if len(msg.Params) < 2 || msg.Params[0] != "TARGETS" || cl.ircConn.IsChannel(msg.Params[1]) || safeArg(msg.Params[1]) != nil {
 		return // channels are fetched when joined
 	}
 	// Only as many targets as asked for, once per connection: each costs a database lookup and
@@ -186,7 +186,7 @@ func (cl *IRCClient) handleHistoryTarget(msg *ircmsg.Message) {
 		cl.limited(metrics.LimitHistory)
 		return
 	}
-	if cl.conn.Bridge == nil || cl.conn.Bridge.DB == nil {
+	if cl.connector.Bridge == nil || cl.connector.Bridge.DB == nil {
 		return
 	}
 	nick := msg.Params[1]

@@ -12,7 +12,7 @@ import (
 	"maunium.net/go/mautrix/bridgev2/bridgeconfig"
 	"maunium.net/go/mautrix/bridgev2/database"
 
-	sbdb "github.com/sealbridge/sealbridge/database"
+	"github.com/sealbridge/sealbridge/sbdb"
 )
 
 // Lines in a chathistory batch: messages are bridged (with their msgid as ID, so bridgev2 drops
@@ -36,7 +36,7 @@ func TestHistoryBatchReplaysMessagesOnly(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		cl.OnMessage(cl.irc, &msg, time.Now())
+		cl.OnMessage(cl.ircConn, &msg, time.Now())
 	}
 	evts := queued(cl)
 	var ids []string
@@ -78,7 +78,7 @@ func TestLinesDuringLoginFlowAreHeldNotDropped(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		cl.OnMessage(cl.irc, &msg, time.Now())
+		cl.OnMessage(cl.ircConn, &msg, time.Now())
 	}
 	if cl.withChannel("#c", func(*channelState) {}) {
 		t.Fatal("a line was handled before the login existed")
@@ -105,30 +105,30 @@ func TestHistoryFollowsTheBackfillConfig(t *testing.T) {
 	defer raw.Close()
 	cl, w := newWireClient(t, wireOpts{caps: []string{"batch", "draft/chathistory"}, isupport: "CHATHISTORY=50"})
 	ctx := context.Background()
-	cl.conn.Bridge.DB = database.New("sealbridge", sbdb.MetaTypes(), raw)
-	must(t, cl.conn.Bridge.DB.Upgrade(ctx))
-	cl.conn.Bridge.Config = &bridgeconfig.BridgeConfig{}
-	cl.conn.Bridge.Config.Backfill = bridgeconfig.BackfillConfig{Enabled: false, MaxInitialMessages: 7, MaxCatchupMessages: 30}
+	cl.connector.Bridge.DB = database.New("sealbridge", sbdb.MetaTypes(), raw)
+	must(t, cl.connector.Bridge.DB.Upgrade(ctx))
+	cl.connector.Bridge.Config = &bridgeconfig.BridgeConfig{}
+	cl.connector.Bridge.Config.Backfill = bridgeconfig.BackfillConfig{Enabled: false, MaxInitialMessages: 7, MaxCatchupMessages: 30}
 	joinedChannel(cl, "#new", "me")
 	cl.requestHistory("#new")
 	time.Sleep(100 * time.Millisecond) // the lookup runs off the reader goroutine
 	wantWire(t, "backfill disabled", w.barrier(), nil)
 
-	cl.conn.Bridge.Config.Backfill.Enabled = true
+	cl.connector.Bridge.Config.Backfill.Enabled = true
 	cl.requestHistory("#new")
 	time.Sleep(100 * time.Millisecond)
 	wantWire(t, "a new portal", w.barrier(), []string{"CHATHISTORY LATEST #new * 7"})
 
 	key := cl.channelKey("#old")
-	must(t, cl.conn.Bridge.DB.Portal.Insert(ctx, &database.Portal{BridgeID: "sealbridge", PortalKey: key, Metadata: &sbdb.PortalMetadata{}}))
-	must(t, cl.conn.Bridge.DB.Ghost.Insert(ctx, &database.Ghost{BridgeID: "sealbridge", ID: "net/bob", Metadata: &sbdb.GhostMetadata{}}))
+	must(t, cl.connector.Bridge.DB.Portal.Insert(ctx, &database.Portal{BridgeID: "sealbridge", PortalKey: key, Metadata: &sbdb.PortalMetadata{}}))
+	must(t, cl.connector.Bridge.DB.Ghost.Insert(ctx, &database.Ghost{BridgeID: "sealbridge", ID: "net/bob", Metadata: &sbdb.GhostMetadata{}}))
 	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	must(t, cl.conn.Bridge.DB.Message.Insert(ctx, &database.Message{BridgeID: "sealbridge", ID: "net/x", MXID: "$x", Room: key, SenderID: "net/bob", Timestamp: at}))
+	must(t, cl.connector.Bridge.DB.Message.Insert(ctx, &database.Message{BridgeID: "sealbridge", ID: "net/x", MXID: "$x", Room: key, SenderID: "net/bob", Timestamp: at}))
 	joinedChannel(cl, "#old", "me")
 	cl.requestHistory("#old")
 	time.Sleep(100 * time.Millisecond)
 	wantWire(t, "a catch-up", w.barrier(), []string{"CHATHISTORY AFTER #old timestamp=2026-01-02T03:04:04.999Z 30"})
-	cl.conn.Bridge.Config.Backfill.MaxCatchupMessages = 500 // the server's maximum (50) wins
+	cl.connector.Bridge.Config.Backfill.MaxCatchupMessages = 500 // the server's maximum (50) wins
 	cl.requestHistory("#old")
 	time.Sleep(100 * time.Millisecond)
 	wantWire(t, "a catch-up above the server's maximum", w.barrier(), []string{"CHATHISTORY AFTER #old timestamp=2026-01-02T03:04:04.999Z 50"})

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -85,7 +86,7 @@ func TestIdentdTellsSourceAddressesApartAndWaitsForRegistration(t *testing.T) {
 	ask := func(at string) string {
 		t.Helper()
 		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.1")}, Timeout: 5 * time.Second}
-		q, err := d.Dial("tcp", fmt.Sprintf("%s:%d", at, identPort))
+		q, err := d.Dial("tcp", net.JoinHostPort(at, strconv.Itoa(identPort)))
 		must(t, err)
 		defer q.Close()
 		_ = q.SetDeadline(time.Now().Add(5 * time.Second))
@@ -110,7 +111,7 @@ func TestIdentdTellsSourceAddressesApartAndWaitsForRegistration(t *testing.T) {
 	answer := make(chan string, 1)
 	go func() {
 		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.1")}}
-		q, err := d.Dial("tcp", fmt.Sprintf("127.0.0.4:%d", identPort))
+		q, err := d.Dial("tcp", net.JoinHostPort("127.0.0.4", strconv.Itoa(identPort)))
 		if err != nil {
 			answer <- err.Error()
 			return

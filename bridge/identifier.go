@@ -15,7 +15,7 @@ func (cl *IRCClient) ResolveIdentifier(ctx context.Context, identifier string, c
 	if err != nil {
 		return nil, bridgev2.WrapRespErr(err, mautrix.MInvalidParam)
 	}
-	if cl.irc.IsChannel(nick) {
+	if cl.ircConn.IsChannel(nick) {
 		return nil, bridgev2.WrapRespErr(fmt.Errorf("%s is a channel; use `join %s`", nick, nick), mautrix.MInvalidParam)
 	}
 	folded := cl.fold(nick)
@@ -25,7 +25,7 @@ func (cl *IRCClient) ResolveIdentifier(ctx context.Context, identifier string, c
 	}
 	cl.mu.Unlock()
 	userID := MakeUserID(cl.network.ID, folded)
-	ghost, err := cl.conn.Bridge.GetGhostByID(ctx, userID)
+	ghost, err := cl.connector.Bridge.GetGhostByID(ctx, userID)
 	if err != nil {
 		return nil, fmt.Errorf("failed to get ghost: %w", err)
 	}

@@ -24,8 +24,8 @@ func (c *IRCConnector) limits() config.Limits {
 
 // limited counts one thing refused or dropped under limit.
 func (cl *IRCClient) limited(limit string) {
-	if cl.conn != nil {
-		cl.conn.Metrics.Limited(limit)
+	if cl.connector != nil {
+		cl.connector.Metrics.Limited(limit)
 	}
 }
 
@@ -33,7 +33,7 @@ func (cl *IRCClient) limited(limit string) {
 // limits.max_nicks: over it, an arbitrary other nick is forgotten (its folded form is used until
 // it is seen again). Call it with cl.mu held.
 func (cl *IRCClient) rememberNick(folded, nick string) {
-	if _, known := cl.nicks[folded]; !known && len(cl.nicks) >= cl.conn.limits().MaxNicks {
+	if _, known := cl.nicks[folded]; !known && len(cl.nicks) >= cl.connector.limits().MaxNicks {
 		for k := range cl.nicks {
 			delete(cl.nicks, k)
 			break

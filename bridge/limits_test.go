@@ -13,11 +13,11 @@ import (
 
 	"github.com/sealbridge/sealbridge/bridge/metrics"
 	"github.com/sealbridge/sealbridge/config"
-	sbdb "github.com/sealbridge/sealbridge/database"
+	"github.com/sealbridge/sealbridge/sbdb"
 )
 
 func limitedCount(cl *IRCClient, limit string) int {
-	return int(testutil.ToFloat64(cl.conn.Metrics.PeerLimited.WithLabelValues(limit)))
+	return int(testutil.ToFloat64(cl.connector.Metrics.PeerLimited.WithLabelValues(limit)))
 }
 
 // Lines for channels the login is not in never reach bridgev2 (which would make a portal for each
@@ -44,7 +44,7 @@ func TestLinesForChannelsNotJoinedAreDropped(t *testing.T) {
 // are not; beyond max_channels they are parted. The user's own `join` beyond the cap is refused.
 func TestForcedJoinsAreBounded(t *testing.T) {
 	cl, w := newWireClient(t, wireOpts{})
-	cl.conn.Config.Limits = config.Limits{MaxChannels: 8, NewDMBurst: 3, NewDMInterval: time.Hour}
+	cl.connector.Config.Limits = config.Limits{MaxChannels: 8, NewDMBurst: 3, NewDMInterval: time.Hour}
 	for i := 0; i < 100; i++ {
 		serverSays(t, cl, fmt.Sprintf(":me!u@h JOIN #forced%d", i))
 	}
@@ -80,8 +80,8 @@ func TestForcedJoinsAreBounded(t *testing.T) {
 func TestNewPrivateChatsAreBoundedAndHeldAsRequests(t *testing.T) {
 	sp := testSpool(t)
 	cl, _ := newWireClient(t, wireOpts{})
-	cl.conn.spool = sp
-	cl.conn.Config.Limits = config.Limits{NewDMBurst: 2, NewDMInterval: time.Hour, MaxDMRequests: 5}
+	cl.connector.spool = sp
+	cl.connector.Config.Limits = config.Limits{NewDMBurst: 2, NewDMInterval: time.Hour, MaxDMRequests: 5}
 	cl.setupQueue()
 	for i := 0; i < 4; i++ {
 		serverSays(t, cl, fmt.Sprintf("@msgid=m%d :stranger%d!s@h PRIVMSG me :hello %d", i, i, i))
@@ -143,8 +143,8 @@ func TestNewPrivateChatsAreBoundedAndHeldAsRequests(t *testing.T) {
 func TestRemoteQueueOverflowsToTheDatabase(t *testing.T) {
 	sp := testSpool(t)
 	cl, _ := newWireClient(t, wireOpts{})
-	cl.conn.spool = sp
-	cl.conn.Config.Limits = config.Limits{QueueInMemory: 50}
+	cl.connector.spool = sp
+	cl.connector.Config.Limits = config.Limits{QueueInMemory: 50}
 	cl.setupQueue()
 	joinedChannel(cl, "#c", "me", "bob")
 
@@ -222,7 +222,7 @@ func TestRemoteQueueOverflowsToTheDatabase(t *testing.T) {
 // What a connection remembers of nicks and members is bounded, and forgotten per connection.
 func TestNicksAndMembersAreBounded(t *testing.T) {
 	cl, _ := newWireClient(t, wireOpts{})
-	cl.conn.Config.Limits = config.Limits{MaxNicks: 100}
+	cl.connector.Config.Limits = config.Limits{MaxNicks: 100}
 	joinedChannel(cl, "#c", "me")
 	for i := 0; i < 5000; i++ {
 		serverSays(t, cl, fmt.Sprintf(":n%d!u@h JOIN #c", i))
@@ -233,7 +233,7 @@ func TestNicksAndMembersAreBounded(t *testing.T) {
 	if nicks > 100 || members > 100 {
 		t.Fatalf("%d nicks and %d members remembered, bound 100", nicks, members)
 	}
-	cl.OnConnected(cl.irc)
+	cl.OnConnected(cl.ircConn)
 	cl.mu.Lock()
 	nicks = len(cl.nicks)
 	cl.mu.Unlock()
@@ -247,7 +247,7 @@ func TestNicksAndMembersAreBounded(t *testing.T) {
 // line kept.
 func TestMultilineBatchesAreBounded(t *testing.T) {
 	cl, _ := newWireClient(t, wireOpts{caps: []string{"batch", "draft/multiline"}})
-	cl.conn.Config.Limits = config.Limits{MaxBatchLines: 10, MaxOpenBatches: 2}
+	cl.connector.Config.Limits = config.Limits{MaxBatchLines: 10, MaxOpenBatches: 2}
 	joinedChannel(cl, "#c", "me", "bob")
 	for i := 0; i < 3; i++ {
 		serverSays(t, cl, fmt.Sprintf("@msgid=b%d :bob!b@h BATCH +r%d draft/multiline #c", i, i))

@@ -14,7 +14,7 @@ import (
 
 	"github.com/sealbridge/sealbridge/bridge/irc"
 	"github.com/sealbridge/sealbridge/config"
-	sbdb "github.com/sealbridge/sealbridge/database"
+	"github.com/sealbridge/sealbridge/sbdb"
 )
 
 // Login flows: a plain nick; a nick with a SASL PLAIN account (registered with the network's
@@ -199,14 +199,14 @@ func (l *ircLogin) SubmitUserInput(ctx context.Context, input map[string]string)
 	cl := newClient(l.conn, loginID, network, meta, password, cert)
 	connectCtx, cancel := context.WithTimeout(ctx, loginTimeout)
 	defer cancel()
-	err = cl.irc.Connect(connectCtx)
+	err = cl.ircConn.Connect(connectCtx)
 	for try := 0; old != nil && errors.Is(err, irc.ErrNickInUse) && try < 3 && connectCtx.Err() == nil; try++ {
 		// A relogin: the server may not have let go of the old connection's nick yet.
 		time.Sleep(time.Second)
-		err = cl.irc.Connect(connectCtx)
+		err = cl.ircConn.Connect(connectCtx)
 	}
 	if err != nil {
-		cl.irc.Close()
+		cl.ircConn.Close()
 		l.restore(old, network)
 		return nil, loginError(network.DisplayName(), nick, err)
 	}
@@ -226,11 +226,11 @@ func (l *ircLogin) SubmitUserInput(ctx context.Context, input map[string]string)
 		},
 	})
 	if err != nil {
-		cl.irc.Close()
+		cl.ircConn.Close()
 		return nil, fmt.Errorf("failed to save the login: %w", err)
 	}
 	cl.Connect(ul.Log.WithContext(l.conn.Bridge.BackgroundCtx))
-	done := fmt.Sprintf("Connected to %s as %s.", network.DisplayName(), cl.irc.Nick())
+	done := fmt.Sprintf("Connected to %s as %s.", network.DisplayName(), cl.ircConn.Nick())
 	if fp, ok := certFingerprints(meta); ok {
 		done += fmt.Sprintf(" Logged in to the account %s with the bridge's client certificate (SHA-256 fingerprint `%s`); your password was not stored.", meta.SASLAccount, fp.SHA256)
 	}

@@ -12,7 +12,7 @@ import (
 	"maunium.net/go/mautrix/event"
 
 	"github.com/sealbridge/sealbridge/bridge/format"
-	sbdb "github.com/sealbridge/sealbridge/database"
+	"github.com/sealbridge/sealbridge/sbdb"
 )
 
 // Media from Matrix reaches IRC as a link to the bridge's public-media endpoint (bridgev2's
@@ -94,7 +94,7 @@ func (cl *IRCClient) mediaText(ctx context.Context, msg *bridgev2.MatrixMessage)
 	if meta == nil || !meta.MediaLinks {
 		return "", errMediaOff
 	}
-	pm := cl.conn.publicMedia()
+	pm := cl.connector.publicMedia()
 	if pm == nil {
 		return "", failure("files are not sent to IRC: the bridge's public media links are turned off")
 	}

@@ -13,7 +13,7 @@ import (
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
 
-	sbdb "github.com/sealbridge/sealbridge/database"
+	"github.com/sealbridge/sealbridge/sbdb"
 )
 
 // A file is never sent to IRC from a room whose admin has not turned media links on (a link would
@@ -50,7 +50,7 @@ func (mediaMatrix) GetPublicMediaAddressForEvent(context.Context, *event.Message
 // the same filter as message text.
 func TestAttackFileNameCannotCarryCTCP(t *testing.T) {
 	cl, w := newWireClient(t, wireOpts{})
-	cl.conn.Bridge.Matrix = mediaMatrix{}
+	cl.connector.Bridge.Matrix = mediaMatrix{}
 	joinedChannel(cl, "#chan", "me")
 	portal := portalFor(cl.channelKey("#chan"))
 	portal.Metadata.(*sbdb.PortalMetadata).MediaLinks = true

@@ -17,7 +17,7 @@ import (
 
 	"github.com/sealbridge/sealbridge/bridge/irc"
 	"github.com/sealbridge/sealbridge/config"
-	sbdb "github.com/sealbridge/sealbridge/database"
+	"github.com/sealbridge/sealbridge/sbdb"
 )
 
 // modeClient is an IRCClient in #c with alice, bob (voiced) and carol, and the default ISUPPORT
@@ -25,7 +25,7 @@ import (
 func modeClient() *IRCClient {
 	cl := &IRCClient{
 		network:  &config.Network{ID: "net"},
-		irc:      irc.New(irc.Config{Nick: "me"}, nopHandler{}, zerolog.Nop()),
+		ircConn:  irc.New(irc.Config{Nick: "me"}, nopHandler{}, zerolog.Nop()),
 		meta:     &sbdb.UserLoginMetadata{},
 		nicks:    map[string]string{},
 		channels: map[string]*channelState{},
@@ -216,7 +216,7 @@ func TestAttackRelayedMemberCannotModerate(t *testing.T) {
 	}
 
 	// The admin may let the relay take some actions for everyone.
-	cl.conn.Config.RelayActions = []string{config.RelayActionTopic}
+	cl.connector.Config.RelayActions = []string{config.RelayActionTopic}
 	if _, err := cl.HandleMatrixRoomTopic(ctx, topic); err != nil {
 		t.Fatal(err)
 	}

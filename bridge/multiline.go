@@ -48,7 +48,7 @@ func (cl *IRCClient) openMultiline(msg *ircmsg.Message, at time.Time) bool {
 	if cl.multiline == nil {
 		cl.multiline = make(map[string]*multilineBatch)
 	}
-	if len(cl.multiline) >= cl.conn.limits().MaxOpenBatches {
+	if len(cl.multiline) >= cl.connector.limits().MaxOpenBatches {
 		// Too many open at once: this batch's lines go on one by one, as on a server without
 		// multiline.
 		cl.limited(metrics.LimitBatch)
@@ -75,7 +75,7 @@ func (cl *IRCClient) addMultiline(msg *ircmsg.Message) bool {
 		return true // not part of the message; dropped like other stray lines in the batch
 	}
 	var full *ircmsg.Message
-	if b.lines > 0 && (b.lines >= cl.conn.limits().MaxBatchLines || b.text.Len()+1+len(msg.Params[1]) > maxMultilineBytes) {
+	if b.lines > 0 && (b.lines >= cl.connector.limits().MaxBatchLines || b.text.Len()+1+len(msg.Params[1]) > maxMultilineBytes) {
 		full = b.part()
 		cl.limited(metrics.LimitBatch)
 	}
@@ -140,8 +140,8 @@ func (b *multilineBatch) part() *ircmsg.Message {
 // multilineLimits are the server's max-bytes and max-lines for one batch, when it offers
 // draft/multiline (and batch, which it needs).
 func (cl *IRCClient) multilineLimits() (maxBytes, maxLines int, ok bool) {
-	value, offered := cl.irc.CapValue(multilineCap)
-	if !offered || !cl.irc.HasCap(multilineCap) || !cl.irc.HasCap("batch") {
+	value, offered := cl.ircConn.CapValue(multilineCap)
+	if !offered || !cl.ircConn.HasCap(multilineCap) || !cl.ircConn.HasCap("batch") {
 		return 0, 0, false
 	}
 	for _, kv := range strings.Split(value, ",") {
@@ -200,7 +200,7 @@ func (cl *IRCClient) sendMultiline(command, target string, chunks []format.Chunk
 		// keeps the batch; this one only keeps its label from being reported unconfirmed.
 		opts.Unsent = func() {}
 	}
-	if err := cl.irc.SendWith(opts, "BATCH", "+"+ref, multilineCap, target); err != nil {
+	if err := cl.ircConn.SendWith(opts, "BATCH", "+"+ref, multilineCap, target); err != nil {
 		return err
 	}
 	for _, c := range chunks {
@@ -208,9 +208,9 @@ func (cl *IRCClient) sendMultiline(command, target string, chunks []format.Chunk
 		if c.Continues {
 			lineTags[multilineConcat] = ""
 		}
-		if err := cl.irc.SendTagged(lineTags, command, target, c.Text); err != nil {
+		if err := cl.ircConn.SendTagged(lineTags, command, target, c.Text); err != nil {
 			return err
 		}
 	}
-	return cl.irc.SendWith(irc.SendOptions{Written: written, Unsent: unsent}, "BATCH", "-"+ref)
+	return cl.ircConn.SendWith(irc.SendOptions{Written: written, Unsent: unsent}, "BATCH", "-"+ref)
 }

@@ -10,7 +10,7 @@ import (
 	"maunium.net/go/mautrix/bridgev2/simplevent"
 
 	"github.com/sealbridge/sealbridge/bridge/metrics"
-	sbdb "github.com/sealbridge/sealbridge/database"
+	"github.com/sealbridge/sealbridge/sbdb"
 )
 
 // The outbox is the IRC side of the spool (spool.go). An IRC message read from the socket is
@@ -95,9 +95,9 @@ func (cl *IRCClient) outboxEvent(m *spooledMessage, arrived time.Time, stored bo
 						return
 					}
 					if !arrived.IsZero() {
-						cl.conn.Metrics.Observe(metrics.IRCToMatrix, cl.metricsNetwork(), arrived)
+						cl.connector.Metrics.Observe(metrics.IRCToMatrix, cl.metricsNetwork(), arrived)
 					}
-					cl.conn.spool.done(sbdb.SpoolIRC, string(m.ID))
+					cl.connector.spool.done(sbdb.SpoolIRC, string(m.ID))
 				},
 			},
 			Data:               &data,
@@ -111,10 +111,10 @@ func (cl *IRCClient) outboxEvent(m *spooledMessage, arrived time.Time, stored bo
 // sentToMatrix tells whether bridgev2 has the message as sent (in its message table). A database
 // error counts as sent: the outbox must not retry on a guess.
 func (cl *IRCClient) sentToMatrix(ctx context.Context, portal *bridgev2.Portal, id networkid.MessageID) bool {
-	if cl.conn.Bridge == nil || cl.conn.Bridge.DB == nil {
+	if cl.connector.Bridge == nil || cl.connector.Bridge.DB == nil {
 		return true
 	}
-	msg, err := cl.conn.Bridge.DB.Message.GetFirstPartByID(context.WithoutCancel(ctx), portal.Receiver, id)
+	msg, err := cl.connector.Bridge.DB.Message.GetFirstPartByID(context.WithoutCancel(ctx), portal.Receiver, id)
 	if err != nil {
 		cl.log.Err(err).Str("message_id", string(id)).Msg("Failed to check whether an IRC message reached Matrix")
 		return true
@@ -172,7 +172,7 @@ func (cl *IRCClient) retryLater(m *outboxMessage) {
 	lr := &cl.later
 	lr.mu.Lock()
 	defer lr.mu.Unlock()
-	if len(lr.msgs) >= cl.conn.limits().QueueInMemory {
+	if len(lr.msgs) >= cl.connector.limits().QueueInMemory {
 		cl.log.Warn().Str("message_id", string(m.ID)).Msg("Too many IRC messages wait for another try; this one waits in the spool for the next start")
 		return
 	}
@@ -213,7 +213,7 @@ func (cl *IRCClient) retryLaterLoop(ctx context.Context) {
 // back in order a page at a time (remotequeue.go); each start that hands them over counts an
 // attempt (spool.go gives up on an item after a few, telling the user).
 func (cl *IRCClient) resumeSpool(ctx context.Context) {
-	sp := cl.conn.spool
+	sp := cl.connector.spool
 	if sp == nil {
 		return
 	}

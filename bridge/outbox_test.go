@@ -16,7 +16,7 @@ import (
 	"maunium.net/go/mautrix/bridgev2/database"
 
 	"github.com/sealbridge/sealbridge/bridge/metrics"
-	sbdb "github.com/sealbridge/sealbridge/database"
+	"github.com/sealbridge/sealbridge/sbdb"
 )
 
 // testSpool is a spool on a fresh SQLite file, with its delivery loop running.
@@ -45,7 +45,7 @@ func testSpool(t *testing.T) *spool {
 func TestOutboxSpoolsUntilHandled(t *testing.T) {
 	sp := testSpool(t)
 	cl, _ := newWireClient(t, wireOpts{})
-	cl.conn.spool = sp
+	cl.connector.spool = sp
 	cl.setupQueue()
 	joinedChannel(cl, "#chan", "me", "bob")
 	incoming(t, cl, "@msgid=one :bob!b@h PRIVMSG #chan :first")
@@ -79,7 +79,7 @@ func TestOutboxSpoolsUntilHandled(t *testing.T) {
 	// A new run of the same login gets the second one back, ahead of what it reads itself, and
 	// does not spool it twice.
 	cl2, _ := newWireClient(t, wireOpts{})
-	cl2.conn.spool = sp
+	cl2.connector.spool = sp
 	cl2.loginID = cl.loginID
 	cl2.setupQueue()
 	cl2.resumeSpool(context.Background())
@@ -135,23 +135,23 @@ func TestOutboxRetriesWhatBridgev2FailedToSend(t *testing.T) {
 	defer func() { deliveryRetryDelay = 5 * time.Second }()
 	sp := testSpool(t)
 	cl, _ := newWireClient(t, wireOpts{})
-	cl.conn.spool = sp
+	cl.connector.spool = sp
 	cl.setupQueue()
 	raw, err := dbutil.NewWithDialect("file:"+filepath.Join(t.TempDir(), "bridge.db")+"?_txlock=immediate", "sqlite3-fk-wal")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer raw.Close()
-	cl.conn.Bridge.DB = database.New("sealbridge", sbdb.MetaTypes(), raw)
+	cl.connector.Bridge.DB = database.New("sealbridge", sbdb.MetaTypes(), raw)
 	ctx := context.Background()
-	if err := cl.conn.Bridge.DB.Upgrade(ctx); err != nil {
+	if err := cl.connector.Bridge.DB.Upgrade(ctx); err != nil {
 		t.Fatal(err)
 	}
 	key := cl.channelKey("#chan")
-	if err := cl.conn.Bridge.DB.Portal.Insert(ctx, &database.Portal{BridgeID: "sealbridge", PortalKey: key, Metadata: &sbdb.PortalMetadata{}}); err != nil {
+	if err := cl.connector.Bridge.DB.Portal.Insert(ctx, &database.Portal{BridgeID: "sealbridge", PortalKey: key, Metadata: &sbdb.PortalMetadata{}}); err != nil {
 		t.Fatal(err)
 	}
-	if err := cl.conn.Bridge.DB.Ghost.Insert(ctx, &database.Ghost{BridgeID: "sealbridge", ID: "net/bob", Metadata: &sbdb.GhostMetadata{}}); err != nil {
+	if err := cl.connector.Bridge.DB.Ghost.Insert(ctx, &database.Ghost{BridgeID: "sealbridge", ID: "net/bob", Metadata: &sbdb.GhostMetadata{}}); err != nil {
 		t.Fatal(err)
 	}
 	portal := portalFor(key)
@@ -162,7 +162,7 @@ func TestOutboxRetriesWhatBridgev2FailedToSend(t *testing.T) {
 	waitUntil(t, "both spooled", func() bool { return len(pending()) == 2 })
 	batch := queued(cl)
 	// bridgev2 stored the first as sent; the second's send failed.
-	if err := cl.conn.Bridge.DB.Message.Insert(ctx, &database.Message{
+	if err := cl.connector.Bridge.DB.Message.Insert(ctx, &database.Message{
 		BridgeID: "sealbridge", ID: "net/sent", MXID: "$sent:example.org", Room: key, SenderID: "net/bob", Timestamp: time.Now(),
 	}); err != nil {
 		t.Fatal(err)
@@ -176,7 +176,7 @@ func TestOutboxRetriesWhatBridgev2FailedToSend(t *testing.T) {
 			t.Errorf("handed again: %q for login %v", evt.GetID(), login)
 		}
 		if calls == 3 {
-			if err := cl.conn.Bridge.DB.Message.Insert(ctx, &database.Message{
+			if err := cl.connector.Bridge.DB.Message.Insert(ctx, &database.Message{
 				BridgeID: "sealbridge", ID: "net/failed", MXID: "$late:example.org", Room: key, SenderID: "net/bob", Timestamp: time.Now(),
 			}); err != nil {
 				t.Error(err)
@@ -271,8 +271,8 @@ func TestFailedMessagesAreTriedAgainWhileRunning(t *testing.T) {
 	raw, err := dbutil.NewWithDialect("file:"+filepath.Join(t.TempDir(), "bridge.db")+"?_txlock=immediate", "sqlite3-fk-wal")
 	must(t, err)
 	defer raw.Close()
-	cl.conn.Bridge.DB = database.New("sealbridge", sbdb.MetaTypes(), raw)
-	must(t, cl.conn.Bridge.DB.Upgrade(ctx))
+	cl.connector.Bridge.DB = database.New("sealbridge", sbdb.MetaTypes(), raw)
+	must(t, cl.connector.Bridge.DB.Upgrade(ctx))
 	redeliver = func(context.Context, *bridgev2.Portal, *bridgev2.UserLogin, bridgev2.RemoteMessage) {}
 	defer func() { redeliver = realRedeliver }()
 	joinedChannel(cl, "#chan", "me", "bob")

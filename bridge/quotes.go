@@ -69,15 +69,15 @@ func (q *quoteCache) get(portal networkid.PortalKey, id networkid.MessageID) (qu
 
 // quoteFor is the excerpt of a bridged line that cl may quote in a reply in portal, or "".
 func (cl *IRCClient) quoteFor(portal networkid.PortalKey, id networkid.MessageID) string {
-	if cl.conn == nil {
+	if cl.connector == nil {
 		return ""
 	}
-	e, ok := cl.conn.quotes.get(portal, id)
+	e, ok := cl.connector.quotes.get(portal, id)
 	if !ok {
 		return ""
 	}
 	_, target, _ := ParsePortalID(portal.ID)
-	if cl.irc.IsChannel(target) {
+	if cl.ircConn.IsChannel(target) {
 		var joined time.Time
 		if !cl.withChannel(target, func(ch *channelState) { joined = ch.Joined }) || joined.IsZero() || e.at.Before(joined) {
 			return "" // said before this connection was in the channel: not seen by this user

@@ -84,7 +84,7 @@ func TestNoReplyQuoteWithMessageTags(t *testing.T) {
 	joinedChannel(cl, "#here", "Bob")
 	incoming(t, cl, "@msgid=q1 :Bob!b@h PRIVMSG #here :question")
 	id := bridgedID(t, cl)
-	if _, ok := cl.conn.quotes.get(cl.channelKey("#here"), id); ok {
+	if _, ok := cl.connector.quotes.get(cl.channelKey("#here"), id); ok {
 		t.Error("a line was kept for quoting although the server has message-tags")
 	}
 	target := &database.Message{ID: id, Room: cl.channelKey("#here"), SenderID: MakeUserID("net", "bob")}
@@ -126,10 +126,10 @@ func TestExcerpt(t *testing.T) {
 func TestSharedChannelWithoutMsgIDBridgedOnce(t *testing.T) {
 	a, _ := newWireClient(t, wireOpts{})
 	b, _ := newWireClient(t, wireOpts{})
-	b.conn = a.conn
+	b.connector = a.connector
 	b.loginID = MakeUserLoginID("net", "@zed:example.org") // sorts after a's login
-	a.conn.trackClient(a, true)
-	a.conn.trackClient(b, true)
+	a.connector.trackClient(a, true)
+	a.connector.trackClient(b, true)
 	for _, cl := range []*IRCClient{a, b} {
 		joinedChannel(cl, "#shared", "Bob")
 		incoming(t, cl, ":Bob!b@h PRIVMSG #shared :hello both")

@@ -74,14 +74,14 @@ func relayNick(name, separators string, maxLen int) string {
 
 // relayVia is how a relayed message goes out: spoof is the RELAYMSG nick ("" for a prefixed line).
 func (cl *IRCClient) relayVia(target string, o *bridgev2.OrigSender) (spoof string) {
-	if !cl.irc.HasCap("draft/relaymsg") || !cl.irc.IsChannel(target) {
+	if !cl.ircConn.HasCap("draft/relaymsg") || !cl.ircConn.IsChannel(target) {
 		return ""
 	}
 	cl.mu.Lock()
 	ch := cl.channels[cl.fold(target)]
 	var modes string
 	if ch != nil {
-		if m := ch.Members[cl.fold(cl.irc.Nick())]; m != nil {
+		if m := ch.Members[cl.fold(cl.ircConn.Nick())]; m != nil {
 			modes = m.Modes
 		}
 	}
@@ -89,9 +89,9 @@ func (cl *IRCClient) relayVia(target string, o *bridgev2.OrigSender) (spoof stri
 	if powerLevel(modes) < 50 {
 		return "" // not a channel operator: the server would refuse RELAYMSG
 	}
-	nicklenValue, _ := cl.irc.ISupportValue("NICKLEN")
+	nicklenValue, _ := cl.ircConn.ISupportValue("NICKLEN")
 	nicklen, _ := strconv.Atoi(nicklenValue)
-	separators, _ := cl.irc.CapValue("draft/relaymsg")
+	separators, _ := cl.ircConn.CapValue("draft/relaymsg")
 	return relayNick(relayName(o), separators, nicklen)
 }
 

@@ -12,7 +12,7 @@ import (
 	"maunium.net/go/mautrix/event"
 
 	"github.com/sealbridge/sealbridge/bridge/metrics"
-	sbdb "github.com/sealbridge/sealbridge/database"
+	"github.com/sealbridge/sealbridge/sbdb"
 )
 
 // remoteQueue decouples a login's IRC reader from the homeserver. bridgev2 blocks QueueRemoteEvent
@@ -292,12 +292,12 @@ func (cl *IRCClient) setupQueue() {
 	q := cl.remote
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	q.limit = cl.conn.limits().QueueInMemory
+	q.limit = cl.connector.limits().QueueInMemory
 	q.log = cl.log
 	q.limited = func() { cl.limited(metrics.LimitQueue) }
 	q.resync = cl.foldedResync
-	if cl.conn.spool != nil {
-		q.store = loginStore{cl: cl, w: cl.conn.spool.writer}
+	if cl.connector.spool != nil {
+		q.store = loginStore{cl: cl, w: cl.connector.spool.writer}
 	}
 }
 
@@ -312,7 +312,7 @@ func (cl *IRCClient) foldedResync(key networkid.PortalKey) bridgev2.RemoteEvent 
 	_, in := cl.channels[channel]
 	cl.mu.Unlock()
 	if !in {
-		return cl.membershipEvent(channel, cl.irc.Nick(), "", event.MembershipLeave, "", time.Now())
+		return cl.membershipEvent(channel, cl.ircConn.Nick(), "", event.MembershipLeave, "", time.Now())
 	}
 	return &simplevent.ChatResync{
 		EventMeta: simplevent.EventMeta{

@@ -14,7 +14,7 @@ import (
 	"maunium.net/go/mautrix/id"
 
 	"github.com/sealbridge/sealbridge/bridge/metrics"
-	sbdb "github.com/sealbridge/sealbridge/database"
+	"github.com/sealbridge/sealbridge/sbdb"
 )
 
 // Message requests: a private message from someone the user has no chat with, beyond what the DM
@@ -52,7 +52,7 @@ func (cl *IRCClient) holdRequest(m *spooledMessage) {
 		return
 	}
 	folded := cl.fold(m.Data.Nick)
-	limit := cl.conn.limits().MaxDMRequests
+	limit := cl.connector.limits().MaxDMRequests
 	r := &cl.requests
 	r.mu.Lock()
 	if r.ids == nil {
@@ -78,7 +78,7 @@ func (cl *IRCClient) holdRequest(m *spooledMessage) {
 	req.count++
 	r.mu.Unlock()
 	cl.limited(metrics.LimitNewDMs)
-	if sp := cl.conn.spool; sp != nil {
+	if sp := cl.connector.spool; sp != nil {
 		// Stored off the reader goroutine (at most max_dm_requests writes wait at once).
 		data, err := json.Marshal(m)
 		item := sbdb.SpoolItem{Kind: sbdb.SpoolRequest, Owner: string(cl.loginID), ID: string(m.ID), Seq: cl.remote.nextSeq(), Data: data}
@@ -96,7 +96,7 @@ func (cl *IRCClient) holdRequest(m *spooledMessage) {
 
 // loadRequests counts the requests an earlier run held, so that the limit and `requests` see them.
 func (cl *IRCClient) loadRequests(ctx context.Context) {
-	items, err := cl.conn.spool.items(ctx, sbdb.SpoolRequest, string(cl.loginID))
+	items, err := cl.connector.spool.items(ctx, sbdb.SpoolRequest, string(cl.loginID))
 	if err != nil {
 		cl.log.Err(err).Msg("Failed to read the login's message requests")
 		return
@@ -136,11 +136,11 @@ func (cl *IRCClient) releaseRequests(folded string) {
 		}
 	}
 	r.mu.Unlock()
-	if req == nil || cl.conn.spool == nil {
+	if req == nil || cl.connector.spool == nil {
 		return
 	}
 	ctx := cl.log.WithContext(context.Background())
-	items, err := cl.conn.spool.items(ctx, sbdb.SpoolRequest, string(cl.loginID))
+	items, err := cl.connector.spool.items(ctx, sbdb.SpoolRequest, string(cl.loginID))
 	if err != nil {
 		cl.log.Err(err).Msg("Failed to read message requests")
 		return
@@ -156,7 +156,7 @@ func (cl *IRCClient) releaseRequests(folded string) {
 	for _, evt := range events {
 		cl.remote.push(evt) // spooled as IRC messages before bridgev2 sees them, like live ones
 	}
-	cl.conn.spool.doneNow(ctx, sbdb.SpoolRequest, ids...)
+	cl.connector.spool.doneNow(ctx, sbdb.SpoolRequest, ids...)
 	cl.scheduleRequestNotice()
 }
 
@@ -178,7 +178,7 @@ func (cl *IRCClient) clearRequests(folded string) int {
 		delete(r.byNick, folded)
 	}
 	r.mu.Unlock()
-	cl.conn.spool.doneNow(cl.log.WithContext(context.Background()), sbdb.SpoolRequest, ids...)
+	cl.connector.spool.doneNow(cl.log.WithContext(context.Background()), sbdb.SpoolRequest, ids...)
 	return len(ids)
 }
 
@@ -213,7 +213,7 @@ func (cl *IRCClient) requestList() string {
 		fmt.Fprintf(&b, "\n* %s (%d)", req.nick, req.count)
 	}
 	if dropped > 0 {
-		fmt.Fprintf(&b, "\n\n%d more message(s) were dropped: at most %d wait at a time.", dropped, cl.conn.limits().MaxDMRequests)
+		fmt.Fprintf(&b, "\n\n%d more message(s) were dropped: at most %d wait at a time.", dropped, cl.connector.limits().MaxDMRequests)
 	}
 	b.WriteString("\n\nOpen a chat with `$cmdprefix pm <nick>` to read someone's messages; `$cmdprefix requests clear [nick]` drops them.")
 	return b.String()
@@ -222,7 +222,7 @@ func (cl *IRCClient) requestList() string {
 // scheduleRequestNotice sends the requests notice now, or edits it once requestNoticeEvery has
 // passed since the last time, so that a flood of requests costs one notice and a few edits.
 func (cl *IRCClient) scheduleRequestNotice() {
-	if cl.login == nil || cl.conn.Bridge == nil || cl.conn.Bridge.Bot == nil {
+	if cl.login == nil || cl.connector.Bridge == nil || cl.connector.Bridge.Bot == nil {
 		return
 	}
 	r := &cl.requests
@@ -247,7 +247,7 @@ func (cl *IRCClient) sendRequestNotice() {
 	if text == "" {
 		text = fmt.Sprintf("No message requests wait on %s.", cl.network.DisplayName())
 	}
-	text = strings.ReplaceAll(text, "$cmdprefix", cl.conn.Bridge.Config.CommandPrefix)
+	text = strings.ReplaceAll(text, "$cmdprefix", cl.connector.Bridge.Config.CommandPrefix)
 	ctx, cancel := context.WithTimeout(cl.log.WithContext(context.Background()), time.Minute)
 	defer cancel()
 	roomID, err := cl.login.User.GetManagementRoom(ctx)
@@ -259,7 +259,7 @@ func (cl *IRCClient) sendRequestNotice() {
 	if previous != "" {
 		content.SetEdit(previous)
 	}
-	resp, err := cl.conn.Bridge.Bot.SendMessage(ctx, roomID, event.EventMessage, &event.Content{Parsed: content}, nil)
+	resp, err := cl.connector.Bridge.Bot.SendMessage(ctx, roomID, event.EventMessage, &event.Content{Parsed: content}, nil)
 	if err != nil {
 		cl.log.Err(err).Msg("Failed to send the requests notice")
 		return

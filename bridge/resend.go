@@ -48,7 +48,7 @@ func (cl *IRCClient) sendUnit(u sendUnit) error {
 	}
 	opts := u.opts
 	opts.Unsent = keep
-	if err := cl.irc.SendWith(opts, u.command, params...); err != nil {
+	if err := cl.ircConn.SendWith(opts, u.command, params...); err != nil {
 		cl.forgetEcho(u.target, u.line)
 		return err
 	}

@@ -4,7 +4,7 @@ import (
 	"errors"
 	"testing"
 
-	sbdb "github.com/sealbridge/sealbridge/database"
+	"github.com/sealbridge/sealbridge/sbdb"
 )
 
 func testSealer(t *testing.T) *IRCConnector {

@@ -31,7 +31,7 @@ type sendReport struct {
 
 // newSendReport is nil when the server cannot answer per line or the message has no event.
 func (cl *IRCClient) newSendReport(ctx context.Context, msg *bridgev2.MatrixMessage, pending bool) *sendReport {
-	if msg.Event == nil || msg.Event.ID == "" || !cl.irc.HasCap("labeled-response") || !cl.irc.HasCap("batch") {
+	if msg.Event == nil || msg.Event.ID == "" || !cl.ircConn.HasCap("labeled-response") || !cl.ircConn.HasCap("batch") {
 		return nil
 	}
 	return &sendReport{cl: cl, ctx: context.WithoutCancel(ctx), msg: msg, pending: pending}
@@ -62,10 +62,10 @@ func (r *sendReport) fail(err error) {
 	case errors.Is(err, irc.ErrUnconfirmed):
 		err, reason = failure("the IRC server did not confirm it before the connection dropped; it may not have arrived"), metrics.UndeliveredUnconfirmed
 	}
-	r.cl.conn.Metrics.Undeliverable(metrics.MatrixToIRC, reason)
+	r.cl.connector.Metrics.Undeliverable(metrics.MatrixToIRC, reason)
 	zerolog.Ctx(r.ctx).Warn().Err(err).Stringer("event_id", r.msg.Event.ID).Msg("IRC server did not take a message from Matrix")
 	r.cl.noticeFailure(r.ctx, r.msg.Portal, err)
-	if br := r.cl.conn.Bridge; br != nil && br.Matrix != nil {
+	if br := r.cl.connector.Bridge; br != nil && br.Matrix != nil {
 		st := bridgev2.MessageStatus{
 			Step:        status.MsgStepRemote,
 			Status:      event.MessageStatusFail,

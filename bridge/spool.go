@@ -9,11 +9,11 @@ import (
 	"github.com/rs/zerolog"
 	"maunium.net/go/mautrix/bridgev2"
 
-	sbdb "github.com/sealbridge/sealbridge/database"
+	"github.com/sealbridge/sealbridge/sbdb"
 )
 
 // spool keeps what the bridge took responsibility for until it is delivered, in both directions
-// (database.Spool): Matrix events from acknowledgement to the IRC socket (inbox.go), IRC messages
+// (sbdb.Spool): Matrix events from acknowledgement to the IRC socket (inbox.go), IRC messages
 // from the socket to bridgev2's send to the homeserver (outbox.go). Deliveries are marked in
 // batches by one goroutine, so a busy portal costs one DELETE transaction per batch, not per line.
 type spool struct {
@@ -117,7 +117,7 @@ func (sp *spool) giveUp(ctx context.Context, maxAttempts int) {
 	}
 }
 
-// put seals and stores items (see database.Spool.Put).
+// put seals and stores items (see sbdb.Spool.Put).
 func (sp *spool) put(ctx context.Context, items []sbdb.SpoolItem) error {
 	for i := range items {
 		sealed, err := sp.sealer.Seal(string(items[i].Data), items[i].Kind+"/"+items[i].ID)
@@ -129,7 +129,7 @@ func (sp *spool) put(ctx context.Context, items []sbdb.SpoolItem) error {
 	return sp.store.Put(ctx, items)
 }
 
-// pending returns stored items, opened, and counts an attempt for each (see database.Spool.Pending).
+// pending returns stored items, opened, and counts an attempt for each (see sbdb.Spool.Pending).
 func (sp *spool) pending(ctx context.Context, kind, owner string) ([]sbdb.SpoolItem, error) {
 	items, err := sp.store.Pending(ctx, kind, owner)
 	if err != nil {

@@ -6,7 +6,7 @@ import (
 	"sync"
 	"time"
 
-	sbdb "github.com/sealbridge/sealbridge/database"
+	"github.com/sealbridge/sealbridge/sbdb"
 )
 
 // spoolWriter stores the IRC messages every login's remote queue pushes (remotequeue.go), in
@@ -143,7 +143,7 @@ func (s loginStore) save(q *remoteQueue, msgs []*outboxMessage) {
 }
 
 func (s loginStore) after(ctx context.Context, seq int64, n int) ([]*outboxMessage, int64, error) {
-	items, through, err := s.cl.conn.spool.after(ctx, sbdb.SpoolIRC, string(s.cl.loginID), seq, n)
+	items, through, err := s.cl.connector.spool.after(ctx, sbdb.SpoolIRC, string(s.cl.loginID), seq, n)
 	if err != nil {
 		return nil, 0, err
 	}

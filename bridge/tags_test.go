@@ -123,7 +123,7 @@ func TestTagsToIRC(t *testing.T) {
 	edit.Content = &event.MessageEventContent{MsgType: event.MsgText, Body: "* fixed", NewContent: &event.MessageEventContent{MsgType: event.MsgText, Body: "fixed"}}
 	must(t, cl.HandleMatrixEdit(ctx, edit))
 	wantLines(t, w.barrier(), "PRIVMSG #c :* fixed")
-	cl.conn.Config.EditStyle = config.EditOff
+	cl.connector.Config.EditStyle = config.EditOff
 	if err = cl.HandleMatrixEdit(ctx, edit); !errors.Is(err, errEditsOff) {
 		t.Errorf("edit with edit_style off: %v", err)
 	}

@@ -13,7 +13,7 @@ import (
 	"maunium.net/go/mautrix/id"
 
 	"github.com/sealbridge/sealbridge/bridge/metrics"
-	sbdb "github.com/sealbridge/sealbridge/database"
+	"github.com/sealbridge/sealbridge/sbdb"
 )
 
 // Undelivered messages: what the spool gives up on (spool.giveUp: a day old, or failed at several

@@ -78,7 +78,7 @@ func fnWhois(ce *commands.Event) {
 			return false, false
 		}
 		return true, m.Command == "318"
-	}, func() error { return cl.irc.Send("WHOIS", nick) })
+	}, func() error { return cl.ircConn.Send("WHOIS", nick) })
 	if err != nil {
 		ce.Reply("%v", err)
 		return
@@ -142,7 +142,7 @@ func fnNick(ce *commands.Event) {
 		ce.Reply("%v", err)
 		return
 	}
-	old := cl.irc.Nick()
+	old := cl.ircConn.Nick()
 	if nick == old {
 		ce.Reply("You are %s already.", nick)
 		return
@@ -156,14 +156,14 @@ func fnNick(ce *commands.Event) {
 			return true, len(m.Params) < 2 || cl.fold(m.Params[1]) == folded || m.Command == "484" || m.Command == "447"
 		}
 		return false, false
-	}, func() error { return cl.irc.Send("NICK", nick) })
+	}, func() error { return cl.ircConn.Send("NICK", nick) })
 	switch {
 	case err != nil:
 		ce.Reply("%v", err)
 	case !complete || len(lines) == 0:
-		ce.Reply("The IRC server did not answer the nick change; your nick is %s.", cl.irc.Nick())
+		ce.Reply("The IRC server did not answer the nick change; your nick is %s.", cl.ircConn.Nick())
 	case lines[0].Command == "NICK":
-		ce.Reply("You are now %s on %s.", cl.irc.Nick(), cl.network.DisplayName())
+		ce.Reply("You are now %s on %s.", cl.ircConn.Nick(), cl.network.DisplayName())
 	case lines[0].Command == "433" || lines[0].Command == "436":
 		ce.Reply("%s is in use on %s; you are still %s. If it is your registered nick, your services may let you take it back (e.g. `/msg NickServ REGAIN %s`).", nick, cl.network.DisplayName(), old, nick)
 	default:
@@ -193,7 +193,7 @@ func fnList(ce *commands.Event) {
 			return m.Command == "416", true
 		}
 		return false, false
-	}, func() error { return cl.irc.Send("LIST", params...) })
+	}, func() error { return cl.ircConn.Send("LIST", params...) })
 	if err != nil {
 		ce.Reply("%v", err)
 		return
@@ -251,7 +251,7 @@ func fnTopic(ce *commands.Event) {
 		return
 	}
 	channel := args[0]
-	if safeArg(channel) != nil || !cl.irc.IsChannel(channel) {
+	if safeArg(channel) != nil || !cl.ircConn.IsChannel(channel) {
 		ce.Reply("%q is not a channel name", channel)
 		return
 	}
@@ -271,7 +271,7 @@ func fnTopic(ce *commands.Event) {
 		ce.Reply("The topic must be one line")
 		return
 	}
-	if err = cl.irc.Send("TOPIC", channel, topic); err != nil {
+	if err = cl.ircConn.Send("TOPIC", channel, topic); err != nil {
 		ce.Reply("Failed to set the topic: %v", err)
 		return
 	}
@@ -289,11 +289,11 @@ func fnInvite(ce *commands.Event) {
 		ce.Reply("%v", err)
 		return
 	}
-	if safeArg(args[1]) != nil || !cl.irc.IsChannel(args[1]) {
+	if safeArg(args[1]) != nil || !cl.ircConn.IsChannel(args[1]) {
 		ce.Reply("%q is not a channel name", args[1])
 		return
 	}
-	if err = cl.irc.Send("INVITE", nick, args[1]); err != nil {
+	if err = cl.ircConn.Send("INVITE", nick, args[1]); err != nil {
 		ce.Reply("Failed to invite: %v", err)
 		return
 	}
@@ -312,7 +312,7 @@ func fnMode(ce *commands.Event) {
 			return
 		}
 	}
-	if err = cl.irc.Send("MODE", args...); err != nil {
+	if err = cl.ircConn.Send("MODE", args...); err != nil {
 		ce.Reply("Failed to send the mode change: %v", err)
 		return
 	}
@@ -331,9 +331,9 @@ func fnAway(ce *commands.Event) {
 		return
 	}
 	if message == "" {
-		err = cl.irc.Send("AWAY")
+		err = cl.ircConn.Send("AWAY")
 	} else {
-		err = cl.irc.Send("AWAY", message)
+		err = cl.ircConn.Send("AWAY", message)
 	}
 	switch {
 	case err != nil:
@@ -358,7 +358,7 @@ func fnRaw(ce *commands.Event) {
 		return
 	}
 	// The engine refuses CR, LF and NUL in any parameter, as for every other line.
-	if err = cl.irc.Send(msg.Command, msg.Params...); err != nil {
+	if err = cl.ircConn.Send(msg.Command, msg.Params...); err != nil {
 		ce.Reply("Failed to send: %v", err)
 		return
 	}

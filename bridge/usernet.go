@@ -9,7 +9,7 @@ import (
 	"maunium.net/go/mautrix/bridgev2"
 
 	"github.com/sealbridge/sealbridge/config"
-	sbdb "github.com/sealbridge/sealbridge/database"
+	"github.com/sealbridge/sealbridge/sbdb"
 )
 
 // User networks: servers a user names at login (`login nick irc.example.org <nick>`) where the

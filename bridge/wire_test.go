@@ -20,7 +20,7 @@ import (
 
 	"github.com/sealbridge/sealbridge/bridge/irc"
 	"github.com/sealbridge/sealbridge/config"
-	sbdb "github.com/sealbridge/sealbridge/database"
+	"github.com/sealbridge/sealbridge/sbdb"
 )
 
 // The helpers here run an IRCClient against a scripted IRC server on loopback, so that a test sees
@@ -102,29 +102,29 @@ func newWireClient(tb testing.TB, opts wireOpts) (*IRCClient, *wire) {
 	conn.Bridge = &bridgev2.Bridge{Matrix: fakeMatrix{}}
 	network := &config.Network{ID: "net"}
 	cl := &IRCClient{
-		conn:     conn,
-		loginID:  MakeUserLoginID("net", "@me:example.org"),
-		network:  network,
-		meta:     &sbdb.UserLoginMetadata{Network: "net", Nick: "me"},
-		log:      zerolog.Nop(),
-		channels: make(map[string]*channelState),
-		nicks:    make(map[string]string),
-		echoes:   make(map[string][]string),
-		remote:   newRemoteQueue(),
-		attached: true, // as after attach: lines are handled, not held for the login flow
+		connector: conn,
+		loginID:   MakeUserLoginID("net", "@me:example.org"),
+		network:   network,
+		meta:      &sbdb.UserLoginMetadata{Network: "net", Nick: "me"},
+		log:       zerolog.Nop(),
+		channels:  make(map[string]*channelState),
+		nicks:     make(map[string]string),
+		echoes:    make(map[string][]string),
+		remote:    newRemoteQueue(),
+		attached:  true, // as after attach: lines are handled, not held for the login flow
 	}
 	flood := irc.FloodConfig{Burst: 1 << 30, LinesPerSecond: 1e9}
 	if opts.flood != nil {
 		flood = *opts.flood
 	}
-	cl.irc = irc.New(irc.Config{
+	cl.ircConn = irc.New(irc.Config{
 		Addr:           ln.Addr().String(),
 		Nick:           "me",
 		Flood:          flood,
 		ConnectTimeout: wireTimeout,
 		PingInterval:   time.Hour,
 	}, cl, zerolog.Nop())
-	tb.Cleanup(func() { _ = cl.irc.Close() })
+	tb.Cleanup(func() { _ = cl.ircConn.Close() })
 	return cl, connectWire(tb, ln, cl, opts)
 }
 
@@ -132,13 +132,13 @@ func newWireClient(tb testing.TB, opts wireOpts) (*IRCClient, *wire) {
 func connectWire(tb testing.TB, ln net.Listener, cl *IRCClient, opts wireOpts) *wire {
 	tb.Helper()
 	done := make(chan error, 1)
-	go func() { done <- cl.irc.Connect(context.Background()) }()
+	go func() { done <- cl.ircConn.Connect(context.Background()) }()
 	_ = ln.(*net.TCPListener).SetDeadline(time.Now().Add(wireTimeout))
 	sc, err := ln.Accept()
 	if err != nil {
 		tb.Fatal(err)
 	}
-	w := &wire{tb: tb, conn: sc, lines: make(chan string, 4096), errs: make(chan error, 1), mark: cl.irc.Send, ln: ln}
+	w := &wire{tb: tb, conn: sc, lines: make(chan string, 4096), errs: make(chan error, 1), mark: cl.ircConn.Send, ln: ln}
 	// Cleanups run last first: this connection closes before the client's Close (registered
 	// earlier), so that Close does not wait for the server to end it.
 	tb.Cleanup(func() { _ = sc.Close() })
@@ -184,7 +184,7 @@ func connectWire(tb testing.TB, ln net.Listener, cl *IRCClient, opts wireOpts) *
 		tb.Fatal("registration did not finish")
 	}
 	for _, c := range opts.caps {
-		if c, _, _ = strings.Cut(c, "="); !cl.irc.HasCap(c) {
+		if c, _, _ = strings.Cut(c, "="); !cl.ircConn.HasCap(c) {
 			tb.Fatalf("cap %s not enabled", c)
 		}
 	}

@@ -21,7 +21,7 @@ FUZZTIME=${FUZZTIME:-8s}
 FUZZMINIMIZETIME=${FUZZMINIMIZETIME:-100x}
 FUZZ_TARGETS=${FUZZ_TARGETS:-.}
 if [ $# -eq 0 ]; then
-	set -- ./bridge/... ./cmd/... ./config/... ./database/...
+	set -- ./bridge/... ./cmd/... ./config/... ./sbdb/...
 fi
 
 # seconds turns a Go duration (8s, 2m, 1h30m, 1m0s) into whole seconds; "" for anything else (100x).

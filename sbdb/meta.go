@@ -1,4 +1,4 @@
-package database
+package sbdb
 
 import (
 	"maunium.net/go/mautrix/bridgev2/database"
