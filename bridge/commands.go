@@ -1,13 +1,11 @@
 package bridge
 
 import (
-	"context"
 	"fmt"
 	"strings"
 
 	"maunium.net/go/mautrix/bridgev2"
 	"maunium.net/go/mautrix/bridgev2/commands"
-	"maunium.net/go/mautrix/event"
 )
 
 // The bridge's own bot commands. bridgev2 provides help, login, logout, list-logins and
@@ -278,35 +276,4 @@ func fnNetworks(ce *commands.Event) {
 	}
 	b.WriteString(conn.userNetworksHelp())
 	ce.Reply("%s", b.String())
-}
-
-// rememberChannel stores a channel the user asked to join (with its sealed key, when setKey), so
-// that its JOIN is taken as asked for and reconnects rejoin it. A JOIN the server refuses removes
-// the entry again (handleChannelError).
-func (cl *IRCClient) rememberChannel(channel, sealedKey string, setKey bool) {
-	folded := cl.fold(channel)
-	cl.mu.Lock()
-	entry := cl.channelEntry(folded, channel)
-	if setKey {
-		entry.Key = sealedKey
-	}
-	cl.mu.Unlock()
-	cl.saveLoginNow() // a command, not the reader: stored before the JOIN goes out
-}
-
-// notifyUser sends a notice to the user's management room (the DM with the bridge bot).
-func (cl *IRCClient) notifyUser(ctx context.Context, msg string, args ...any) {
-	if cl.login == nil {
-		return
-	}
-	roomID, err := cl.login.User.GetManagementRoom(ctx)
-	if err != nil {
-		cl.log.Err(err).Msg("Failed to get management room for a notice")
-		return
-	}
-	content := &event.MessageEventContent{MsgType: event.MsgNotice, Body: fmt.Sprintf(msg, args...)}
-	_, err = cl.connector.Bridge.Bot.SendMessage(ctx, roomID, event.EventMessage, &event.Content{Parsed: content}, nil)
-	if err != nil {
-		cl.log.Err(err).Msg("Failed to send a notice to the user")
-	}
 }

@@ -6,14 +6,11 @@ import (
 	"time"
 
 	"github.com/ergochat/irc-go/ircmsg"
-	"github.com/rs/zerolog"
 	"maunium.net/go/mautrix/bridgev2"
-	"maunium.net/go/mautrix/bridgev2/networkid"
 	"maunium.net/go/mautrix/bridgev2/simplevent"
 	"maunium.net/go/mautrix/event"
 
 	"github.com/sealbridge/sealbridge/bridge/irc"
-	"github.com/sealbridge/sealbridge/sbdb"
 )
 
 // OnMessage dispatches one line from the server. It runs on the connection's reader goroutine, in
@@ -103,53 +100,6 @@ func (cl *IRCClient) handleLine(msg *ircmsg.Message, at time.Time) {
 			cl.retryTopic(msg.Params[1], msg.Params[2])
 		}
 	}
-}
-
-func param(msg *ircmsg.Message, i int) string {
-	if i < len(msg.Params) {
-		return msg.Params[i]
-	}
-	return ""
-}
-
-func (cl *IRCClient) fold(s string) string { return cl.ircConn.Casefold(s) }
-
-func (cl *IRCClient) isMe(nick string) bool { return cl.fold(nick) == cl.fold(cl.ircConn.Nick()) }
-
-// sender is the bridgev2 sender for an IRC nick; our own nick is IsFromMe.
-func (cl *IRCClient) sender(nick string) bridgev2.EventSender {
-	folded := cl.fold(nick)
-	cl.mu.Lock()
-	cl.rememberNick(folded, nick)
-	cl.mu.Unlock()
-	s := bridgev2.EventSender{Sender: MakeUserID(cl.network.ID, folded)}
-	if cl.isMe(nick) {
-		s.IsFromMe = true
-		s.SenderLogin = cl.loginID
-	}
-	return s
-}
-
-func (cl *IRCClient) channelKey(channel string) networkid.PortalKey {
-	return MakeChannelPortalKey(cl.network.ID, cl.fold(channel))
-}
-
-func (cl *IRCClient) dmKey(nick string) networkid.PortalKey {
-	return MakeDMPortalKey(cl.network.ID, cl.fold(nick), cl.loginID)
-}
-
-func (cl *IRCClient) withChannel(name string, fn func(ch *channelState)) bool {
-	cl.mu.Lock()
-	defer cl.mu.Unlock()
-	ch := cl.channels[cl.fold(name)]
-	if ch != nil {
-		fn(ch)
-	}
-	return ch != nil
-}
-
-func (cl *IRCClient) logContext(kind string) func(c zerolog.Context) zerolog.Context {
-	return func(c zerolog.Context) zerolog.Context { return c.Str("irc_event", kind) }
 }
 
 func (cl *IRCClient) handleJoin(msg *ircmsg.Message, at time.Time) {
@@ -368,58 +318,5 @@ func (cl *IRCClient) handleChannelError(msg *ircmsg.Message) {
 		if known {
 			cl.saveLogin()
 		}
-	}
-}
-
-// channelEntry returns the login's stored entry for a channel, adding it if missing. Call it with
-// cl.mu held.
-func (cl *IRCClient) channelEntry(folded, name string) *sbdb.Channel {
-	if cl.meta.Channels == nil {
-		cl.meta.Channels = make(map[string]*sbdb.Channel)
-	}
-	ch := cl.meta.Channels[folded]
-	if ch == nil {
-		ch = &sbdb.Channel{Name: name}
-		cl.meta.Channels[folded] = ch
-	}
-	return ch
-}
-
-// loginSaveDelay gathers the metadata changes of a burst (the JOINs of many channels) into one
-// write; each write stores the whole channel list, so one per JOIN would be quadratic.
-const loginSaveDelay = 200 * time.Millisecond
-
-// saveLogin writes the login's metadata soon, off the caller's goroutine (the reader must not wait
-// for the database); changes made meanwhile go in the same write.
-func (cl *IRCClient) saveLogin() {
-	cl.saveMu.Lock()
-	defer cl.saveMu.Unlock()
-	if cl.saveTimer == nil && !cl.retired {
-		cl.saveTimer = time.AfterFunc(loginSaveDelay, cl.saveLoginNow)
-	}
-}
-
-// saveLoginNow writes the login's metadata at once.
-func (cl *IRCClient) saveLoginNow() {
-	cl.saveMu.Lock()
-	if cl.saveTimer != nil {
-		cl.saveTimer.Stop()
-		cl.saveTimer = nil
-	}
-	cl.saveMu.Unlock()
-	if cl.login == nil {
-		return
-	}
-	ctx := cl.log.WithContext(context.Background())
-	// Writes happen one at a time, each of a snapshot taken under cl.mu; the database write
-	// itself runs without cl.mu, which the reader goroutine needs for every line.
-	cl.saveWriteMu.Lock()
-	defer cl.saveWriteMu.Unlock()
-	cl.mu.Lock()
-	row := *cl.login.UserLogin
-	row.Metadata = cl.meta.Clone()
-	cl.mu.Unlock()
-	if err := cl.connector.Bridge.DB.UserLogin.Update(ctx, &row); err != nil {
-		cl.log.Err(err).Msg("Failed to save login")
 	}
 }

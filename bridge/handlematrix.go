@@ -8,7 +8,6 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/rs/zerolog"
 	"maunium.net/go/mautrix/bridgev2"
 	"maunium.net/go/mautrix/bridgev2/database"
 	"maunium.net/go/mautrix/bridgev2/networkid"
@@ -22,14 +21,6 @@ import (
 
 // ctcpActionOverhead is what "\x01ACTION " and the closing "\x01" add to each line of an emote.
 const ctcpActionOverhead = len("\x01ACTION \x01")
-
-// failure is an error the Matrix sender sees as the reason their event was not bridged.
-func failure(msg string) error {
-	return bridgev2.WrapErrorInStatus(errors.New(msg)).WithErrorAsMessage().WithIsCertain(true)
-}
-
-// errNotConnected is shown to the Matrix sender as the message's failure reason.
-var errNotConnected = failure("not connected to IRC right now; the message was not sent")
 
 // HandleMatrixMessage sends a Matrix message over the user's own IRC connection: formatting as mIRC
 // codes, pills as nicks, emotes as CTCP ACTION, notices as NOTICE, split into safe lines.
@@ -83,18 +74,6 @@ func (cl *IRCClient) waitReady(ctx context.Context) bool {
 				return true
 			}
 		}
-	}
-}
-
-// noticeFailure tells the room why a message did not reach IRC, with an encrypted notice (mautrix's
-// own error notices are plaintext, so sealbridge's example config turns them off).
-func (cl *IRCClient) noticeFailure(ctx context.Context, portal *bridgev2.Portal, err error) {
-	if portal == nil || portal.MXID == "" {
-		return
-	}
-	content := &event.MessageEventContent{MsgType: event.MsgNotice, Body: "\u26a0\ufe0f Your message was not sent to IRC: " + err.Error()}
-	if _, sendErr := cl.connector.Bridge.Bot.SendMessage(ctx, portal.MXID, event.EventMessage, &event.Content{Parsed: content}, nil); sendErr != nil {
-		zerolog.Ctx(ctx).Err(sendErr).Msg("Failed to post a failure notice")
 	}
 }
 
