@@ -104,6 +104,13 @@ func (p *dmPeers) admit(folded string, isMessage, fromMe bool, lim config.Limits
 	return dmNew
 }
 
+// has tells whether the login has a private chat with folded.
+func (p *dmPeers) has(folded string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.known[folded]
+}
+
 // add records a chat the user opened, whatever the bucket says.
 func (p *dmPeers) add(folded string) {
 	p.mu.Lock()

@@ -66,6 +66,8 @@ type IRCClient struct {
 	historySem chan struct{}
 	// pendingTopics are topics sent from Matrix not yet shown back, by casefolded channel.
 	pendingTopics map[string]*pendingTopic
+	// awayShown are the away messages shown in private chats, by casefolded nick (away.go).
+	awayShown map[string]string
 	// multiline are the open draft/multiline batches from the server, by reference; batchSeq
 	// numbers the ones we open (multiline.go).
 	multiline map[string]*multilineBatch
@@ -376,14 +378,21 @@ func (cl *IRCClient) OnConnected(c *irc.Client) {
 	clear(cl.historyBatches)
 	cl.targetsWanted = 0
 	clear(cl.multiline)
+	clear(cl.awayShown)
 	clear(cl.nicks) // rebuilt from NAMES and traffic: a nick seen on an earlier connection may be anyone's now
 	channels := make([]sbdb.Channel, 0, len(cl.meta.Channels))
 	for _, ch := range cl.meta.Channels {
 		channels = append(channels, *ch) // copies: commands may change the entries meanwhile
 	}
+	away := cl.meta.Away
 	cl.mu.Unlock()
 	cl.limitNotices.reset()
 	cl.connector.trackClient(cl, true)
+	if away != "" {
+		if err := cl.ircConn.Send("AWAY", away); err != nil {
+			cl.log.Err(err).Msg("Failed to set the away message again")
+		}
+	}
 	cl.sendState(status.BridgeState{StateEvent: status.StateConnected})
 	cl.requestDMHistory()
 	for _, ch := range channels {

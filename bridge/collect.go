@@ -82,8 +82,9 @@ func (cl *IRCClient) closeCollector(c *collector) {
 	}
 }
 
-// feedCollectors shows a line from the server to the open collectors (reader goroutine).
-func (cl *IRCClient) feedCollectors(msg *ircmsg.Message) {
+// feedCollectors shows a line from the server to the open collectors (reader goroutine) and
+// tells whether one took it.
+func (cl *IRCClient) feedCollectors(msg *ircmsg.Message) (taken bool) {
 	cs := &cl.collectors
 	cs.mu.Lock()
 	defer cs.mu.Unlock()
@@ -91,6 +92,7 @@ func (cl *IRCClient) feedCollectors(msg *ircmsg.Message) {
 		c := cs.open[i]
 		take, done := c.match(msg)
 		if take {
+			taken = true
 			if len(c.lines) < maxCollected {
 				c.lines = append(c.lines, msg)
 			} else {
@@ -103,4 +105,5 @@ func (cl *IRCClient) feedCollectors(msg *ircmsg.Message) {
 			i--
 		}
 	}
+	return taken
 }

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ergochat/irc-go/ircevent"
 	"github.com/ergochat/irc-go/ircmsg"
 	"maunium.net/go/mautrix/bridgev2"
 	"maunium.net/go/mautrix/bridgev2/simplevent"
@@ -24,7 +25,7 @@ func (cl *IRCClient) OnMessage(c *irc.Client, msg *ircmsg.Message, at time.Time)
 
 // handleLine dispatches one IRC line to its handler.
 func (cl *IRCClient) handleLine(msg *ircmsg.Message, at time.Time) {
-	cl.feedCollectors(msg) // answers to commands a user ran (collect.go)
+	taken := cl.feedCollectors(msg) // answers to commands a user ran (collect.go)
 	if msg.Command == "BATCH" {
 		if cl.openMultiline(msg, at) {
 			return
@@ -76,26 +77,32 @@ func (cl *IRCClient) handleLine(msg *ircmsg.Message, at time.Time) {
 		if len(msg.Params) >= 2 {
 			cl.handleTopic(msg.Nick(), msg.Params[0], msg.Params[1], at)
 		}
-	case "332": // RPL_TOPIC: me channel :topic
+	case ircevent.RPL_AWAY: // me nick :message
+		if !taken {
+			cl.handleAwayReply(msg)
+		}
+	case "AWAY":
+		cl.handleAwayNotify(msg)
+	case ircevent.RPL_TOPIC: // me channel :topic
 		if len(msg.Params) >= 3 {
 			cl.withChannel(msg.Params[1], func(ch *channelState) { ch.Topic = msg.Params[2] })
 		}
-	case "353": // RPL_NAMREPLY: me symbol channel :names
+	case ircevent.RPL_NAMREPLY: // me symbol channel :names
 		if len(msg.Params) >= 4 {
 			cl.handleNames(msg.Params[2], msg.Params[3])
 		}
-	case "366": // RPL_ENDOFNAMES: me channel :End of /NAMES list
+	case ircevent.RPL_ENDOFNAMES: // me channel :End of /NAMES list
 		if len(msg.Params) >= 2 {
 			cl.handleEndOfNames(msg.Params[1])
 		}
-	case "403", "405", "471", "473", "474", "475", "476", "477", "404":
+	case ircevent.ERR_NOSUCHCHANNEL, ircevent.ERR_TOOMANYCHANNELS, ircevent.ERR_CHANNELISFULL, ircevent.ERR_INVITEONLYCHAN, ircevent.ERR_BANNEDFROMCHAN, ircevent.ERR_BADCHANNELKEY, ircevent.ERR_BADCHANMASK, ircevent.ERR_NEEDREGGEDNICK, ircevent.ERR_CANNOTSENDTOCHAN:
 		if labeled, _ := msg.GetTag("label"); labeled {
 			return // the answer to one of our labeled lines: its sender is told (sendreport.go)
 		}
 		cl.handleChannelError(msg)
-	case "482", "441", "443": // a moderation action from Matrix that the server refused
+	case ircevent.ERR_CHANOPRIVSNEEDED, ircevent.ERR_USERNOTINCHANNEL, ircevent.ERR_USERONCHANNEL: // a moderation action from Matrix that the server refused
 		cl.handleRefused(msg)
-	case "437": // ERR_UNAVAILRESOURCE: me #channel :Retry topic change later
+	case ircevent.ERR_UNAVAILRESOURCE: // me #channel :Retry topic change later
 		if len(msg.Params) >= 3 && cl.ircConn.IsChannel(msg.Params[1]) {
 			cl.retryTopic(msg.Params[1], msg.Params[2])
 		}
@@ -304,7 +311,7 @@ func (cl *IRCClient) handleChannelError(msg *ircmsg.Message) {
 	}
 	text := msg.Params[len(msg.Params)-1]
 	cl.notifyUser(context.Background(), "%s: %s: %s", cl.network.DisplayName(), msg.Params[1], text)
-	if msg.Command != "404" {
+	if msg.Command != ircevent.ERR_CANNOTSENDTOCHAN {
 		// a channel we could not join is not rejoined on every reconnect
 		folded := cl.fold(msg.Params[1])
 		cl.mu.Lock()

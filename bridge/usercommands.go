@@ -7,8 +7,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ergochat/irc-go/ircevent"
 	"github.com/ergochat/irc-go/ircmsg"
 	"maunium.net/go/mautrix/bridgev2/commands"
+
+	"github.com/sealbridge/sealbridge/bridge/irc"
 )
 
 // The IRC commands a user reaches for, from the management room (or a portal room): whois, nick,
@@ -49,10 +52,23 @@ var (
 		Args: "[_network_] <_IRC line_>"}}
 )
 
-// whoisNumerics are the replies a WHOIS gathers; 318 ends it.
+// whoisNumerics are the replies a WHOIS gathers; RPL_ENDOFWHOIS ends it.
 var whoisNumerics = map[string]bool{
-	"311": true, "312": true, "313": true, "317": true, "318": true, "319": true, "301": true,
-	"330": true, "338": true, "671": true, "276": true, "320": true, "378": true, "379": true, "401": true,
+	ircevent.RPL_WHOISUSER:     true,
+	ircevent.RPL_WHOISSERVER:   true,
+	ircevent.RPL_WHOISOPERATOR: true,
+	ircevent.RPL_WHOISIDLE:     true,
+	ircevent.RPL_ENDOFWHOIS:    true,
+	ircevent.RPL_WHOISCHANNELS: true,
+	ircevent.RPL_AWAY:          true,
+	ircevent.RPL_WHOISACCOUNT:  true,
+	ircevent.RPL_WHOISACTUALLY: true,
+	ircevent.RPL_WHOISSECURE:   true,
+	ircevent.RPL_WHOISCERTFP:   true,
+	irc.RPL_WHOISSPECIAL:       true,
+	irc.RPL_WHOISHOST:          true,
+	ircevent.RPL_WHOISMODES:    true,
+	ircevent.ERR_NOSUCHNICK:    true,
 }
 
 // maxListShown bounds the channels `list` shows.
@@ -77,7 +93,7 @@ func fnWhois(ce *commands.Event) {
 		if !whoisNumerics[m.Command] || len(m.Params) < 2 || cl.fold(m.Params[1]) != folded {
 			return false, false
 		}
-		return true, m.Command == "318"
+		return true, m.Command == ircevent.RPL_ENDOFWHOIS
 	}, func() error { return cl.ircConn.Send("WHOIS", nick) })
 	if err != nil {
 		ce.Reply("%v", err)
@@ -93,31 +109,31 @@ func formatWhois(nick string, lines []*ircmsg.Message, complete bool) string {
 	for _, m := range lines {
 		p := m.Params
 		switch m.Command {
-		case "401":
+		case ircevent.ERR_NOSUCHNICK:
 			return fmt.Sprintf("%s is not on IRC now.", nick)
-		case "311": // me nick user host * :realname
+		case ircevent.RPL_WHOISUSER: // me nick user host * :realname
 			if len(p) >= 6 {
 				fmt.Fprintf(&b, "**%s** is %s@%s (%s)\n", p[1], p[2], p[3], last(m))
 			}
-		case "319":
+		case ircevent.RPL_WHOISCHANNELS:
 			fmt.Fprintf(&b, "* channels: %s\n", last(m))
-		case "312": // me nick server :info
+		case ircevent.RPL_WHOISSERVER: // me nick server :info
 			if len(p) >= 3 {
 				fmt.Fprintf(&b, "* server: %s (%s)\n", p[2], last(m))
 			}
-		case "330": // me nick account :is logged in as
+		case ircevent.RPL_WHOISACCOUNT: // me nick account :is logged in as
 			if len(p) >= 3 {
 				fmt.Fprintf(&b, "* account: %s\n", p[2])
 			}
-		case "317": // me nick idle signon :...
+		case ircevent.RPL_WHOISIDLE: // me nick idle signon :...
 			if len(p) >= 3 {
 				if idle, err := strconv.Atoi(p[2]); err == nil {
 					fmt.Fprintf(&b, "* idle: %s\n", time.Duration(idle)*time.Second)
 				}
 			}
-		case "301":
+		case ircevent.RPL_AWAY:
 			fmt.Fprintf(&b, "* away: %s\n", last(m))
-		case "318":
+		case ircevent.RPL_ENDOFWHOIS:
 		default:
 			fmt.Fprintf(&b, "* %s\n", last(m))
 		}
@@ -152,8 +168,8 @@ func fnNick(ce *commands.Event) {
 		switch m.Command {
 		case "NICK":
 			return cl.fold(m.Nick()) == oldFolded, cl.fold(m.Nick()) == oldFolded
-		case "432", "433", "436", "437", "484", "447":
-			return true, len(m.Params) < 2 || cl.fold(m.Params[1]) == folded || m.Command == "484" || m.Command == "447"
+		case ircevent.ERR_ERRONEUSNICKNAME, ircevent.ERR_NICKNAMEINUSE, ircevent.ERR_NICKCOLLISION, ircevent.ERR_UNAVAILRESOURCE, ircevent.ERR_RESTRICTED, irc.ERR_NONICKCHANGE:
+			return true, len(m.Params) < 2 || cl.fold(m.Params[1]) == folded || m.Command == ircevent.ERR_RESTRICTED || m.Command == irc.ERR_NONICKCHANGE
 		}
 		return false, false
 	}, func() error { return cl.ircConn.Send("NICK", nick) })
@@ -164,7 +180,13 @@ func fnNick(ce *commands.Event) {
 		ce.Reply("The IRC server did not answer the nick change; your nick is %s.", cl.ircConn.Nick())
 	case lines[0].Command == "NICK":
 		ce.Reply("You are now %s on %s.", cl.ircConn.Nick(), cl.network.DisplayName())
-	case lines[0].Command == "433" || lines[0].Command == "436":
+	case (lines[0].Command == ircevent.ERR_NICKNAMEINUSE || lines[0].Command == ircevent.ERR_NICKCOLLISION) && cl.ownsNick(nick):
+		if ok, said := cl.regainNick(ce.Ctx, nick); ok {
+			ce.Reply("%s was in use; the network's services gave it back: you are now %s on %s.", nick, cl.ircConn.Nick(), cl.network.DisplayName())
+		} else {
+			ce.Reply("%s is in use on %s and the network's services did not give it back (%s); you are still %s.", nick, cl.network.DisplayName(), said, cl.ircConn.Nick())
+		}
+	case lines[0].Command == ircevent.ERR_NICKNAMEINUSE || lines[0].Command == ircevent.ERR_NICKCOLLISION:
 		ce.Reply("%s is in use on %s; you are still %s. If it is your registered nick, your services may let you take it back (e.g. `/msg NickServ REGAIN %s`).", nick, cl.network.DisplayName(), old, nick)
 	default:
 		ce.Reply("%s refused the nick %s: %s", cl.network.DisplayName(), nick, lines[0].Params[len(lines[0].Params)-1])
@@ -173,8 +195,14 @@ func fnNick(ce *commands.Event) {
 
 func fnList(ce *commands.Event) {
 	cl, args, err := loginForArgs(ce)
-	if err != nil || len(args) > 1 {
-		replyUsage(ce, err, "list [network] [pattern]")
+	page, asked := 1, ce.Args // asked: the command's arguments but the page, for the next page's hint
+	if err == nil && len(args) > 0 {
+		if n, nerr := strconv.Atoi(args[len(args)-1]); nerr == nil {
+			page, args, asked = n, args[:len(args)-1], asked[:len(asked)-1]
+		}
+	}
+	if err != nil || len(args) > 1 || page < 1 {
+		replyUsage(ce, err, "list [network] [pattern] [page]")
 		return
 	}
 	params := []string{}
@@ -187,10 +215,10 @@ func fnList(ce *commands.Event) {
 	}
 	lines, more, complete, err := cl.collect(ce.Ctx, func(m *ircmsg.Message) (bool, bool) {
 		switch m.Command {
-		case "322":
+		case ircevent.RPL_LIST:
 			return true, false
-		case "323", "416":
-			return m.Command == "416", true
+		case ircevent.RPL_LISTEND, irc.ERR_TOOMANYMATCHES:
+			return m.Command == irc.ERR_TOOMANYMATCHES, true
 		}
 		return false, false
 	}, func() error { return cl.ircConn.Send("LIST", params...) })
@@ -198,11 +226,12 @@ func fnList(ce *commands.Event) {
 		ce.Reply("%v", err)
 		return
 	}
-	ce.Reply("%s", formatList(lines, more, complete))
+	ce.Reply("%s", formatList(lines, more, complete, page, strings.Join(asked, " ")))
 }
 
-// formatList shows the largest channels of a LIST answer, at most maxListShown.
-func formatList(lines []*ircmsg.Message, more int, complete bool) string {
+// formatList shows one page (maxListShown channels) of a LIST answer, largest channels first;
+// asked is what the user gave the command but the page, for the hint to the next page.
+func formatList(lines []*ircmsg.Message, more int, complete bool, page int, asked string) string {
 	type entry struct {
 		name  string
 		users int
@@ -210,7 +239,7 @@ func formatList(lines []*ircmsg.Message, more int, complete bool) string {
 	}
 	var entries []entry
 	for _, m := range lines {
-		if m.Command == "416" {
+		if m.Command == irc.ERR_TOOMANYMATCHES {
 			return "The IRC server refused the list: " + m.Params[len(m.Params)-1]
 		}
 		if len(m.Params) >= 4 { // me channel users :topic
@@ -226,9 +255,15 @@ func formatList(lines []*ircmsg.Message, more int, complete bool) string {
 	})
 	var b strings.Builder
 	fmt.Fprintf(&b, "%d channel(s)", len(entries)+more)
-	if len(entries) > maxListShown {
-		fmt.Fprintf(&b, ", the %d largest", maxListShown)
-		entries = entries[:maxListShown]
+	pages := (len(entries) + maxListShown - 1) / maxListShown
+	if pages > 1 || page > 1 {
+		if page > pages {
+			fmt.Fprintf(&b, "; there is no page %d, the last is %d", page, pages)
+			return b.String()
+		}
+		fmt.Fprintf(&b, ", largest first, page %d of %d", page, pages)
+		end := min(page*maxListShown, len(entries))
+		entries = entries[(page-1)*maxListShown : end]
 	}
 	b.WriteString(":\n")
 	for _, e := range entries {
@@ -238,7 +273,11 @@ func formatList(lines []*ircmsg.Message, more int, complete bool) string {
 		}
 		fmt.Fprintf(&b, "\n* %s (%d) %s", e.name, e.users, topic)
 	}
-	if !complete {
+	if page < pages {
+		next := strings.TrimSpace(asked + " " + strconv.Itoa(page+1))
+		fmt.Fprintf(&b, "\n\nThe next page: `list %s`", next)
+	}
+	if !complete || more > 0 {
 		b.WriteString("\n\n(the server's answer was cut short; a pattern such as `*linux*` narrows it)")
 	}
 	return b.String()
@@ -312,11 +351,45 @@ func fnMode(ce *commands.Event) {
 			return
 		}
 	}
+	if len(args) == 1 {
+		showModes(ce, cl, args[0])
+		return
+	}
 	if err = cl.ircConn.Send("MODE", args...); err != nil {
 		ce.Reply("Failed to send the mode change: %v", err)
 		return
 	}
 	ce.Reply("Sent `MODE %s`; the server shows the change in the room, or tells you why not.", strings.Join(args, " "))
+}
+
+// showModes asks the server for a channel's or the user's own modes and shows its answer.
+func showModes(ce *commands.Event, cl *IRCClient, target string) {
+	lines, _, complete, err := cl.collect(ce.Ctx, func(m *ircmsg.Message) (bool, bool) {
+		if len(m.Params) < 2 {
+			return false, false
+		}
+		switch m.Command {
+		case ircevent.RPL_CHANNELMODEIS, ircevent.RPL_UMODEIS:
+			return m.Command == ircevent.RPL_UMODEIS || cl.fold(m.Params[1]) == cl.fold(target), true
+		case ircevent.ERR_NOSUCHNICK, ircevent.ERR_NOSUCHCHANNEL, ircevent.ERR_NOTONCHANNEL, ircevent.ERR_NOPRIVILEGES, ircevent.ERR_CHANOPRIVSNEEDED: // no such nick/channel, not on it, not allowed
+			return cl.fold(m.Params[1]) == cl.fold(target), cl.fold(m.Params[1]) == cl.fold(target)
+		case ircevent.ERR_USERSDONTMATCH: // another user's modes
+			return true, true
+		}
+		return false, false
+	}, func() error { return cl.ircConn.Send("MODE", target) })
+	switch {
+	case err != nil:
+		ce.Reply("%v", err)
+	case !complete || len(lines) == 0:
+		ce.Reply("%s did not answer.", cl.network.DisplayName())
+	case lines[0].Command == ircevent.RPL_CHANNELMODEIS && len(lines[0].Params) >= 3:
+		ce.Reply("Modes of %s: %s", lines[0].Params[1], strings.Join(lines[0].Params[2:], " "))
+	case lines[0].Command == ircevent.RPL_UMODEIS:
+		ce.Reply("Your modes: %s", strings.Join(lines[0].Params[1:], " "))
+	default:
+		ce.Reply("%s refused: %s", cl.network.DisplayName(), lines[0].Params[len(lines[0].Params)-1])
+	}
 }
 
 func fnAway(ce *commands.Event) {
@@ -334,6 +407,13 @@ func fnAway(ce *commands.Event) {
 		err = cl.ircConn.Send("AWAY")
 	} else {
 		err = cl.ircConn.Send("AWAY", message)
+	}
+	if err == nil {
+		// Kept, so that a reconnect (or a restart of the bridge) keeps the user away.
+		cl.mu.Lock()
+		cl.meta.Away = message
+		cl.mu.Unlock()
+		cl.saveLogin()
 	}
 	switch {
 	case err != nil:

@@ -91,9 +91,18 @@ func TestFormatWhoisAndList(t *testing.T) {
 	for i := 0; i < 70; i++ {
 		lines = append(lines, fmt.Sprintf(":irc.test 322 me #c%02d %d :topic %d", i, i, i))
 	}
-	list := formatList(parseLines(t, lines...), 5, false)
-	if !strings.Contains(list, "75 channel(s), the 50 largest") || !strings.Contains(list, "* #c69 (69) topic 69") || strings.Contains(list, "#c19 ") || !strings.Contains(list, "cut short") {
-		t.Errorf("list:\n%s", list)
+	list := formatList(parseLines(t, lines...), 5, false, 1, "*c*")
+	if !strings.Contains(list, "75 channel(s), largest first, page 1 of 2") || !strings.Contains(list, "* #c69 (69) topic 69") || strings.Contains(list, "#c19 ") ||
+		!strings.Contains(list, "cut short") || !strings.Contains(list, "`list *c* 2`") {
+		t.Errorf("list, page 1:\n%s", list)
+	}
+	list = formatList(parseLines(t, lines...), 0, true, 2, "*c*")
+	if !strings.Contains(list, "page 2 of 2") || !strings.Contains(list, "* #c19 (19)") || !strings.Contains(list, "* #c00 (0)") || strings.Contains(list, "#c20 ") ||
+		strings.Contains(list, "next page") || strings.Contains(list, "cut short") {
+		t.Errorf("list, page 2:\n%s", list)
+	}
+	if list = formatList(parseLines(t, lines...), 0, true, 3, ""); !strings.Contains(list, "no page 3, the last is 2") {
+		t.Errorf("list, past the last page:\n%s", list)
 	}
 }
 

@@ -26,6 +26,8 @@ type UserLoginMetadata struct {
 	Channels map[string]*Channel `json:"channels,omitempty"`
 	// Ignored are the nicks whose lines are not bridged (`ignore`), casefolded -> as written.
 	Ignored map[string]string `json:"ignored,omitempty"`
+	// Away is the user's away message (`away`), set again after every reconnect; "" when present.
+	Away string `json:"away,omitempty"`
 }
 
 // Clone is a deep copy of m (the bridge writes a copy, taken under its lock, to the database).

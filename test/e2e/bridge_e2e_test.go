@@ -587,7 +587,7 @@ func runBridgeStory(t *testing.T, ctx context.Context, ircd *stack.IRC, hsKind, 
 	}
 
 	permissionsStory(t, ctx, logins, hsURL, dir, br.BotMXID)
-	adminStory(t, ctx, logins, hsURL, dir, br.BotMXID, saslNick)
+	adminStory(t, ctx, logins, hsURL, dir, br.BotMXID, saslNick, bobNick)
 	commandsStory(t, ctx, logins, channel, chanRoom, saslNick, bobNick, bobMXID)
 	identityStory(t, ctx, logins, func(text string) {
 		_, err := mx2.Send(ctx, mgmt2, "m.text", text, "")

@@ -8,13 +8,24 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ergochat/irc-go/ircmsg"
+
+	"github.com/sealbridge/sealbridge/test/e2e/mxclient"
 )
 
 // commandsStory: the IRC commands a user reaches for, from the management room, over alice's own
-// connection: whois, list, topic, nick (and back), invite, ignore and unignore.
+// connection: whois, list (paged), topic (shown and set), away, nick (and back), invite, mode
+// (shown and set), ignore and unignore, and raw refused to a user who is no bridge admin. Then
+// someone away: writing to them shows their away message in the private chat.
 func commandsStory(t *testing.T, ctx context.Context, s loginScene, channel, chanRoom, aliceNick, bobNick, bobMXID string) {
+	param := func(m *ircmsg.Message, i int) string {
+		if i < len(m.Params) {
+			return m.Params[i]
+		}
+		return ""
+	}
 	run := func(command, want string) string {
 		t.Helper()
 		from := s.mx.EventCount()
@@ -28,6 +39,7 @@ func commandsStory(t *testing.T, ctx context.Context, s loginScene, channel, cha
 	if list := run("list", "channel(s)"); !strings.Contains(strings.ToLower(list), strings.ToLower(channel)) {
 		t.Errorf("list does not show %s:\n%s", channel, list)
 	}
+	run("list 99", "there is no page 99")
 	run("topic "+channel, channel)
 	run("away at lunch", "You are away")
 	if who := run("whois "+aliceNick, "**"+aliceNick+"**"); !strings.Contains(who, "away: at lunch") {
@@ -41,7 +53,14 @@ func commandsStory(t *testing.T, ctx context.Context, s loginScene, channel, cha
 		return m.Command == "NICK" && strings.EqualFold(m.Nick(), aliceNick)
 	})
 	run("nick "+bobNick, "is in use")
-	run("nick "+aliceNick, "You are now "+aliceNick)
+	// Someone takes alice's registered nick meanwhile: the services give it back (Anope's
+	// RECOVER, after REGAIN, which Anope does not have) and rename the squatter.
+	squatter := newIRCUser(t, ctx, s.ircd, aliceNick)
+	seen = len(squatter.messages())
+	run("nick "+aliceNick, "the network's services gave it back: you are now "+aliceNick)
+	squatter.waitForAfter(t, seen, "the squatter renamed", waitLong, func(m *ircmsg.Message) bool {
+		return m.Command == "NICK" && strings.EqualFold(m.Nick(), aliceNick)
+	})
 
 	other := "#inv2-" + s.tag
 	s.command("join " + other)
@@ -51,6 +70,29 @@ func commandsStory(t *testing.T, ctx context.Context, s loginScene, channel, cha
 	s.bob.waitForAfter(t, seen, "alice's invite", waitLong, func(m *ircmsg.Message) bool {
 		return m.Command == "INVITE" && strings.EqualFold(m.Nick(), aliceNick) && len(m.Params) > 1 && strings.EqualFold(m.Params[1], other)
 	})
+	s.bob.send(t, "JOIN", other)
+	s.bob.waitForAfter(t, seen, "bob in "+other, waitLong, func(m *ircmsg.Message) bool {
+		return m.Command == "366" && len(m.Params) > 1 && strings.EqualFold(m.Params[1], other)
+	})
+
+	// alice opened the channel, so she is its operator: she sets its topic and modes.
+	seen = len(s.bob.messages())
+	run("topic "+other+" set from the management room", "Setting the topic")
+	s.bob.waitForAfter(t, seen, "alice's topic", waitLong, func(m *ircmsg.Message) bool {
+		return m.Command == "TOPIC" && strings.EqualFold(m.Nick(), aliceNick) && param(m, 1) == "set from the management room"
+	})
+	if modes := run("mode "+other, "Modes of"); !strings.Contains(modes, "+") {
+		t.Errorf("mode %s: %s", other, modes)
+	}
+	seen = len(s.bob.messages())
+	run("mode "+other+" +m", "Sent `MODE")
+	s.bob.waitForAfter(t, seen, "alice's mode change", waitLong, func(m *ircmsg.Message) bool {
+		return m.Command == "MODE" && strings.EqualFold(m.Nick(), aliceNick) && param(m, 1) == "+m"
+	})
+	if modes := run("mode "+other, "Modes of"); !strings.Contains(modes, "m") {
+		t.Errorf("after +m, mode %s: %s", other, modes)
+	}
+	run("raw PRIVMSG "+bobNick+" :not an admin", "limited to bridge administrators")
 
 	// An ignored nick's private messages are not bridged (in a channel room other logins share,
 	// they still bridge its lines: the Matrix client's own ignore hides those).
@@ -58,12 +100,43 @@ func commandsStory(t *testing.T, ctx context.Context, s loginScene, channel, cha
 	s.bob.send(t, "PRIVMSG", aliceNick, "ignored pm")
 	run("unignore "+bobNick, "No longer ignoring")
 	s.bob.send(t, "PRIVMSG", aliceNick, "after unignore")
-	waitMessage(t, s.mx, "", bobMXID, "after unignore")
+	dm := waitMessage(t, s.mx, "", bobMXID, "after unignore").RoomID
 	for _, e := range s.mx.Events() {
 		if strings.Contains(e.Body(), "ignored pm") {
 			t.Errorf("a private message from an ignored nick was bridged: %q", e.Body())
 		}
 	}
+
+	// bob goes away: alice's next line to him brings his away message into their chat, once.
+	seen = len(s.bob.messages())
+	s.bob.send(t, "AWAY", "gone fishing")
+	s.bob.waitForAfter(t, seen, "bob away", waitLong, func(m *ircmsg.Message) bool { return m.Command == "306" })
+	from := s.mx.EventCount()
+	for _, text := range []string{"are you there?", "hello?"} {
+		_, err := s.mx.Send(ctx, dm, "m.text", text, "")
+		must(t, err)
+	}
+	s.bob.waitForAfter(t, seen, "alice's second line", waitLong, func(m *ircmsg.Message) bool {
+		return m.Command == "PRIVMSG" && param(m, 1) == "hello?"
+	})
+	c, cancel := context.WithTimeout(ctx, waitLong)
+	defer cancel()
+	if _, err := s.mx.WaitEventFrom(c, from, func(e mxclient.Event) bool {
+		return e.RoomID == dm && strings.Contains(e.Body(), bobNick+" is away: gone fishing")
+	}); err != nil {
+		t.Errorf("no away notice in the chat with bob: %v", err)
+	}
+	time.Sleep(time.Second) // the second line's RPL_AWAY, had it made a notice too
+	notices := 0
+	for _, e := range s.mx.Events()[from:] {
+		if e.RoomID == dm && strings.Contains(e.Body(), "is away") {
+			notices++
+		}
+	}
+	if notices != 1 {
+		t.Errorf("%d away notices for two lines to bob, want 1", notices)
+	}
+	s.bob.send(t, "AWAY")
 }
 
 // identityStory: how a network sees each login. On bindnet (bind_address 127.0.1.0/24,

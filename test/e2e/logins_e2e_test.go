@@ -159,8 +159,8 @@ func permissionsStory(t *testing.T, ctx context.Context, s loginScene, hsURL, di
 
 // adminStory: a bridge admin (@admin) sees every login with `logins`, has alice's connection
 // dropped and made again with `reconnect` (bob sees her quit and come back), and logs a login out
-// with `logout-login`.
-func adminStory(t *testing.T, ctx context.Context, s loginScene, hsURL, dir, botMXID, aliceNick string) {
+// with `logout-login`; `raw` sends a line of the admin's own over their own connection.
+func adminStory(t *testing.T, ctx context.Context, s loginScene, hsURL, dir, botMXID, aliceNick, bobNick string) {
 	admin, err := mxclient.New(ctx, filepath.Join(dir, "mxclient-admin.log"))
 	must(t, err)
 	defer admin.Close()
@@ -200,6 +200,12 @@ func adminStory(t *testing.T, ctx context.Context, s loginScene, hsURL, dir, bot
 	})
 
 	say("login nick testnet "+s.tag+"adm", "Connected to")
+	// raw, for admins only, sends a line of their own over their own connection.
+	seen = len(s.bob.messages())
+	say("raw PRIVMSG "+bobNick+" :sent raw", "Sent.")
+	s.bob.waitForAfter(t, seen, "the admin's raw line", waitLong, func(m *ircmsg.Message) bool {
+		return m.Command == "PRIVMSG" && strings.EqualFold(m.Nick(), s.tag+"adm") && len(m.Params) > 1 && m.Params[1] == "sent raw"
+	})
 	say("logout-login testnet:"+adminID, "out.")
 	if table := say("logins "+adminID, "IRC login(s)"); strings.Contains(table, "testnet:"+adminID) {
 		t.Errorf("the login is still listed after logout-login:\n%s", table)
