@@ -5,6 +5,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ergochat/irc-go/ircevent"
 	"github.com/ergochat/irc-go/ircmsg"
 	"maunium.net/go/mautrix/bridgev2"
 	"maunium.net/go/mautrix/bridgev2/simplevent"
@@ -142,7 +143,7 @@ func (cl *IRCClient) handleRefused(msg *ircmsg.Message) {
 	}
 	channel := msg.Params[1]
 	subject := channel
-	if msg.Command != "482" && len(msg.Params) >= 4 {
+	if msg.Command != ircevent.ERR_CHANOPRIVSNEEDED && len(msg.Params) >= 4 {
 		channel = msg.Params[2]
 		subject = msg.Params[1] + " in " + channel
 	}

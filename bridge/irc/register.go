@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/ergochat/irc-go/ircevent"
 	"github.com/ergochat/irc-go/ircmsg"
 	"github.com/ergochat/irc-go/ircutils"
 )
@@ -91,7 +92,7 @@ func (r *registration) handle(msg *ircmsg.Message) (done bool, err error) {
 			}
 			r.sasl = saslSentResponse
 		}
-	case "900": // RPL_LOGGEDIN
+	case ircevent.RPL_LOGGEDIN:
 		if len(p) > 2 {
 			r.s.log.Debug().Str("account", p[2]).Msg("Logged in to IRC account")
 		}
@@ -102,14 +103,14 @@ func (r *registration) handle(msg *ircmsg.Message) (done bool, err error) {
 		if r.identifying && strings.EqualFold(msg.Nick(), "NickServ") && len(p) > 1 && nickServRefused(p[len(p)-1]) {
 			return false, fmt.Errorf("%w: %s", ErrNickServFailed, p[len(p)-1])
 		}
-	case "903", "907": // RPL_SASLSUCCESS, ERR_SASLALREADY
+	case ircevent.RPL_SASLSUCCESS, ircevent.ERR_SASLALREADY:
 		if r.sasl != saslNone && r.sasl != saslDone {
 			r.sasl = saslDone
 			r.endCap()
 		}
-	case "902", "904", "905", "906": // ERR_NICKLOCKED, ERR_SASLFAIL, ERR_SASLTOOLONG, ERR_SASLABORTED
+	case ircevent.ERR_NICKLOCKED, ircevent.ERR_SASLFAIL, ircevent.ERR_SASLTOOLONG, ircevent.ERR_SASLABORTED:
 		return false, fmt.Errorf("%w (%s)", ErrSASLFailed, msg.Command)
-	case "410", "421": // ERR_INVALIDCAPCMD, ERR_UNKNOWNCOMMAND
+	case ERR_INVALIDCAPCMD, ircevent.ERR_UNKNOWNCOMMAND:
 		if len(p) > 1 && strings.EqualFold(p[1], "CAP") && !r.lsDone {
 			// A server without capability negotiation.
 			r.lsDone, r.capEnded = true, true
@@ -117,17 +118,17 @@ func (r *registration) handle(msg *ircmsg.Message) (done bool, err error) {
 				return false, fmt.Errorf("%w: server does not support CAP", ErrSASLFailed)
 			}
 		}
-	case "001":
+	case ircevent.RPL_WELCOME:
 		r.welcomed = true
 		r.capEnded = true
 		if r.wantSASL() && r.sasl != saslDone {
 			return false, fmt.Errorf("%w: server registered us without SASL", ErrSASLFailed)
 		}
-	case "005":
+	case ircevent.RPL_ISUPPORT:
 		if len(p) > 2 {
 			r.c.applyISupport(p[1 : len(p)-1])
 		}
-	case "376", "422": // RPL_ENDOFMOTD, ERR_NOMOTD
+	case ircevent.RPL_ENDOFMOTD, ircevent.ERR_NOMOTD:
 		if r.welcomed && r.cfg.NickServPassword != "" && !r.identifying && !r.checkingNickServ {
 			// Services without SASL: identify before the login counts as connected, so that
 			// rejoins of channels that need an identified nick (+R) work. First make sure the
@@ -139,11 +140,11 @@ func (r *registration) handle(msg *ircmsg.Message) (done bool, err error) {
 		if r.welcomed && !r.identifying {
 			return true, nil
 		}
-	case "311", "312", "313": // RPL_WHOISUSER, RPL_WHOISSERVER, RPL_WHOISOPERATOR
+	case ircevent.RPL_WHOISUSER, ircevent.RPL_WHOISSERVER, ircevent.RPL_WHOISOPERATOR:
 		if r.checkingNickServ && len(p) > 1 && strings.EqualFold(p[1], "NickServ") && isServiceWhois(msg) {
 			r.nickServOK = true
 		}
-	case "318", "401": // RPL_ENDOFWHOIS, ERR_NOSUCHNICK
+	case ircevent.RPL_ENDOFWHOIS, ircevent.ERR_NOSUCHNICK:
 		if !r.checkingNickServ || r.identifying || len(p) < 2 || !strings.EqualFold(p[1], "NickServ") {
 			return false, nil
 		}
@@ -153,11 +154,11 @@ func (r *registration) handle(msg *ircmsg.Message) (done bool, err error) {
 		r.identifying = true
 		r.s.identifyEcho = "IDENTIFY " + r.cfg.Nick + " " + r.cfg.NickServPassword
 		_ = r.s.sendSecret("PRIVMSG", "NickServ", r.s.identifyEcho)
-	case "433", "437": // ERR_NICKNAMEINUSE, ERR_UNAVAILRESOURCE
+	case ircevent.ERR_NICKNAMEINUSE, ircevent.ERR_UNAVAILRESOURCE:
 		if r.welcomed {
 			return false, nil
 		}
-		if msg.Command == "437" && len(p) > 1 && r.c.IsChannel(p[1]) {
+		if msg.Command == ircevent.ERR_UNAVAILRESOURCE && len(p) > 1 && r.c.IsChannel(p[1]) {
 			return false, nil
 		}
 		if !r.fallback || r.nickAttempts >= maxNickFallbacks {
@@ -167,13 +168,13 @@ func (r *registration) handle(msg *ircmsg.Message) (done bool, err error) {
 		nick := r.cfg.Nick + strings.Repeat("_", r.nickAttempts)
 		r.s.log.Debug().Str("nick", nick).Msg("Nick in use, trying fallback")
 		_ = r.s.sendNow("NICK", nick)
-	case "432": // ERR_ERRONEUSNICKNAME
+	case ircevent.ERR_ERRONEUSNICKNAME:
 		if !r.welcomed {
 			return false, ErrErroneousNick
 		}
-	case "464": // ERR_PASSWDMISMATCH
+	case ircevent.ERR_PASSWDMISMATCH:
 		return false, ErrBadPassword
-	case "465": // ERR_YOUREBANNEDCREEP
+	case ircevent.ERR_YOUREBANNEDCREEP:
 		return false, ErrBanned
 	case "ERROR":
 		text := ""
@@ -345,11 +346,11 @@ func (r *registration) handleCapAfterRegistration(msg *ircmsg.Message) {
 func isServiceWhois(msg *ircmsg.Message) bool {
 	p := msg.Params
 	switch msg.Command {
-	case "313":
+	case ircevent.RPL_WHOISOPERATOR:
 		return strings.Contains(strings.ToLower(p[len(p)-1]), "service")
-	case "312": // me nick server :info
+	case ircevent.RPL_WHOISSERVER: // me nick server :info
 		return len(p) > 2 && strings.HasPrefix(strings.ToLower(p[2]), "services.")
-	case "311": // me nick user host * :realname
+	case ircevent.RPL_WHOISUSER: // me nick user host * :realname
 		return len(p) > 3 && strings.HasPrefix(strings.ToLower(p[3]), "services.")
 	}
 	return false

@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ergochat/irc-go/ircevent"
 	"github.com/ergochat/irc-go/ircmsg"
 	"github.com/ergochat/irc-go/ircreader"
 	"github.com/rs/zerolog"
@@ -207,7 +208,7 @@ func (s *session) handle(msg *ircmsg.Message) {
 	switch msg.Command {
 	case "CAP":
 		s.reg.handleCapAfterRegistration(msg)
-	case "005":
+	case ircevent.RPL_ISUPPORT:
 		if len(msg.Params) > 2 {
 			s.c.applyISupport(msg.Params[1 : len(msg.Params)-1])
 		}
@@ -224,7 +225,7 @@ func (s *session) handle(msg *ircmsg.Message) {
 func (s *session) track(msg *ircmsg.Message) {
 	c := s.c
 	switch msg.Command {
-	case "001":
+	case ircevent.RPL_WELCOME:
 		if len(msg.Params) > 0 {
 			c.setNick(msg.Params[0])
 			// "Welcome to the Network, nick!user@host"
@@ -238,12 +239,12 @@ func (s *session) track(msg *ircmsg.Message) {
 			}
 		}
 		return
-	case "396": // RPL_HOSTHIDDEN: <nick> <host> :is now your displayed host
+	case RPL_HOSTHIDDEN: // <nick> <host> :is now your displayed host
 		if len(msg.Params) > 2 {
 			c.setUserHost("", msg.Params[1])
 		}
 		return
-	case "352": // RPL_WHOREPLY: <me> <channel> <user> <host> <server> <nick> ...
+	case ircevent.RPL_WHOREPLY: // <me> <channel> <user> <host> <server> <nick> ...
 		if len(msg.Params) > 5 && c.isMe(msg.Params[5]) {
 			c.setUserHost(msg.Params[2], msg.Params[3])
 		}
