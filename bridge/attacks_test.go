@@ -1,7 +1,7 @@
 package bridge
 
 // Regression tests for the known attack classes, one named TestAttack<Class> each. They run the
-// real IRCClient against a scripted IRC server (wire_test.go) and assert on the exact bytes written
+// real IRCClient against a scripted IRC server (harness_test.go) and assert on the exact bytes written
 // to the socket, or call the bridge's functions directly. docs/security.md ("Attack map") lists
 // every class with the tests that cover it, here and in other files.
 

@@ -15,7 +15,7 @@ import (
 )
 
 // The fuzz targets of this package drive every path where a string from Matrix reaches the IRC
-// socket through the real IRCClient and a scripted server (wire_test.go), and check the socket
+// socket through the real IRCClient and a scripted server (harness_test.go), and check the socket
 // invariant on the bytes written: no CR, LF or NUL inside a line, at most 512
 // bytes with CRLF (tags apart). The seed corpora are in testdata/fuzz/<Target>/.
 //

@@ -15,6 +15,7 @@ import (
 	"maunium.net/go/mautrix/bridgev2"
 	"maunium.net/go/mautrix/bridgev2/database"
 	"maunium.net/go/mautrix/bridgev2/networkid"
+	"maunium.net/go/mautrix/bridgev2/simplevent"
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
 
@@ -23,9 +24,9 @@ import (
 	"github.com/sealbridge/sealbridge/sbdb"
 )
 
-// The helpers here run an IRCClient against a scripted IRC server on loopback, so that a test sees
-// the exact bytes the bridge writes to the socket. They are shared by attacks_test.go and
-// fuzz_test.go.
+// The test harness of this package: an IRCClient against a scripted IRC server on loopback, so
+// that a test sees the exact bytes the bridge writes to the socket, and the fakes and helpers the
+// tests share (a Matrix side that is never called, portals, queued events).
 
 const wireTimeout = 5 * time.Second
 
@@ -305,3 +306,22 @@ func canonLine(tb testing.TB, raw string) string {
 	sort.Strings(tags)
 	return strings.Join(tags, ";") + "|" + msg.Source + "|" + msg.Command + "\x00" + strings.Join(msg.Params, "\x00")
 }
+
+type nopHandler struct{}
+
+// asMessage is the message event inside a queued remote event (spooled or an echo).
+func asMessage(e bridgev2.RemoteEvent) (*simplevent.Message[*ircMessage], bool) {
+	switch m := e.(type) {
+	case *outboxMessage:
+		return m.Message, true
+	case *simplevent.Message[*ircMessage]:
+		return m, true
+	}
+	return nil, false
+}
+
+func (nopHandler) OnConnected(*irc.Client) {}
+
+func (nopHandler) OnMessage(*irc.Client, *ircmsg.Message, time.Time) {}
+
+func (nopHandler) OnDisconnected(*irc.Client, error, bool) {}
