@@ -5,7 +5,6 @@ package e2e
 import (
 	"bufio"
 	"context"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -24,17 +23,7 @@ import (
 // bridgeBinary is built once per test run (or taken from SEALBRIDGE_BIN).
 var bridgeBinary string
 
-func TestMain(m *testing.M) {
-	bin, cleanup, err := stack.BuildBridge()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	bridgeBinary = bin
-	code := m.Run()
-	cleanup()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { stack.MainWithBridge(m, &bridgeBinary) }
 
 // ircUser is an IRC test user: the engine against the real server, recording everything it hears.
 type ircUser struct {

@@ -23,17 +23,7 @@ const waitLong = 90 * time.Second
 // bridgeBinary is built once per test run (or taken from SEALBRIDGE_BIN).
 var bridgeBinary string
 
-func TestMain(m *testing.M) {
-	bin, cleanup, err := stack.BuildBridge()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	bridgeBinary = bin
-	code := m.Run()
-	cleanup()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { stack.MainWithBridge(m, &bridgeBinary) }
 
 // options shape a world.
 type options struct {

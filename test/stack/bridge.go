@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+	"testing"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -255,6 +256,20 @@ func GetYAML(m map[string]any, path ...string) any {
 		cur = mm[key]
 	}
 	return cur
+}
+
+// MainWithBridge is the TestMain of the packages that run the bridge: it builds the binary once
+// (BuildBridge), stores its path in *bin, runs the tests, removes the build and exits.
+func MainWithBridge(m *testing.M, bin *string) {
+	b, cleanup, err := BuildBridge()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	*bin = b
+	code := m.Run()
+	cleanup()
+	os.Exit(code)
 }
 
 // BuildBridge returns the sealbridge binary the end-to-end packages run: $SEALBRIDGE_BIN when set,
