@@ -8,21 +8,14 @@ import (
 	"net"
 	"strings"
 	"time"
+
+	"github.com/ergochat/irc-go/ircmsg"
 )
 
-// ircMsg is a parsed IRC line (enough for the checks in this package).
+// ircMsg is a parsed IRC line (irc-go's ircmsg) with the line as received, for error messages.
 type ircMsg struct {
-	Raw     string
-	Tags    string
-	Source  string // nick!user@host or server name, without ':'
-	Command string
-	Params  []string
-}
-
-// Nick is the nick part of Source.
-func (m ircMsg) Nick() string {
-	n, _, _ := strings.Cut(m.Source, "!")
-	return n
+	ircmsg.Message
+	Raw string
 }
 
 // Last is the last parameter (the trailing one), or "".
@@ -33,31 +26,11 @@ func (m ircMsg) Last() string {
 	return m.Params[len(m.Params)-1]
 }
 
+// parseIRC parses a line from the server; one that does not parse is kept with only Raw set.
 func parseIRC(line string) ircMsg {
-	m := ircMsg{Raw: line}
-	if strings.HasPrefix(line, "@") {
-		m.Tags, line, _ = strings.Cut(line[1:], " ")
-	}
-	line = strings.TrimLeft(line, " ")
-	if strings.HasPrefix(line, ":") {
-		m.Source, line, _ = strings.Cut(line[1:], " ")
-	}
-	line = strings.TrimLeft(line, " ")
-	m.Command, line, _ = strings.Cut(line, " ")
+	m, _ := ircmsg.ParseLine(line)
 	m.Command = strings.ToUpper(m.Command)
-	for line != "" {
-		line = strings.TrimLeft(line, " ")
-		if strings.HasPrefix(line, ":") {
-			m.Params = append(m.Params, line[1:])
-			break
-		}
-		var p string
-		p, line, _ = strings.Cut(line, " ")
-		if p != "" {
-			m.Params = append(m.Params, p)
-		}
-	}
-	return m
+	return ircMsg{Message: m, Raw: line}
 }
 
 // ircConn is a raw client connection, line by line; it answers PINGs.

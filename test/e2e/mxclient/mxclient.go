@@ -719,34 +719,40 @@ func (c *Client) WaitEvent(ctx context.Context, match func(Event) bool) (Event, 
 // WaitEventFrom is WaitEvent over the reports from index from on (see
 // EventCount).
 func (c *Client) WaitEventFrom(ctx context.Context, from int, match func(Event) bool) (Event, error) {
+	return waitIn(ctx, c, "event", from, func() []Event { return c.events }, match)
+}
+
+// waitIn waits for the first item of list (read with c.mu held) from index from on that match
+// accepts, among those reported so far and those still to come; what names it in errors.
+func waitIn[T any](ctx context.Context, c *Client, what string, from int, list func() []T, match func(T) bool) (T, error) {
+	var zero T
 	i := from
-	for {
+	scan := func() (T, bool) {
 		c.mu.Lock()
-		for ; i < len(c.events); i++ {
-			if match(c.events[i]) {
-				ev := c.events[i]
-				c.mu.Unlock()
-				return ev, nil
+		defer c.mu.Unlock()
+		for items := list(); i < len(items); i++ {
+			if match(items[i]) {
+				return items[i], true
 			}
 		}
+		return zero, false
+	}
+	for {
+		c.mu.Lock()
 		changed := c.changed
 		c.mu.Unlock()
+		if v, ok := scan(); ok {
+			return v, nil
+		}
 		select {
 		case <-changed:
 		case <-c.done:
-			// Drain anything reported before the exit.
-			c.mu.Lock()
-			for ; i < len(c.events); i++ {
-				if match(c.events[i]) {
-					ev := c.events[i]
-					c.mu.Unlock()
-					return ev, nil
-				}
+			if v, ok := scan(); ok { // reported before the exit
+				return v, nil
 			}
-			c.mu.Unlock()
-			return Event{}, fmt.Errorf("mxclient: waiting for event: %w", c.exitErr)
+			return zero, fmt.Errorf("mxclient: waiting for %s: %w", what, c.exitErr)
 		case <-ctx.Done():
-			return Event{}, fmt.Errorf("mxclient: waiting for event: %w", ctx.Err())
+			return zero, fmt.Errorf("mxclient: waiting for %s: %w", what, ctx.Err())
 		}
 	}
 }
@@ -796,26 +802,10 @@ func (c *Client) LastReport(eventID string) (Event, bool) {
 // WaitInvite returns the first invite, among all received so far and those
 // still to come, for which match returns true (nil matches any).
 func (c *Client) WaitInvite(ctx context.Context, match func(Invite) bool) (Invite, error) {
-	i := 0
-	for {
-		c.mu.Lock()
-		for ; i < len(c.invites); i++ {
-			if match == nil || match(c.invites[i]) {
-				inv := c.invites[i]
-				c.mu.Unlock()
-				return inv, nil
-			}
-		}
-		changed := c.changed
-		c.mu.Unlock()
-		select {
-		case <-changed:
-		case <-c.done:
-			return Invite{}, fmt.Errorf("mxclient: waiting for invite: %w", c.exitErr)
-		case <-ctx.Done():
-			return Invite{}, fmt.Errorf("mxclient: waiting for invite: %w", ctx.Err())
-		}
+	if match == nil {
+		match = func(Invite) bool { return true }
 	}
+	return waitIn(ctx, c, "invite", 0, func() []Invite { return c.invites }, match)
 }
 
 // Close stops the client (asking it to stop, then killing it if it does not
