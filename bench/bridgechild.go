@@ -12,10 +12,8 @@ import (
 
 	_ "go.mau.fi/util/dbutil/litestream" // SQLite driver "sqlite3-fk-wal"
 	"gopkg.in/yaml.v3"
-	"maunium.net/go/mautrix/bridgev2/matrix/mxmain"
 
 	"github.com/sealbridge/sealbridge/bridge"
-	"github.com/sealbridge/sealbridge/bridge/metrics"
 	"github.com/sealbridge/sealbridge/test/stack"
 )
 
@@ -104,24 +102,14 @@ func writeBridgeConfig(s bridgeSetup) (string, error) {
 	return path, os.WriteFile(path, out, 0o600)
 }
 
-// childBridge runs the real bridge in this process, wired as cmd/sealbridge wires it (mxmain, the
-// sealbridge connector, the metrics crypto wrapper), with the config written by writeBridgeConfig.
+// childBridge runs the real bridge in this process, wired by bridge.NewBridgeMain as cmd/sealbridge
+// is, with the config written by writeBridgeConfig.
 // It also serves the bench's control endpoints (GC, CPU profile) on a loopback port (profile.go).
 func childBridge(ctlAddr string) {
 	if ctlAddr != "" {
 		serveBridgeControl(ctlAddr)
 	}
-	connector := bridge.NewConnector()
-	m := &mxmain.BridgeMain{
-		Name:        "sealbridge",
-		Description: "sealbridge under bench",
-		URL:         "https://github.com/sealbridge/sealbridge",
-		Version:     "0.1.0",
-		Connector:   connector,
-	}
-	m.PostInit = func() {
-		m.Matrix.Crypto = metrics.WrapCrypto(m.Matrix.Crypto, connector.Metrics)
-	}
+	m, _ := bridge.NewBridgeMain("bench")
 	m.InitVersion("bench", "", "")
 	m.Run()
 }

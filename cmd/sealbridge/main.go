@@ -7,10 +7,8 @@ import (
 	"os"
 
 	_ "go.mau.fi/util/dbutil/litestream" // SQLite driver "sqlite3-fk-wal"
-	"maunium.net/go/mautrix/bridgev2/matrix/mxmain"
 
 	"github.com/sealbridge/sealbridge/bridge"
-	"github.com/sealbridge/sealbridge/bridge/metrics"
 )
 
 // Filled in at build time with -ldflags "-X main.Tag=... -X main.Commit=... -X 'main.BuildTime=...'"
@@ -22,20 +20,9 @@ var (
 )
 
 func main() {
-	connector := bridge.NewConnector()
-	m := &mxmain.BridgeMain{
-		Name:        "sealbridge",
-		Description: "An IRC bridge for Matrix with end-to-end encrypted portal rooms.",
-		URL:         "https://github.com/sealbridge/sealbridge",
-		Version:     baseVersion(Tag),
-		Connector:   connector,
-	}
+	m, connector := bridge.NewBridgeMain(baseVersion(Tag))
 	// The connector checks that a credentials key generated on this start reached the file.
 	connector.ConfigPath = configPathFromArgs(os.Args[1:])
-	m.PostInit = func() {
-		// Count decryption failures of incoming Matrix events (see bridge/metrics).
-		m.Matrix.Crypto = metrics.WrapCrypto(m.Matrix.Crypto, connector.Metrics)
-	}
 	m.InitVersion(Tag, Commit, BuildTime)
 	connector.Metrics.SetBuildInfo(m.Version, Commit)
 	if handleWriteExample(m) || handleHealthcheck(os.Args[1:]) {
