@@ -31,6 +31,8 @@ type IRCConnector struct {
 	// idKey keys the hashes that stand in for missing msgids (MakeMessageID), derived from the
 	// credentials key.
 	idKey []byte
+	// loop hands messages to bridgev2 again within their portal's event loop (outbox.go).
+	loop portalLoop
 
 	// Metrics is always collected; it is served only when network.metrics.enabled is set.
 	Metrics *metrics.Metrics
@@ -75,6 +77,7 @@ func NewConnector() *IRCConnector {
 		all:     make(map[string]*IRCClient),
 		pacers:  make(map[string]*irc.Pacer),
 		Metrics: metrics.New(),
+		loop:    portalInternals{},
 	}
 	c.Metrics.SetSources(c.connectionStates, c.queueDepth)
 	return c

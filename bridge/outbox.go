@@ -52,10 +52,16 @@ const deliveryRetries = 5
 
 var deliveryRetryDelay = 5 * time.Second // a variable for the tests
 
-// redeliver hands a message to bridgev2 again, within the portal's event loop (replaced in tests).
-var redeliver = realRedeliver
+// portalLoop hands a message to bridgev2 again, within the portal's event loop: bridgev2's own
+// (portalInternals) in the bridge; tests that have no portal loop give theirs.
+type portalLoop interface {
+	redeliver(ctx context.Context, portal *bridgev2.Portal, login *bridgev2.UserLogin, evt bridgev2.RemoteMessage)
+}
 
-func realRedeliver(ctx context.Context, portal *bridgev2.Portal, login *bridgev2.UserLogin, evt bridgev2.RemoteMessage) {
+// portalInternals is bridgev2's portal event loop.
+type portalInternals struct{}
+
+func (portalInternals) redeliver(ctx context.Context, portal *bridgev2.Portal, login *bridgev2.UserLogin, evt bridgev2.RemoteMessage) {
 	// Deliberate: only the portal's own loop keeps the room in IRC's order (see the top of this
 	// file), and bridgev2 offers no other way into it.
 	//lint:ignore SA1019 the portal's internals are the one way to handle an event within its loop
@@ -135,7 +141,7 @@ func (cl *IRCClient) retryDelivery(ctx context.Context, portal *bridgev2.Portal,
 		case <-ctx.Done():
 			return false
 		}
-		redeliver(ctx, portal, cl.login, evt)
+		cl.connector.loop.redeliver(ctx, portal, cl.login, evt)
 		if cl.sentToMatrix(ctx, portal, id) {
 			return true
 		}

@@ -170,7 +170,7 @@ func TestOutboxRetriesWhatBridgev2FailedToSend(t *testing.T) {
 	// bridgev2 is handed the failed one again from within PostHandle (the portal's loop, so the
 	// portal's later messages wait); its third try is stored as sent.
 	calls := 0
-	redeliver = func(_ context.Context, _ *bridgev2.Portal, login *bridgev2.UserLogin, evt bridgev2.RemoteMessage) {
+	cl.connector.loop = loopFunc(func(_ context.Context, _ *bridgev2.Portal, login *bridgev2.UserLogin, evt bridgev2.RemoteMessage) {
 		calls++
 		if login != cl.login || evt.GetID() != "net/failed" {
 			t.Errorf("handed again: %q for login %v", evt.GetID(), login)
@@ -182,8 +182,7 @@ func TestOutboxRetriesWhatBridgev2FailedToSend(t *testing.T) {
 				t.Error(err)
 			}
 		}
-	}
-	defer func() { redeliver = realRedeliver }()
+	})
 	for _, evt := range batch {
 		evt.(bridgev2.RemotePostHandler).PostHandle(ctx, portal)
 	}
@@ -211,7 +210,7 @@ func TestOutboxRetriesWhatBridgev2FailedToSend(t *testing.T) {
 	waitUntil(t, "both spooled", func() bool { return len(pending()) == 2 })
 	batch = queued(cl)
 	calls = 0
-	redeliver = func(context.Context, *bridgev2.Portal, *bridgev2.UserLogin, bridgev2.RemoteMessage) { calls++ }
+	cl.connector.loop = loopFunc(func(context.Context, *bridgev2.Portal, *bridgev2.UserLogin, bridgev2.RemoteMessage) { calls++ })
 	batch[0].(bridgev2.RemotePostHandler).PostHandle(ctx, portal)
 	if calls != deliveryRetries {
 		t.Errorf("handed again %d times, want %d", calls, deliveryRetries)
@@ -273,8 +272,7 @@ func TestFailedMessagesAreTriedAgainWhileRunning(t *testing.T) {
 	defer raw.Close()
 	cl.connector.Bridge.DB = database.New("sealbridge", sbdb.MetaTypes(), raw)
 	must(t, cl.connector.Bridge.DB.Upgrade(ctx))
-	redeliver = func(context.Context, *bridgev2.Portal, *bridgev2.UserLogin, bridgev2.RemoteMessage) {}
-	defer func() { redeliver = realRedeliver }()
+	cl.connector.loop = loopFunc(func(context.Context, *bridgev2.Portal, *bridgev2.UserLogin, bridgev2.RemoteMessage) {})
 	joinedChannel(cl, "#chan", "me", "bob")
 	incoming(t, cl, "@msgid=late :bob!b@h PRIVMSG #chan :homeserver down")
 	first := queued(cl)
@@ -344,4 +342,11 @@ func bytes32(b byte) []byte {
 		k[i] = b
 	}
 	return k
+}
+
+// loopFunc is a portal loop that calls itself, for tests without bridgev2's portal loop.
+type loopFunc func(ctx context.Context, portal *bridgev2.Portal, login *bridgev2.UserLogin, evt bridgev2.RemoteMessage)
+
+func (f loopFunc) redeliver(ctx context.Context, portal *bridgev2.Portal, login *bridgev2.UserLogin, evt bridgev2.RemoteMessage) {
+	f(ctx, portal, login, evt)
 }
