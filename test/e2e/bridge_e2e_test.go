@@ -623,6 +623,11 @@ func runBridgeStory(t *testing.T, ctx context.Context, ircd *stack.IRC, hsKind, 
 	if !strings.Contains(refused.Body(), "refused it") {
 		t.Errorf("refusal notice: %q", refused.Body())
 	}
+	// The admin's metrics count it as undelivered, for that reason.
+	_, scrape = httpGet(t, br.MetricsURL)
+	if series := `sealbridge_undelivered_messages_total{direction="matrix_to_irc",reason="refused"}`; metricValue(scrape, series) < 1 {
+		t.Errorf("metric %s = %v after the refusal, want at least 1", series, metricValue(scrape, series))
+	}
 
 	// Files from Matrix: refused (with the reason) until a room admin turns media links on, which
 	// posts a warning; then a file reaches IRC as a link that serves it decrypted.
