@@ -89,6 +89,7 @@ func (c *IRCConnector) Init(br *bridgev2.Bridge) {
 	c.spool = newSpool(br)
 	if c.spool != nil {
 		c.spool.tell = c.tellUndelivered
+		c.spool.unopenable = c.Metrics.SpoolUnopenable
 	}
 	if mc, ok := br.Matrix.(*matrix.Connector); ok {
 		c.inbox = newMatrixInbox(br, c.spool, mc.AS, mc.EventProcessor)

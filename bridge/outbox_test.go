@@ -27,7 +27,7 @@ func testSpool(t *testing.T) *spool {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	sp := &spool{store: sbdb.NewSpool(db), log: zerolog.Nop(), ready: make(chan struct{}), doneC: make(chan spoolKey, 16), stopped: make(chan struct{})}
+	sp := &spool{store: sbdb.NewSpool(db), log: zerolog.Nop(), ready: make(chan struct{}), doneC: make(chan spoolKey, 16), stopped: make(chan struct{}), unopenable: metrics.NewSpoolUnopenable()}
 	sp.writer = newSpoolWriter(sp)
 	sealer, err := sbdb.NewSealer(make([]byte, 32))
 	if err != nil {
@@ -236,7 +236,7 @@ func TestStopFinishesTheSpoolsLastWrites(t *testing.T) {
 	}
 	defer db.Close()
 	ctx, cancel := context.WithCancel(context.Background())
-	sp := &spool{store: sbdb.NewSpool(db), log: zerolog.Nop(), ready: make(chan struct{}), doneC: make(chan spoolKey, 4*spoolBatch), stopped: make(chan struct{})}
+	sp := &spool{store: sbdb.NewSpool(db), log: zerolog.Nop(), ready: make(chan struct{}), doneC: make(chan spoolKey, 4*spoolBatch), stopped: make(chan struct{}), unopenable: metrics.NewSpoolUnopenable()}
 	sp.writer = newSpoolWriter(sp)
 	sealer, err := sbdb.NewSealer(make([]byte, 32))
 	must(t, err)
@@ -323,6 +323,9 @@ func TestGivenUpMessagesAreToldAndCounted(t *testing.T) {
 	}
 	if !left["fresh"] || !left["req"] || !left["foreign"] || left["old-irc"] || left["$old"] {
 		t.Fatalf("left in the spool: %v", left)
+	}
+	if n := testutil.ToFloat64(sp.unopenable); n < 1 {
+		t.Errorf("the item sealed under another key was not counted (%v)", n)
 	}
 
 	// The connector counts them and keeps the IRC side's notice for when the login is loaded.

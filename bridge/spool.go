@@ -3,12 +3,13 @@ package bridge
 import (
 	"context"
 	"math"
-	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 	"maunium.net/go/mautrix/bridgev2"
 
+	"github.com/sealbridge/sealbridge/bridge/metrics"
 	"github.com/sealbridge/sealbridge/sbdb"
 )
 
@@ -27,7 +28,7 @@ type spool struct {
 	// stopped is closed when doneLoop has ended (the bridge is stopping).
 	stopped chan struct{}
 	// unopenable counts the items found that this credentials_key cannot open.
-	unopenable atomic.Int64
+	unopenable prometheus.Counter
 	// writer stores what the logins' remote queues push (spoolwriter.go).
 	writer *spoolWriter
 	// tell is told of the items given up (opened), before they are deleted; items that arrived
@@ -60,6 +61,8 @@ func newSpool(br *bridgev2.Bridge) *spool {
 		ready:   make(chan struct{}),
 		doneC:   make(chan spoolKey, 4*spoolBatch),
 		stopped: make(chan struct{}),
+		// The connector's registered counter replaces it (Init).
+		unopenable: metrics.NewSpoolUnopenable(),
 	}
 	sp.writer = newSpoolWriter(sp)
 	return sp
@@ -168,7 +171,7 @@ func (sp *spool) open(items []sbdb.SpoolItem) []sbdb.SpoolItem {
 	for _, it := range items {
 		data, err := sp.sealer.Open(string(it.Data), it.Kind+"/"+it.ID)
 		if err != nil {
-			sp.unopenable.Add(1)
+			sp.unopenable.Inc()
 			sp.log.Warn().Str("kind", it.Kind).Str("id", it.ID).
 				Msg("An undelivered item cannot be opened with this credentials_key; it is kept in the database")
 			continue

@@ -44,6 +44,9 @@ type Metrics struct {
 	// Undelivered counts messages the bridge gave up delivering (whom they concern was told), by
 	// direction and reason.
 	Undelivered *prometheus.CounterVec
+	// SpoolUnopenable counts reads of undelivered items this credentials_key cannot open: they are
+	// kept in the database (the right key opens them again), skipped and logged.
+	SpoolUnopenable prometheus.Counter
 
 	mu              sync.Mutex
 	states          func() map[string]int
@@ -80,6 +83,7 @@ func New() *Metrics {
 			Name: "sealbridge_undelivered_messages_total",
 			Help: "Messages the bridge gave up delivering, by direction and reason; whom they concern was told.",
 		}, []string{"direction", "reason"}),
+		SpoolUnopenable: NewSpoolUnopenable(),
 	}
 	for _, dir := range []string{IRCToMatrix, MatrixToIRC} {
 		m.SendLatency.WithLabelValues(dir)
@@ -95,7 +99,7 @@ func New() *Metrics {
 			m.Undelivered.WithLabelValues(dir, reason)
 		}
 	}
-	m.Registry.MustRegister(m.Messages, m.SendLatency, m.DecryptionFailures, m.Reconnects, m.PeerLimited, m.Undelivered,
+	m.Registry.MustRegister(m.Messages, m.SendLatency, m.DecryptionFailures, m.Reconnects, m.PeerLimited, m.Undelivered, m.SpoolUnopenable,
 		&gaugeCollector{m: m},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -225,4 +229,13 @@ func (m *Metrics) Serve(ctx context.Context, addr string, log zerolog.Logger) er
 		return err
 	}
 	return nil
+}
+
+// NewSpoolUnopenable makes the SpoolUnopenable counter (the spool keeps one of its own until the
+// connector gives it the registered one).
+func NewSpoolUnopenable() prometheus.Counter {
+	return prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "sealbridge_spool_unopenable_total",
+		Help: "Reads of undelivered items the credentials_key cannot open; they are kept in the database, not delivered.",
+	})
 }
