@@ -29,8 +29,8 @@ func commandsStory(t *testing.T, ctx context.Context, s loginScene, channel, cha
 	run := func(command, want string) string {
 		t.Helper()
 		from := s.mx.EventCount()
-		s.command(command)
-		return s.botSaysFrom(from, want)
+		s.command(t, command)
+		return s.botSaysFrom(t, from, want)
 	}
 	if who := run("whois "+bobNick, "**"+bobNick+"**"); !strings.Contains(strings.ToLower(who), strings.ToLower(channel)) {
 		t.Errorf("whois %s does not name the channel they are in:\n%s", bobNick, who)
@@ -63,7 +63,7 @@ func commandsStory(t *testing.T, ctx context.Context, s loginScene, channel, cha
 	})
 
 	other := "#inv2-" + s.tag
-	s.command("join " + other)
+	s.command(t, "join "+other)
 	waitRoomNamed(t, s.mx, other)
 	seen = len(s.bob.messages())
 	run("invite "+bobNick+" "+other, "Inviting")
@@ -144,7 +144,7 @@ func commandsStory(t *testing.T, ctx context.Context, s loginScene, channel, cha
 // dave is refused while she is on. On webnet (a WEBIRC gateway) alice shows a pseudonymous address.
 // On identnet the server asks the bridge's identd (RFC 1413) for her username: it shows without
 // the "~" InspIRCd puts before a username no identd vouched for.
-func identityStory(t *testing.T, ctx context.Context, s loginScene, daveCommand func(string), daveSays func(int, string), daveEvents func() int) {
+func identityStory(t *testing.T, ctx context.Context, s loginScene, daveCommand func(*testing.T, string), daveSays func(*testing.T, int, string), daveEvents func() int) {
 	whoisUser := func(nick string) (username, host, realname string) {
 		t.Helper()
 		seen := len(s.bob.messages())
@@ -161,31 +161,31 @@ func identityStory(t *testing.T, ctx context.Context, s loginScene, daveCommand 
 	}
 	nick := s.tag + "bnd"
 	from := s.mx.EventCount()
-	s.command("login nick bindnet " + nick)
-	s.botSaysFrom(from, "Connected to bindnet")
+	s.command(t, "login nick bindnet "+nick)
+	s.botSaysFrom(t, from, "Connected to bindnet")
 	host, realname := whoisOf(nick)
 	if !strings.HasPrefix(host, "127.0.1.") || realname != "Matrix user via sealbridge" {
 		t.Errorf("on bindnet alice is %s (%q), want an address in 127.0.1.0/24 and the default real name", host, realname)
 	}
 	from = daveEvents()
-	daveCommand("login nick bindnet " + s.tag + "dbnd")
-	daveSays(from, "at most 1 connections")
+	daveCommand(t, "login nick bindnet "+s.tag+"dbnd")
+	daveSays(t, from, "at most 1 connections")
 	from = s.mx.EventCount()
-	s.command("logout bindnet:" + s.userID)
-	s.botSaysFrom(from, "Logged out")
+	s.command(t, "logout bindnet:"+s.userID)
+	s.botSaysFrom(t, from, "Logged out")
 
 	nick = s.tag + "web"
 	from = s.mx.EventCount()
-	s.command("login nick webnet " + nick)
-	s.botSaysFrom(from, "Connected to webnet")
+	s.command(t, "login nick webnet "+nick)
+	s.botSaysFrom(t, from, "Connected to webnet")
 	// InspIRCd ignores the host a gateway names and shows the IP (which it would resolve with
 	// resolvehostnames): the login's pseudonymous address out of the WEBIRC prefix.
 	if host, _ := whoisOf(nick); !strings.HasPrefix(host, "fd00:5ea1:b41d:") && !strings.HasSuffix(host, ".users.sealbridge.invalid") {
 		t.Errorf("through WEBIRC alice's host is %q, want her pseudonymous address or host", host)
 	}
 	from = s.mx.EventCount()
-	s.command("logout webnet:" + s.userID)
-	s.botSaysFrom(from, "Logged out")
+	s.command(t, "logout webnet:"+s.userID)
+	s.botSaysFrom(t, from, "Logged out")
 
 	if os.Geteuid() != 0 {
 		t.Log("identd: not root, port 113 unavailable; skipped")
@@ -193,12 +193,12 @@ func identityStory(t *testing.T, ctx context.Context, s loginScene, daveCommand 
 	}
 	nick = s.tag + "idt"
 	from = s.mx.EventCount()
-	s.command("login nick identnet " + nick)
-	s.botSaysFrom(from, "Connected to identnet")
+	s.command(t, "login nick identnet "+nick)
+	s.botSaysFrom(t, from, "Connected to identnet")
 	if username, host, _ := whoisUser(nick); !regexp.MustCompile(`^sb[0-9a-f]{8}$`).MatchString(username) || host != "127.0.2.1" {
 		t.Errorf("on identnet alice is %s@%s, want the identd's answer sb<8 hex digits> (no ~) from 127.0.2.1", username, host)
 	}
 	from = s.mx.EventCount()
-	s.command("logout identnet:" + s.userID)
-	s.botSaysFrom(from, "Logged out")
+	s.command(t, "logout identnet:"+s.userID)
+	s.botSaysFrom(t, from, "Logged out")
 }

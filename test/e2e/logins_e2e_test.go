@@ -23,10 +23,10 @@ type loginScene struct {
 	userID  string
 	tag     string
 	bob     *ircUser
-	command func(text string)
+	command func(t *testing.T, text string)
 	// botSaysFrom waits for a bot message in the management room containing substr, among the
 	// events from index from on, and returns its body.
-	botSaysFrom func(from int, substr string) string
+	botSaysFrom func(t *testing.T, from int, substr string) string
 	// dbContains lists where secret is readable in the bridge database.
 	dbContains func(secret string) []string
 }
@@ -40,12 +40,12 @@ func certFPStory(t *testing.T, ctx context.Context, s loginScene) {
 	must(t, s.ircd.RegisterAccount(ctx, nick, password))
 
 	from := s.mx.EventCount()
-	s.command("login certfp testnet " + nick + " " + nick + " not-the-password")
-	s.botSaysFrom(from, "rejected the SASL account name or password")
+	s.command(t, "login certfp testnet "+nick+" "+nick+" not-the-password")
+	s.botSaysFrom(t, from, "rejected the SASL account name or password")
 
 	from = s.mx.EventCount()
-	s.command("login certfp testnet " + nick + " " + nick + " " + password)
-	done := s.botSaysFrom(from, "Connected to Test IRC as "+nick)
+	s.command(t, "login certfp testnet "+nick+" "+nick+" "+password)
+	done := s.botSaysFrom(t, from, "Connected to Test IRC as "+nick)
 	if !strings.Contains(done, "client certificate (SHA-256 fingerprint") {
 		t.Errorf("certfp login answer: %q", done)
 	}
@@ -60,14 +60,14 @@ func certFPStory(t *testing.T, ctx context.Context, s loginScene) {
 		t.Errorf("the certfp login's password is readable in the bridge database: %v", hits)
 	}
 	from = s.mx.EventCount()
-	s.command("certfp")
-	fps := s.botSaysFrom(from, "SHA-256")
+	s.command(t, "certfp")
+	fps := s.botSaysFrom(t, from, "SHA-256")
 	if !strings.Contains(done, strings.Fields(strings.SplitN(fps, "SHA-256", 2)[1])[0]) {
 		t.Errorf("certfp shows other fingerprints (%q) than the login did (%q)", fps, done)
 	}
 	from = s.mx.EventCount()
-	s.command("logout testnet:" + s.userID)
-	s.botSaysFrom(from, "Logged out")
+	s.command(t, "logout testnet:"+s.userID)
+	s.botSaysFrom(t, from, "Logged out")
 }
 
 // userNetworkStory: with network.user_networks on (this run allows 127.0.0.2 and 127.0.0.3 on the
@@ -83,27 +83,27 @@ func userNetworkStory(t *testing.T, ctx context.Context, s loginScene, cfg map[s
 		{"localhost", "is neither a network of this bridge"},
 	} {
 		from := s.mx.EventCount()
-		s.command("login nick " + refused.server + " " + s.tag + "un")
-		s.botSaysFrom(from, refused.says)
+		s.command(t, "login nick "+refused.server+" "+s.tag+"un")
+		s.botSaysFrom(t, from, refused.says)
 	}
 
 	nick := s.tag + "un"
 	from := s.mx.EventCount()
-	s.command(fmt.Sprintf("login nick irc://127.0.0.2:%d %s", port, nick))
-	s.botSaysFrom(from, "Connected to 127.0.0.2 as "+nick)
+	s.command(t, fmt.Sprintf("login nick irc://127.0.0.2:%d %s", port, nick))
+	s.botSaysFrom(t, from, "Connected to 127.0.0.2 as "+nick)
 	from = s.mx.EventCount()
-	s.command("networks")
-	if list := s.botSaysFrom(from, "IRC networks on this bridge"); !strings.Contains(list, "`127.0.0.2` - a server of your choice") || !strings.Contains(list, "connect to a server of your choice") {
+	s.command(t, "networks")
+	if list := s.botSaysFrom(t, from, "IRC networks on this bridge"); !strings.Contains(list, "`127.0.0.2` - a server of your choice") || !strings.Contains(list, "connect to a server of your choice") {
 		t.Errorf("networks does not show the user network: %q", list)
 	}
 	from = s.mx.EventCount()
-	s.command(fmt.Sprintf("login nick irc://127.0.0.3:%d %s2", port, nick))
-	s.botSaysFrom(from, "the most this bridge allows")
+	s.command(t, fmt.Sprintf("login nick irc://127.0.0.3:%d %s2", port, nick))
+	s.botSaysFrom(t, from, "the most this bridge allows")
 
 	// Its channels are portals of their own, both ways.
 	channel := "#un-" + s.tag
 	s.bob.send(t, "JOIN", channel)
-	s.command("join " + channel)
+	s.command(t, "join "+channel)
 	room := waitRoomNamed(t, s.mx, channel)
 	s.bob.waitFor(t, "the user network login joining", waitLong, func(m *ircmsg.Message) bool {
 		return m.Command == "JOIN" && strings.EqualFold(m.Nick(), nick) && strings.EqualFold(m.Params[0], channel)
@@ -116,8 +116,8 @@ func userNetworkStory(t *testing.T, ctx context.Context, s loginScene, cfg map[s
 	s.bob.send(t, "PART", channel)
 
 	from = s.mx.EventCount()
-	s.command("logout 127.0.0.2:" + s.userID)
-	s.botSaysFrom(from, "Logged out")
+	s.command(t, "logout 127.0.0.2:"+s.userID)
+	s.botSaysFrom(t, from, "Logged out")
 }
 
 // permissionsStory: bridge.permissions is enforced (this run: "*" relay, the homeserver's users
@@ -153,8 +153,8 @@ func permissionsStory(t *testing.T, ctx context.Context, s loginScene, hsURL, di
 	}
 
 	from := s.mx.EventCount()
-	s.command("sudo @frank:localhost list-logins")
-	s.botSaysFrom(from, "limited to bridge administrators")
+	s.command(t, "sudo @frank:localhost list-logins")
+	s.botSaysFrom(t, from, "limited to bridge administrators")
 }
 
 // adminStory: a bridge admin (@admin) sees every login with `logins`, has alice's connection

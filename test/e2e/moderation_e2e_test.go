@@ -151,12 +151,12 @@ func inviteStory(t *testing.T, ctx context.Context, s moderationScene, l loginSc
 	})
 	from := s.mx.EventCount()
 	s.bob.send(t, "INVITE", s.aliceNick, closed)
-	notice := l.botSaysFrom(from, "invited you to "+closed)
+	notice := l.botSaysFrom(t, from, "invited you to "+closed)
 	if !strings.Contains(notice, "join testnet "+closed) {
 		t.Errorf("invite notice %q does not say how to join", notice)
 	}
 	seen = len(s.bob.messages())
-	l.command("join " + closed)
+	l.command(t, "join "+closed)
 	s.bob.waitForAfter(t, seen, "alice joining the invite-only channel", waitLong, func(m *ircmsg.Message) bool {
 		return m.Command == "JOIN" && strings.EqualFold(m.Nick(), s.aliceNick) && strings.EqualFold(m.Params[0], closed)
 	})

@@ -122,7 +122,9 @@ func TestBehindSoju(t *testing.T) {
 		t.Errorf("read marker %q, want the time of the line read (%s)", marker.Params[1], said)
 	}
 
-	doublePuppetStory(t, ctx, mx, other, peer, room, channel, peerMXID, ghostMXID(cfg, serverName, "testnet/"+soju.User))
+	story(t, "double-puppeting", func(t *testing.T) {
+		doublePuppetStory(t, ctx, mx, other, peer, room, channel, peerMXID, ghostMXID(cfg, serverName, "testnet/"+soju.User))
+	})
 }
 
 // doublePuppetStory: the user speaks and reads on their other IRC client; soju hands both to the

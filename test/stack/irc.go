@@ -276,32 +276,10 @@ func (i *IRC) AddCertFingerprint(ctx context.Context, nick, password string, cer
 		return err
 	}
 	defer c.Close()
-	if err := c.register(ctx, nick+"_cert", false); err != nil {
+	if err := c.identifyAs(ctx, nick+"_cert", nick, password); err != nil {
 		return err
 	}
-	if err := c.send("PRIVMSG NickServ :IDENTIFY %s %s", nick, password); err != nil {
-		return err
-	}
-	if _, err := c.until(ctx, func(m ircMsg) (bool, error) {
-		if m.Command == "NOTICE" && strings.EqualFold(m.Nick(), "NickServ") && strings.Contains(strings.ToLower(m.Last()), "incorrect") {
-			return false, fmt.Errorf("NickServ IDENTIFY %s: %s", nick, m.Last())
-		}
-		return m.Command == "900", nil
-	}); err != nil {
-		return err
-	}
-	if err := c.send("PRIVMSG NickServ :CERT ADD"); err != nil {
-		return err
-	}
-	_, err = c.until(ctx, func(m ircMsg) (bool, error) {
-		if m.Command != "NOTICE" || !strings.EqualFold(m.Nick(), "NickServ") {
-			return false, nil
-		}
-		if strings.Contains(m.Last(), "added to") {
-			return true, nil
-		}
-		return false, fmt.Errorf("NickServ CERT ADD: %s", m.Last())
-	})
+	err = c.nickServ(ctx, "CERT ADD", "added to")
 	_ = c.send("QUIT :cert added")
 	return err
 }
@@ -316,28 +294,50 @@ func (i *IRC) SetPassword(ctx context.Context, nick, password, newPassword strin
 		return err
 	}
 	defer c.Close()
-	if err := c.register(ctx, nick+"_pw", false); err != nil {
+	if err := c.identifyAs(ctx, nick+"_pw", nick, password); err != nil {
 		return err
 	}
-	if err := c.send("PRIVMSG NickServ :IDENTIFY %s %s", nick, password); err != nil {
+	err = c.nickServ(ctx, "SET PASSWORD "+newPassword, "changed")
+	_ = c.send("QUIT :password changed")
+	return err
+}
+
+// identifyAs registers as nick and identifies to account's services account with password.
+func (c *ircConn) identifyAs(ctx context.Context, nick, account, password string) error {
+	if err := c.register(ctx, nick, false); err != nil {
 		return err
 	}
-	if _, err := c.until(ctx, func(m ircMsg) (bool, error) { return m.Command == "900", nil }); err != nil {
-		return fmt.Errorf("NickServ IDENTIFY %s: %w", nick, err)
-	}
-	if err := c.send("PRIVMSG NickServ :SET PASSWORD %s", newPassword); err != nil {
+	if err := c.send("PRIVMSG NickServ :IDENTIFY %s %s", account, password); err != nil {
 		return err
 	}
-	_, err = c.until(ctx, func(m ircMsg) (bool, error) {
+	_, err := c.until(ctx, func(m ircMsg) (bool, error) {
+		if m.Command == "NOTICE" && strings.EqualFold(m.Nick(), "NickServ") && strings.Contains(strings.ToLower(m.Last()), "incorrect") {
+			return false, fmt.Errorf("NickServ IDENTIFY %s: %s", account, m.Last())
+		}
+		return m.Command == "900", nil // RPL_LOGGEDIN
+	})
+	if err != nil {
+		return fmt.Errorf("NickServ IDENTIFY %s: %w", account, err)
+	}
+	return nil
+}
+
+// nickServ sends NickServ a command and waits for its notice; one without ok (case-insensitive)
+// is the command's refusal.
+func (c *ircConn) nickServ(ctx context.Context, command, ok string) error {
+	if err := c.send("PRIVMSG NickServ :%s", command); err != nil {
+		return err
+	}
+	verb, _, _ := strings.Cut(command, " ")
+	_, err := c.until(ctx, func(m ircMsg) (bool, error) {
 		if m.Command != "NOTICE" || !strings.EqualFold(m.Nick(), "NickServ") {
 			return false, nil
 		}
-		if strings.Contains(strings.ToLower(m.Last()), "changed") {
+		if strings.Contains(strings.ToLower(m.Last()), ok) {
 			return true, nil
 		}
-		return false, fmt.Errorf("NickServ SET PASSWORD: %s", m.Last())
+		return false, fmt.Errorf("NickServ %s: %s", verb, m.Last())
 	})
-	_ = c.send("QUIT :password changed")
 	return err
 }
 
