@@ -166,6 +166,7 @@ func runBridgeStory(t *testing.T, ctx context.Context, ircd *stack.IRC, hsKind, 
 		}
 	}()
 
+	st := &stories{t: t}
 	// Nicks are per run so that the two runs never meet on the shared IRC server.
 	bobNick, carolNick, aliceNick, saslNick := tag+"bob", tag+"carol", tag+"alice", tag+"sasl"
 	channel := "#seal-" + tag
@@ -256,8 +257,8 @@ func runBridgeStory(t *testing.T, ctx context.Context, ircd *stack.IRC, hsKind, 
 		ircd: ircd, mx: mx, userID: userID, tag: tag, bob: bob,
 		command: command, botSaysFrom: botSaysFrom, dbContains: dbContains,
 	}
-	story(t, "certfp", func(t *testing.T) { certFPStory(t, ctx, logins) })
-	story(t, "user-networks", func(t *testing.T) { userNetworkStory(t, ctx, logins, cfg, serverName, bobNick) })
+	st.story("certfp", func(t *testing.T) { certFPStory(t, ctx, logins) })
+	st.story("user-networks", func(t *testing.T) { userNetworkStory(t, ctx, logins, cfg, serverName, bobNick) })
 
 	// Unreachable servers, untrusted certificates and nicks in use are refused with a clear message.
 	command(t, "login nick deadnet "+aliceNick)
@@ -377,9 +378,9 @@ func runBridgeStory(t *testing.T, ctx context.Context, ircd *stack.IRC, hsKind, 
 		mx: mx, bob: bob, carol: carol, channel: channel, chanRoom: chanRoom,
 		aliceNick: aliceNick, carolNick: carolNick, aliceMXID: userID, carolMXID: carolMXID,
 	}
-	story(t, "moderation", func(t *testing.T) { moderationStory(t, ctx, scene) })
-	story(t, "tags", func(t *testing.T) { tagsStory(t, ctx, scene, bobMXID) })
-	story(t, "invite", func(t *testing.T) { inviteStory(t, ctx, scene, logins) })
+	st.story("moderation", func(t *testing.T) { moderationStory(t, ctx, scene) })
+	st.story("tags", func(t *testing.T) { tagsStory(t, ctx, scene, bobMXID) })
+	st.story("invite", func(t *testing.T) { inviteStory(t, ctx, scene, logins) })
 
 	// A private message from IRC opens a new encrypted DM whose first message decrypts.
 	bob.send(t, "PRIVMSG", aliceNick, "psst, first message")
@@ -586,18 +587,18 @@ func runBridgeStory(t *testing.T, ctx context.Context, ircd *stack.IRC, hsKind, 
 		}
 	}
 
-	story(t, "permissions", func(t *testing.T) { permissionsStory(t, ctx, logins, hsURL, dir, br.BotMXID) })
-	story(t, "admin", func(t *testing.T) { adminStory(t, ctx, logins, hsURL, dir, br.BotMXID, saslNick, bobNick) })
-	story(t, "commands", func(t *testing.T) {
+	st.story("permissions", func(t *testing.T) { permissionsStory(t, ctx, logins, hsURL, dir, br.BotMXID) })
+	st.story("admin", func(t *testing.T) { adminStory(t, ctx, logins, hsURL, dir, br.BotMXID, saslNick, bobNick) })
+	st.story("commands", func(t *testing.T) {
 		commandsStory(t, ctx, logins, channel, chanRoom, saslNick, bobNick, bobMXID)
 	})
-	story(t, "identity", func(t *testing.T) {
+	st.story("identity", func(t *testing.T) {
 		identityStory(t, ctx, logins, func(t *testing.T, text string) {
 			_, err := mx2.Send(ctx, mgmt2, "m.text", text, "")
 			must(t, err)
 		}, daveSays, mx2.EventCount)
 	})
-	story(t, "relay", func(t *testing.T) {
+	st.story("relay", func(t *testing.T) {
 		relayStory(t, ctx, relayScene{
 			hsURL: hsURL, dir: dir, botMXID: br.BotMXID, alice: mx, aliceNick: saslNick,
 			chanRoom: chanRoom, channel: channel, bob: bob, bobMXID: bobMXID,
@@ -754,13 +755,29 @@ func runBridgeStory(t *testing.T, ctx context.Context, ircd *stack.IRC, hsKind, 
 	}
 }
 
-// story runs one story of a bridge run as a subtest, so that a failure names it and `-run`
-// (e.g. 'TestBridge/dendrite/sqlite/commands') picks it; the run's setup always runs. A story that
-// fails ends the run: the stories after it build on the bridge's state.
-func story(t *testing.T, name string, fn func(t *testing.T)) {
-	t.Helper()
-	if !t.Run(name, fn) {
-		t.FailNow()
+// stories runs the stories of one bridge run as subtests, so that a failure names its story and
+// `-run` (e.g. 'TestBridge/dendrite/sqlite/commands') picks one: the run's setup, and what it does
+// between stories, still runs up to the story picked, and the run ends after it (what follows
+// builds on the stories left out). A story that fails ends the run too.
+type stories struct {
+	t      *testing.T
+	picked bool // a story ran
+}
+
+func (s *stories) story(name string, fn func(t *testing.T)) {
+	s.t.Helper()
+	ran := false
+	ok := s.t.Run(name, func(t *testing.T) {
+		ran = true
+		fn(t)
+	})
+	switch {
+	case !ok:
+		s.t.FailNow()
+	case ran:
+		s.picked = true
+	case s.picked:
+		s.t.SkipNow() // -run left this story out after picking one: the rest needs what it does
 	}
 }
 

@@ -122,7 +122,7 @@ func TestBehindSoju(t *testing.T) {
 		t.Errorf("read marker %q, want the time of the line read (%s)", marker.Params[1], said)
 	}
 
-	story(t, "double-puppeting", func(t *testing.T) {
+	(&stories{t: t}).story("double-puppeting", func(t *testing.T) {
 		doublePuppetStory(t, ctx, mx, other, peer, room, channel, peerMXID, ghostMXID(cfg, serverName, "testnet/"+soju.User))
 	})
 }
