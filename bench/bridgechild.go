@@ -89,6 +89,11 @@ func writeBridgeConfig(s bridgeSetup) (string, error) {
 		set("unverified", "encryption", "verification_levels", lvl)
 	}
 	set(base64.StdEncoding.EncodeToString(key), "network", "credentials_key")
+	// The fake IRC server joins the bench's logins to their channels itself (10,000 in the startup
+	// phase); the default limits, made for hostile servers, would part all but a few.
+	set(100000, "network", "limits", "max_channels")
+	set(100000, "network", "limits", "new_dm_burst")
+	set(100000, "network", "limits", "max_dms")
 	set(map[string]any{benchNetwork: map[string]any{
 		"name": "Bench IRC", "address": host, "port": port, "tls": false,
 		"flood":     map[string]any{"burst": 1000000, "lines_per_second": 1000000},

@@ -85,7 +85,7 @@ func main() {
 	flag.IntVar(&o.txnBatch, "txn-batch", 50, "events per appservice transaction (Matrix->IRC)")
 	flag.IntVar(&o.startupPortals, "startup-portals", 10000, "portals pre-seeded for startup_10k_portals_*")
 	flag.IntVar(&o.startupLogins, "startup-logins", 10, "logins the startup portals are spread over")
-	flag.StringVar(&o.bridgeProfile, "bridge-profile", "", "write CPU profiles of the bridge during the message phases into this directory")
+	flag.StringVar(&o.bridgeProfile, "bridge-profile", "", "write CPU profiles of the bridge during the message and startup phases into this directory")
 	flag.StringVar(&o.role, "role", "", "internal: run as a child (ircd, logins, storm, world)")
 	flag.StringVar(&o.addr, "addr", "", "internal: fake IRC server address for a child")
 	flag.IntVar(&o.ircdPID, "ircd-pid", 0, "internal: fake IRC server pid (storm child)")

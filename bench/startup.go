@@ -91,6 +91,12 @@ func startupOn(o options, dbType, dbURI string) (float64, string, error) {
 	if _, err := env.restartBridge(); err != nil {
 		return 0, "", err
 	}
+	name := "startup_sqlite"
+	if dbType != "" {
+		name = "startup_" + dbType
+	}
+	prof := startProfile(o.bridgeProfile, env.bridge.ctlAddr, name)
+	defer prof.finish()
 	start := env.bridge.started
 	ready := time.Since(start)
 	deadline := time.Now().Add(30 * time.Minute)
