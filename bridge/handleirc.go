@@ -158,16 +158,8 @@ func (cl *IRCClient) handleEndOfNames(channel string) {
 	if !ok || !firstSync {
 		return
 	}
-	defer cl.requestHistory(channel) // after the resync below is queued: the portal exists first
-	cl.queue(&simplevent.ChatResync{
-		EventMeta: simplevent.EventMeta{
-			Type:         bridgev2.RemoteEventChatResync,
-			PortalKey:    cl.channelKey(channel),
-			CreatePortal: true,
-			LogContext:   cl.logContext("names"),
-		},
-		GetChatInfoFunc: cl.GetChatInfo,
-	})
+	defer cl.requestHistory(channel)     // after the resync below is queued: the portal exists first
+	cl.queue(cl.newNamesResync(channel)) // resync.go
 }
 
 // handleLeave covers PART (by == "") and KICK (by = the kicker).

@@ -75,6 +75,16 @@ type PortalMetadata struct {
 	// MediaLinks is set by a room admin (`media-links on`): files from Matrix go to IRC as public
 	// media links, which expose the decrypted file to whoever holds them.
 	MediaLinks bool `json:"media_links,omitempty"`
+	// Synced is, per login, what the channel looked like (name, topic, members and their levels)
+	// when that login last synced the room: a reconnect that finds the channel the same skips the
+	// sync (see bridge/resync.go).
+	Synced map[string]SyncState `json:"synced,omitempty"`
+}
+
+// SyncState is a digest of a channel as synced into its room, and when (Unix seconds).
+type SyncState struct {
+	Digest string `json:"digest"`
+	At     int64  `json:"at"`
 }
 
 // GhostMetadata is stored on bridgev2's ghost row.

@@ -1,0 +1,77 @@
+package bridge
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"go.mau.fi/util/dbutil"
+	"maunium.net/go/mautrix/bridgev2/database"
+
+	"github.com/sealbridge/sealbridge/sbdb"
+)
+
+// A channel found as this login last synced it hands bridgev2 no chat info (its room already
+// shows it); a changed member list, a day-old sync, another login or a room not made yet syncs in
+// full. What was synced is stored on the portal.
+func TestNamesResyncSkipsAnUnchangedChannel(t *testing.T) {
+	cl, _ := newWireClient(t, wireOpts{})
+	ctx := context.Background()
+	raw, err := dbutil.NewWithDialect("file:"+filepath.Join(t.TempDir(), "bridge.db")+"?_txlock=immediate", "sqlite3-fk-wal")
+	must(t, err)
+	defer raw.Close()
+	cl.connector.Bridge.DB = database.New("sealbridge", sbdb.MetaTypes(), raw)
+	must(t, cl.connector.Bridge.DB.Upgrade(ctx))
+	joinedChannel(cl, "#chan", "me", "bob")
+	portal := portalFor(cl.channelKey("#chan"))
+	portal.Bridge = cl.connector.Bridge
+	portal.BridgeID = "sealbridge"
+	portal.Metadata.(*sbdb.PortalMetadata).Target = "#chan"
+	must(t, cl.connector.Bridge.DB.Portal.Insert(ctx, portal.Portal))
+
+	resync := func(cl *IRCClient) (synced bool) {
+		t.Helper()
+		r := cl.newNamesResync("#chan")
+		info, err := r.GetChatInfo(ctx, portal)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.PostHandle(ctx, portal)
+		return info != nil
+	}
+	r := cl.newNamesResync("#chan")
+	if info, _ := r.GetChatInfo(ctx, portal); info == nil {
+		t.Fatal("a room not made yet was not given its chat info")
+	}
+	portal.MXID = "!room:example.org" // bridgev2 made the room with it, then post-handles
+	r.PostHandle(ctx, portal)
+	if resync(cl) {
+		t.Error("an unchanged channel was synced again")
+	}
+	stored, err := cl.connector.Bridge.DB.Portal.GetByKey(ctx, portal.PortalKey)
+	must(t, err)
+	if st := stored.Metadata.(*sbdb.PortalMetadata).Synced[string(cl.loginID)]; st.Digest == "" {
+		t.Error("the sync state was not stored on the portal")
+	}
+	other, _ := newWireClient(t, wireOpts{})
+	other.loginID = "net:@other:example.org"
+	joinedChannel(other, "#chan", "me", "bob")
+	if !resync(other) {
+		t.Error("another login's first resync was skipped (its user may not be in the room)")
+	}
+	joinedChannel(cl, "#chan", "me", "bob", "carol")
+	if !resync(cl) {
+		t.Error("a channel with a new member was not synced")
+	}
+	if resync(cl) {
+		t.Error("the channel with its new member was synced twice")
+	}
+	meta := portal.Metadata.(*sbdb.PortalMetadata)
+	st := meta.Synced[string(cl.loginID)]
+	st.At = time.Now().Add(-fullResyncInterval - time.Minute).Unix()
+	meta.Synced[string(cl.loginID)] = st
+	if !resync(cl) {
+		t.Error("a channel last synced over a day ago was not synced")
+	}
+}
