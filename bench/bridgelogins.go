@@ -13,7 +13,7 @@ import (
 // API (flow "nick"; one IRC connection each, registered, idle, no channel); VmRSS after a forced GC
 // again. (after − before) / logins.
 func runBridgeLoginsPhase(o options, r *results) ([]string, error) {
-	env, err := startBridgeEnv("", "")
+	env, err := startBridgeEnv("", "", false)
 	if err != nil {
 		return nil, err
 	}

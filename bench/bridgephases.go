@@ -26,8 +26,9 @@ type bridgeEnv struct {
 	setup  bridgeSetup
 }
 
-// startBridgeEnv starts a world and a bridge on the given database (dbURI "" = SQLite in dir).
-func startBridgeEnv(dbType, dbURI string) (*bridgeEnv, error) {
+// startBridgeEnv starts a world and a bridge on the given database (dbURI "" = SQLite in dir); with
+// ircTags the fake IRC server offers message-tags and gives every line a msgid.
+func startBridgeEnv(dbType, dbURI string, ircTags bool) (*bridgeEnv, error) {
 	dir, err := os.MkdirTemp("", "sealbridge-bench-")
 	if err != nil {
 		return nil, err
@@ -41,7 +42,7 @@ func startBridgeEnv(dbType, dbURI string) (*bridgeEnv, error) {
 		s.dbType, s.dbURI = "sqlite3-fk-wal", "file:"+filepath.Join(dir, "sealbridge.db")+"?_txlock=immediate"
 	}
 	asURL := fmt.Sprintf("http://127.0.0.1:%d", asPort)
-	w, err := startWorld(s.asToken, s.hsToken, asURL)
+	w, err := startWorld(s.asToken, s.hsToken, asURL, ircTags)
 	if err != nil {
 		return nil, err
 	}
@@ -120,7 +121,7 @@ func (e *bridgeEnv) waitRooms(wantRooms int, timeout time.Duration) error {
 // runMessagePhases measures rss_idle_mib, IRC->Matrix and Matrix->IRC throughput and CPU, and the
 // latency at 500 msg/s, on one bridge with SQLite.
 func runMessagePhases(o options, r *results) (notes []string, err error) {
-	env, err := startBridgeEnv("", "")
+	env, err := startBridgeEnv("", "", false)
 	if err != nil {
 		return nil, err
 	}

@@ -23,8 +23,8 @@ type worldProc struct {
 	ircAddr string
 }
 
-func startWorld(asToken, hsToken, asURL string) (*worldProc, error) {
-	cmd, out, err := child("world", "-as-token", asToken, "-hs-token", hsToken, "-as-url", asURL)
+func startWorld(asToken, hsToken, asURL string, ircTags bool) (*worldProc, error) {
+	cmd, out, err := child("world", "-as-token", asToken, "-hs-token", hsToken, "-as-url", asURL, "-irc-tags="+strconv.FormatBool(ircTags))
 	if err != nil {
 		return nil, err
 	}

@@ -29,6 +29,7 @@ type fakeHS struct {
 	keys     keyStore
 	roomSeq  atomic.Int64
 	eventSeq atomic.Int64
+	lastReq  atomic.Int64 // Unix ns of the bridge's last request but /sync
 
 	// onSend is called for every room event the bridge sends (PUT .../send/{type}/{txn}).
 	onSend func(room *fakeRoom, evType string, at time.Time)
@@ -96,6 +97,11 @@ func (hs *fakeHS) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case strings.HasPrefix(p, "/_bench/") && hs.bench != nil:
 		hs.bench.ServeHTTP(w, r)
 		return
+	}
+	if !strings.HasSuffix(p, "/sync") { // the crypto device's long poll never stops
+		hs.lastReq.Store(time.Now().UnixNano())
+	}
+	switch {
 	case p == "/_matrix/client/versions":
 		writeJSON(w, 200, map[string]any{"versions": []string{"v1.1", "v1.2", "v1.3", "v1.4", "v1.5", "v1.6"}, "unstable_features": map[string]bool{}})
 		return

@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"fmt"
 	"net"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -14,16 +16,21 @@ import (
 
 // chanIRCd is the fake IRC server of the bridge phases (it lives in the world child, beside the fake
 // homeserver, so that both stamp times on one clock). On top of what serveIRC speaks it answers
-// JOIN (echo, 353 with the joiner and "speaker", 366), can force-join a registered nick into
-// channels like an operator's SAJOIN (how portals are first created), records every PRIVMSG it receives (Matrix->IRC),
-// and lets the world write PRIVMSGs from "speaker" into a channel (IRC->Matrix).
+// JOIN (echo to every member, 353 with the members and "speaker", 366), can force-join a registered
+// nick into channels like an operator's SAJOIN (how portals are first created), records every
+// PRIVMSG it receives (Matrix->IRC), and lets the world write PRIVMSGs from "speaker" into a channel
+// (IRC->Matrix), to every member. With tags on it offers the message-tags capability and gives each
+// line a msgid, the same in every member's copy, as servers with message-tags do.
 type chanIRCd struct {
+	tags bool
+
 	mu     sync.Mutex
-	conns  map[string]*ircConn  // lower-cased nick -> registered connection
-	joined map[string]*ircConn  // lower-cased channel -> the bridged member
-	names  map[string]time.Time // lower-cased channel -> when its 366 went out
+	conns  map[string]*ircConn   // lower-cased nick -> registered connection
+	joined map[string][]*ircConn // lower-cased channel -> the bridged members
+	names  map[string]time.Time  // lower-cased channel -> when its 366 went out
 
 	joins     atomic.Int64 // 366 sent
+	lineID    atomic.Int64 // msgids
 	onPrivmsg func(from, target, text string, at time.Time)
 }
 
@@ -31,11 +38,12 @@ type ircConn struct {
 	mu   sync.Mutex
 	w    *bufio.Writer
 	nick string
+	tags bool // message-tags acknowledged
 }
 
-func newChanIRCd() *chanIRCd {
-	return &chanIRCd{conns: map[string]*ircConn{},
-		joined: map[string]*ircConn{}, names: map[string]time.Time{}}
+func newChanIRCd(tags bool) *chanIRCd {
+	return &chanIRCd{tags: tags, conns: map[string]*ircConn{},
+		joined: map[string][]*ircConn{}, names: map[string]time.Time{}}
 }
 
 func (c *ircConn) send(lines ...string) error {
@@ -72,6 +80,9 @@ func (s *chanIRCd) conn(nc net.Conn) {
 		if s.conns[strings.ToLower(c.nick)] == c {
 			delete(s.conns, strings.ToLower(c.nick))
 		}
+		for ch, members := range s.joined {
+			s.joined[ch] = slices.DeleteFunc(members, func(m *ircConn) bool { return m == c })
+		}
 		s.mu.Unlock()
 	}()
 	for r.Scan() {
@@ -82,11 +93,7 @@ func (s *chanIRCd) conn(nc net.Conn) {
 		p := msg.Params
 		switch strings.ToUpper(msg.Command) {
 		case "CAP":
-			if len(p) > 0 && strings.EqualFold(p[0], "LS") {
-				err = c.send(srv + " CAP * LS :")
-			} else if len(p) > 1 && strings.EqualFold(p[0], "REQ") {
-				err = c.send(srv + " CAP * NAK :" + p[1])
-			}
+			err = s.capability(c, p)
 		case "NICK":
 			if len(p) > 0 {
 				c.nick = p[0]
@@ -121,6 +128,28 @@ func (s *chanIRCd) conn(nc net.Conn) {
 	}
 }
 
+// capability answers CAP LS and REQ: message-tags when tags are on, nothing else.
+func (s *chanIRCd) capability(c *ircConn, p []string) error {
+	const srv = ":bench.invalid"
+	offered := ""
+	if s.tags {
+		offered = "message-tags"
+	}
+	switch {
+	case len(p) > 0 && strings.EqualFold(p[0], "LS"):
+		return c.send(srv + " CAP * LS :" + offered)
+	case len(p) > 1 && strings.EqualFold(p[0], "REQ"):
+		for _, want := range strings.Fields(p[1]) {
+			if want != offered || offered == "" {
+				return c.send(srv + " CAP * NAK :" + p[1])
+			}
+		}
+		c.tags = true
+		return c.send(srv + " CAP * ACK :" + p[1])
+	}
+	return nil
+}
+
 func (s *chanIRCd) welcome(c *ircConn) error {
 	const srv = ":bench.invalid"
 	n := c.nick
@@ -135,14 +164,28 @@ func (s *chanIRCd) welcome(c *ircConn) error {
 	return nil
 }
 
-// join answers a JOIN as a server does: the echo, NAMES and its end.
+// join answers a JOIN as a server does: the JOIN to every member, NAMES and its end to the joiner.
 func (s *chanIRCd) join(c *ircConn, ch string) error {
 	const srv = ":bench.invalid"
+	joinLine := ":" + c.nick + "!bench@bench.invalid JOIN " + ch
 	s.mu.Lock()
-	s.joined[strings.ToLower(ch)] = c
+	members := s.joined[strings.ToLower(ch)]
+	if !slices.Contains(members, c) {
+		members = append(members, c)
+		s.joined[strings.ToLower(ch)] = members
+	}
+	members = slices.Clone(members)
 	s.mu.Unlock()
-	err := c.send(":"+c.nick+"!bench@bench.invalid JOIN "+ch,
-		srv+" 353 "+c.nick+" = "+ch+" :"+c.nick+" speaker",
+	nicks := make([]string, 0, len(members)+1)
+	for _, m := range members {
+		nicks = append(nicks, m.nick)
+		if m != c {
+			_ = m.send(joinLine)
+		}
+	}
+	nicks = append(nicks, "speaker")
+	err := c.send(joinLine,
+		srv+" 353 "+c.nick+" = "+ch+" :"+strings.Join(nicks, " "),
 		srv+" 366 "+c.nick+" "+ch+" :End of /NAMES list.")
 	if err == nil {
 		s.mu.Lock()
@@ -169,17 +212,28 @@ func (s *chanIRCd) force(nick string, channels []string) error {
 	return nil
 }
 
-// speak writes a PRIVMSG from "speaker" into a channel, to its bridged member; it returns the time
-// the line was handed to the socket.
+// speak writes a PRIVMSG from "speaker" into a channel, to each of its bridged members; it returns
+// the time the line was handed to the first socket.
 func (s *chanIRCd) speak(ch, text string) (time.Time, error) {
 	s.mu.Lock()
-	c := s.joined[strings.ToLower(ch)]
+	members := slices.Clone(s.joined[strings.ToLower(ch)])
 	s.mu.Unlock()
-	if c == nil {
+	if len(members) == 0 {
 		return time.Time{}, net.ErrClosed
 	}
+	line := ":speaker!speaker@bench.invalid PRIVMSG " + ch + " :" + text
+	tagged := "@msgid=bench" + strconv.FormatInt(s.lineID.Add(1), 10) + " " + line
 	at := time.Now()
-	return at, c.send(":speaker!speaker@bench.invalid PRIVMSG " + ch + " :" + text)
+	for _, c := range members {
+		l := line
+		if c.tags {
+			l = tagged
+		}
+		if err := c.send(l); err != nil {
+			return at, err
+		}
+	}
+	return at, nil
 }
 
 // resetJoins forgets which channels were joined (before a bridge restart).

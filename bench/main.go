@@ -53,6 +53,8 @@ type options struct {
 	txnBatch       int
 	startupPortals int
 	startupLogins  int
+	skipShared     bool
+	sharedLines    int
 	bridgeProfile  string
 
 	// Child roles.
@@ -60,6 +62,7 @@ type options struct {
 	addr                    string
 	ircdPID                 int
 	asToken, hsToken, asURL string
+	ircTags                 bool
 }
 
 func main() {
@@ -85,6 +88,8 @@ func main() {
 	flag.IntVar(&o.txnBatch, "txn-batch", 50, "events per appservice transaction (Matrix->IRC)")
 	flag.IntVar(&o.startupPortals, "startup-portals", 10000, "portals pre-seeded for startup_10k_portals_*")
 	flag.IntVar(&o.startupLogins, "startup-logins", 10, "logins the startup portals are spread over")
+	flag.BoolVar(&o.skipShared, "skip-shared", false, "skip the shared_channel_us_per_line_k* phase")
+	flag.IntVar(&o.sharedLines, "shared-lines", 2000, "lines said into each shared channel")
 	flag.StringVar(&o.bridgeProfile, "bridge-profile", "", "write CPU profiles of the bridge during the message and startup phases into this directory")
 	flag.StringVar(&o.role, "role", "", "internal: run as a child (ircd, logins, storm, world)")
 	flag.StringVar(&o.addr, "addr", "", "internal: fake IRC server address for a child")
@@ -92,6 +97,7 @@ func main() {
 	flag.StringVar(&o.asToken, "as-token", "", "internal: appservice token (world child)")
 	flag.StringVar(&o.hsToken, "hs-token", "", "internal: homeserver token (world child)")
 	flag.StringVar(&o.asURL, "as-url", "", "internal: the bridge's appservice URL (world child)")
+	flag.BoolVar(&o.ircTags, "irc-tags", false, "internal: the fake IRC server offers message-tags (world child)")
 
 	flag.Parse()
 
@@ -167,6 +173,15 @@ func orchestrate(o options) error {
 			if err != nil {
 				notes = append(notes, "rss_per_login_kib (whole bridge) not measured: "+err.Error())
 				logf("bridge logins phase: %v", err)
+			}
+		}
+		if !o.skipShared {
+			logf("bridge: shared channels (1, 10 and 100 logins in one channel)")
+			n, err := runSharedPhase(o, &r)
+			notes = append(notes, n...)
+			if err != nil {
+				notes = append(notes, "shared_channel_us_per_line_k* not measured: "+err.Error())
+				logf("bridge shared phase: %v", err)
 			}
 		}
 		if !o.skipStartup {

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"runtime/debug"
@@ -48,12 +49,20 @@ func startProfile(dir, addr, name string) profile {
 		return profile{}
 	}
 	path, _ := filepath.Abs(filepath.Join(dir, "bridge-"+name+".pprof"))
-	resp, err := http.Get(fmt.Sprintf("http://%s/bench/cpu/start?file=%s", addr, path))
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		logf("profile %s: %v", name, err)
+		return profile{}
+	}
+	resp, err := http.Get(fmt.Sprintf("http://%s/bench/cpu/start?file=%s", addr, url.QueryEscape(path)))
 	if err != nil {
 		logf("profile %s: %v", name, err)
 		return profile{}
 	}
 	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		logf("profile %s: the bridge answered %s", name, resp.Status)
+		return profile{}
+	}
 	logf("profiling the bridge into %s", path)
 	return profile{addr: addr}
 }

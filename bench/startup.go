@@ -56,7 +56,7 @@ func runStartupPhases(o options, r *results) []string {
 // its last-joined channel's portal (bridgev2 loads a portal before queueing its events, in the
 // login's order, so that message arrives only once all its portals are loaded).
 func startupOn(o options, dbType, dbURI string) (float64, string, error) {
-	env, err := startBridgeEnv(dbType, dbURI)
+	env, err := startBridgeEnv(dbType, dbURI, false)
 	if err != nil {
 		return 0, "", err
 	}
@@ -75,15 +75,8 @@ func startupOn(o options, dbType, dbURI string) (float64, string, error) {
 	}
 	seeded := time.Since(seedStart)
 	// let the portals' creation finish (the homeserver quiet for 2 s)
-	for {
-		st, err := env.world.state()
-		if err != nil {
-			return 0, "", err
-		}
-		if time.Since(time.Unix(0, st.LastAt)) > 2*time.Second {
-			break
-		}
-		time.Sleep(200 * time.Millisecond)
+	if err := env.waitQuiet(2*time.Second, 60*time.Minute); err != nil {
+		return 0, "", err
 	}
 	if err := env.world.call(http.MethodPost, "resetjoins", nil, nil); err != nil {
 		return 0, "", err

@@ -95,7 +95,7 @@ func (p *privmsgLog) count() int {
 func runWorld(o options) error {
 	w := &world{
 		hs:     newFakeHS(benchDomain, o.asToken, o.hsToken),
-		irc:    newChanIRCd(),
+		irc:    newChanIRCd(o.ircTags),
 		asURL:  o.asURL,
 		client: &http.Client{Timeout: 120 * time.Second},
 	}
@@ -131,9 +131,14 @@ func runWorld(o options) error {
 	return srv.Serve(hsLn)
 }
 
-// handleForce makes the registered ?nick= join ?n= channels named #?prefix0..n-1.
+// handleForce makes the registered ?nick= join ?n= channels named #?prefix0..n-1, or the one
+// ?channel=.
 func (w *world) handleForce(rw http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
+	if ch := q.Get("channel"); ch != "" {
+		replyJSON(rw, map[string]any{}, w.irc.force(q.Get("nick"), []string{ch}))
+		return
+	}
 	var n int
 	_, _ = fmt.Sscan(q.Get("n"), &n)
 	replyJSON(rw, map[string]any{}, w.irc.force(q.Get("nick"), channelNames(q.Get("prefix"), n)))
@@ -150,13 +155,22 @@ func channelNames(prefix string, n int) []string {
 type worldState struct {
 	Rooms   int   `json:"rooms"`
 	Joins   int64 `json:"joins"`
-	LastAt  int64 `json:"last_send_unix_nano"`
+	LastAt  int64 `json:"last_send_unix_nano"`    // the last room event sent
+	LastReq int64 `json:"last_request_unix_nano"` // the bridge's last request of any kind
 	Privmsg int   `json:"privmsgs"`
+	Named   int   `json:"named"` // how many of the ?room= names have a room
 }
 
-func (w *world) handleState(rw http.ResponseWriter, _ *http.Request) {
+func (w *world) handleState(rw http.ResponseWriter, r *http.Request) {
 	_, last := w.rec.count()
-	writeJSON(rw, 200, worldState{Rooms: w.hs.roomCount(), Joins: w.irc.joins.Load(), LastAt: last.UnixNano(), Privmsg: w.recv.count()})
+	st := worldState{Rooms: w.hs.roomCount(), Joins: w.irc.joins.Load(), LastAt: last.UnixNano(),
+		LastReq: w.hs.lastReq.Load(), Privmsg: w.recv.count()}
+	for _, name := range r.URL.Query()["room"] {
+		if w.hs.roomByName(name) != nil {
+			st.Named++
+		}
+	}
+	writeJSON(rw, 200, st)
 }
 
 // handleProbe writes one line into ?channel= and waits (up to ?timeout= s, default 120) for an

@@ -373,6 +373,7 @@ func (cl *IRCClient) OnConnected(c *irc.Client) {
 	}
 	cl.everConnected = true
 	clear(cl.channels)
+	cl.connector.shared.leaveAll(cl)
 	clear(cl.echoes)
 	clear(cl.echoEvents)
 	clear(cl.historyBatches)

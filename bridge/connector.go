@@ -45,6 +45,8 @@ type IRCConnector struct {
 
 	// quotes are recently bridged lines, for reply quotes on servers without message-tags.
 	quotes quoteCache
+	// shared indexes the connected logins by nick and channel (shared.go).
+	shared sharing
 
 	// spool keeps what is not delivered yet across a crash (spool.go); inbox is its Matrix side;
 	// undelivered are the given-up messages not told yet (undelivered.go).
@@ -287,48 +289,28 @@ func (c *IRCConnector) trackClient(cl *IRCClient, connected bool) {
 	defer c.clientsLock.Unlock()
 	if connected {
 		c.clients[string(cl.loginID)] = cl
-	} else if c.clients[string(cl.loginID)] == cl {
+		c.shared.connected(cl, cl.fold(cl.ircConn.Nick()))
+		return
+	}
+	if c.clients[string(cl.loginID)] == cl {
 		delete(c.clients, string(cl.loginID))
 	}
+	c.shared.disconnected(cl)
 }
 
 // isOtherLoginsNick tells whether nick is, on cl's network, the IRC connection of another login of
 // this bridge. In a channel several logins share, that login bridges its own lines (as its user),
 // so the others must not bridge them again as a ghost.
 func (c *IRCConnector) isOtherLoginsNick(cl *IRCClient, nick string) bool {
-	folded := cl.fold(nick)
-	c.clientsLock.Lock()
-	defer c.clientsLock.Unlock()
-	for _, other := range c.clients {
-		if other != cl && other.network.ID == cl.network.ID && other.fold(other.ircConn.Nick()) == folded {
-			return true
-		}
-	}
-	return false
+	return c.shared.isOtherLogin(cl, cl.fold(nick))
 }
 
 // bridgesWithoutMsgID tells whether cl is the login that bridges a channel's lines that carry no
-// msgid. With a msgid every login in a shared channel may queue a line and bridgev2 keeps it once
-// (same message ID); without one each login would make its own ID, so one login does it: the
-// connected login with the lowest ID among those in the channel.
+// msgid. With a msgid the first copy any login reads is taken (sharing.take); without one each
+// login would make its own ID, so one login does it: the connected login with the lowest ID among
+// those in the channel.
 func (c *IRCConnector) bridgesWithoutMsgID(cl *IRCClient, foldedChannel string) bool {
-	c.clientsLock.Lock()
-	var others []*IRCClient
-	for _, other := range c.clients {
-		if other != cl && other.network.ID == cl.network.ID && other.loginID < cl.loginID {
-			others = append(others, other)
-		}
-	}
-	c.clientsLock.Unlock()
-	for _, other := range others { // each under its own lock, none under clientsLock
-		other.mu.Lock()
-		_, in := other.channels[foldedChannel]
-		other.mu.Unlock()
-		if in {
-			return false
-		}
-	}
-	return true
+	return c.shared.leads(cl, foldedChannel)
 }
 
 // postPlaintextNotice waits for a new portal's room to exist and for the user to be invited to it,

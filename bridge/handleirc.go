@@ -123,6 +123,7 @@ func (cl *IRCClient) handleJoin(msg *ircmsg.Message, at time.Time) {
 		ch := newChannelState(channel)
 		ch.Joined = at
 		cl.channels[folded] = ch
+		cl.connector.shared.join(cl, folded)
 		_, known := cl.meta.Channels[folded]
 		cl.channelEntry(folded, channel)
 		cl.mu.Unlock()
@@ -170,6 +171,7 @@ func (cl *IRCClient) handleLeave(nick, channel, by, reason string, at time.Time)
 	if cl.isMe(nick) {
 		cl.mu.Lock()
 		delete(cl.channels, folded)
+		cl.connector.shared.leave(cl, folded)
 		_, known := cl.meta.Channels[folded]
 		delete(cl.meta.Channels, folded)
 		cl.mu.Unlock()
@@ -215,6 +217,7 @@ func (cl *IRCClient) handleNick(oldNick, newNick string, at time.Time) {
 		cl.mu.Lock()
 		cl.meta.Nick = newNick
 		cl.mu.Unlock()
+		cl.connector.shared.renamed(cl, cl.fold(newNick))
 		cl.saveLogin()
 	}
 	var channels []string

@@ -100,6 +100,9 @@ func (cl *IRCClient) handleMessage(msg *ircmsg.Message, at time.Time) {
 		return // another login in this channel bridges its lines (no msgid to tell copies apart)
 	}
 	id := MakeMessageID(cl.connector.idKey, cl.network.ID, string(key.ID), cl.fold(nick), msgid, at, text)
+	if channel && msgid != "" && !cl.connector.shared.take(key.ID, id) {
+		return // another login in this channel has taken this line (shared.go)
+	}
 	if !cl.ircConn.HasCap("message-tags") {
 		cl.connector.quotes.put(key, id, nick, text, at) // for reply quotes (quotes.go)
 	}

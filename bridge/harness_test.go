@@ -239,6 +239,9 @@ func joinedChannel(cl *IRCClient, channel string, members ...string) {
 		cl.nicks[cl.fold(m)] = m
 	}
 	cl.channels[cl.fold(channel)] = ch
+	if cl.connector != nil {
+		cl.connector.shared.join(cl, cl.fold(channel))
+	}
 }
 
 // queued takes the events the IRC side queued for bridgev2.

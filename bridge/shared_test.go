@@ -1,0 +1,97 @@
+package bridge
+
+import (
+	"fmt"
+	"testing"
+
+	"maunium.net/go/mautrix/bridgev2/networkid"
+
+	"github.com/sealbridge/sealbridge/config"
+)
+
+func sharedTestClient(login string) *IRCClient {
+	return &IRCClient{loginID: networkid.UserLoginID(login), network: &config.Network{ID: "net"}}
+}
+
+// Only the first copy of a line with a msgid is taken, and the set of taken lines is bounded.
+func TestSharedLinesAreTakenOnceAndForgottenInOrder(t *testing.T) {
+	var s sharing
+	if !s.take("#chan", "m1") || s.take("#chan", "m1") {
+		t.Fatal("the first copy must be taken and the second refused")
+	}
+	if !s.take("#other", "m1") {
+		t.Error("the same msgid in another portal is another line")
+	}
+	for i := range takenLinesKept {
+		s.take("#chan", networkid.MessageID(fmt.Sprint("x", i)))
+	}
+	if len(s.taken.set) != takenLinesKept {
+		t.Errorf("%d lines remembered, want %d", len(s.taken.set), takenLinesKept)
+	}
+	if !s.take("#chan", "m1") {
+		t.Error("the oldest line was not forgotten")
+	}
+	if s.take("#chan", networkid.MessageID(fmt.Sprint("x", takenLinesKept-1))) {
+		t.Error("a recent line was forgotten")
+	}
+}
+
+// The login with the lowest ID among the connected members of a channel leads it; leaving,
+// disconnecting and reconnecting hand the lead on.
+func TestSharedChannelLeadFollowsMembership(t *testing.T) {
+	var s sharing
+	a, b := sharedTestClient("a"), sharedTestClient("b")
+	s.connected(a, "alice")
+	s.connected(b, "bob")
+	s.join(b, "#chan")
+	s.join(a, "#chan")
+	if !s.leads(a, "#chan") || s.leads(b, "#chan") {
+		t.Fatal("a must lead #chan")
+	}
+	s.leave(a, "#chan")
+	if !s.leads(b, "#chan") {
+		t.Error("b must lead once a has left")
+	}
+	s.join(a, "#chan")
+	s.disconnected(a)
+	if !s.leads(b, "#chan") {
+		t.Error("b must lead once a is disconnected")
+	}
+	s.connected(a, "alice")
+	s.join(a, "#chan")
+	s.leaveAll(a)
+	if !s.leads(b, "#chan") || len(s.joined[a]) != 0 {
+		t.Error("leaveAll must forget every channel of a")
+	}
+	s.leave(b, "#chan")
+	if len(s.channels) != 0 {
+		t.Errorf("%d channels kept with no member", len(s.channels))
+	}
+}
+
+// A nick is another login's while that login is connected under it.
+func TestSharedNicksFollowRenamesAndDisconnects(t *testing.T) {
+	var s sharing
+	a, b := sharedTestClient("a"), sharedTestClient("b")
+	s.connected(a, "alice")
+	if !s.isOtherLogin(b, "alice") || s.isOtherLogin(a, "alice") {
+		t.Fatal("alice is a's nick, not b's")
+	}
+	s.renamed(a, "alice2")
+	if s.isOtherLogin(b, "alice") || !s.isOtherLogin(b, "alice2") {
+		t.Error("the rename was not followed")
+	}
+	s.disconnected(a)
+	if s.isOtherLogin(b, "alice2") {
+		t.Error("a disconnected login's nick is still known")
+	}
+	s.renamed(a, "alice3") // a late NICK of a disconnected login
+	if s.isOtherLogin(b, "alice3") {
+		t.Error("a rename after the disconnect brought the login back")
+	}
+	other := &IRCClient{loginID: "c", network: &config.Network{ID: "elsewhere"}}
+	s.connected(other, "alice")
+	if s.isOtherLogin(b, "alice") {
+		t.Error("a nick on another network counted")
+	}
+}
