@@ -4,11 +4,13 @@
 package main
 
 import (
+	"fmt"
 	"os"
 
 	_ "go.mau.fi/util/dbutil/litestream" // SQLite driver "sqlite3-fk-wal"
 
 	"github.com/sealbridge/sealbridge/bridge"
+	"github.com/sealbridge/sealbridge/internal/profiling"
 )
 
 // Filled in at build time with -ldflags "-X main.Tag=... -X main.Commit=... -X 'main.BuildTime=...'"
@@ -31,6 +33,13 @@ func main() {
 	if wantsRegistration(os.Args[1:]) {
 		// Before mxmain writes the registration (and exits): is the namespace free? (namespace.go)
 		warnNamespaceClash(connector.ConfigPath, os.Stderr)
+	}
+	if addr := os.Getenv("SEALBRIDGE_PPROF_LISTEN"); addr != "" {
+		// Profiles for whoever measures the bridge (docs/admin-guide.md, "Profiling").
+		if err := profiling.Serve(addr); err != nil {
+			fmt.Fprintln(os.Stderr, "SEALBRIDGE_PPROF_LISTEN:", err)
+			os.Exit(1)
+		}
 	}
 	m.PostStart = func() {
 		// Type=notify and the watchdog, under systemd (health.go).

@@ -1,0 +1,84 @@
+// Package profiling serves a process's profiles to whoever measures it, on a loopback address
+// only: the standard net/http/pprof handlers under /debug/pprof/, a CPU profile between two
+// requests (/debug/cpu/start, then /debug/cpu/stop answers with the profile), and /debug/gc, which
+// collects garbage and returns freed memory to the OS before a resident-memory reading. The bench
+// harness uses it in its bridge child, and sealbridge serves it when SEALBRIDGE_PPROF_LISTEN is set.
+package profiling
+
+import (
+	"bytes"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/pprof"
+	"runtime/debug"
+	rpprof "runtime/pprof"
+	"sync"
+)
+
+// Serve listens on addr, which must be a loopback address (the profiles show what the process
+// holds), and serves in the background.
+func Serve(addr string) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return err
+	}
+	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
+		return fmt.Errorf("profiling listens on loopback addresses only, not %q", addr)
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	go func() { _ = http.Serve(ln, Handler()) }()
+	return nil
+}
+
+// Handler is the profiling endpoints on a mux of their own.
+func Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	mux.HandleFunc("/debug/gc", func(http.ResponseWriter, *http.Request) { debug.FreeOSMemory() })
+	var cpu cpuProfile
+	mux.HandleFunc("/debug/cpu/start", cpu.start)
+	mux.HandleFunc("/debug/cpu/stop", cpu.stop)
+	return mux
+}
+
+// cpuProfile is a CPU profile kept in memory between start and stop.
+type cpuProfile struct {
+	mu  sync.Mutex
+	buf *bytes.Buffer
+}
+
+func (c *cpuProfile) start(w http.ResponseWriter, _ *http.Request) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.buf != nil {
+		http.Error(w, "a CPU profile is already running", http.StatusConflict)
+		return
+	}
+	buf := new(bytes.Buffer)
+	if err := rpprof.StartCPUProfile(buf); err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	c.buf = buf
+}
+
+func (c *cpuProfile) stop(w http.ResponseWriter, _ *http.Request) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.buf == nil {
+		http.Error(w, "no CPU profile is running", http.StatusConflict)
+		return
+	}
+	rpprof.StopCPUProfile()
+	w.Header().Set("Content-Type", "application/octet-stream")
+	_, _ = w.Write(c.buf.Bytes())
+	c.buf = nil
+}
