@@ -5,7 +5,6 @@ import (
 	"encoding/base64"
 	"fmt"
 	"net"
-	_ "net/http/pprof" // the bridge child's -pprof-addr
 	"os"
 	"path/filepath"
 	"strconv"
@@ -14,6 +13,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/sealbridge/sealbridge/bridge"
+	"github.com/sealbridge/sealbridge/internal/profiling"
 	"github.com/sealbridge/sealbridge/test/stack"
 )
 
@@ -32,6 +32,7 @@ type bridgeSetup struct {
 	asToken, hsToken string
 	secret           string // provisioning shared secret
 	dbType, dbURI    string
+	connects         int // connects_per_second and connect_burst of the bench network (0: 1000)
 }
 
 func randToken() string {
@@ -94,10 +95,14 @@ func writeBridgeConfig(s bridgeSetup) (string, error) {
 	set(100000, "network", "limits", "max_channels")
 	set(100000, "network", "limits", "new_dm_burst")
 	set(100000, "network", "limits", "max_dms")
+	connects := s.connects
+	if connects == 0 {
+		connects = 1000
+	}
 	set(map[string]any{benchNetwork: map[string]any{
 		"name": "Bench IRC", "address": host, "port": port, "tls": false,
 		"flood":     map[string]any{"burst": 1000000, "lines_per_second": 1000000},
-		"reconnect": map[string]any{"min_delay": "1s", "max_delay": "10s", "connects_per_second": 1000, "connect_burst": 1000},
+		"reconnect": map[string]any{"min_delay": "1s", "max_delay": "10s", "connects_per_second": connects, "connect_burst": connects},
 	}}, "network", "networks")
 	out, err := yaml.Marshal(cfg)
 	if err != nil {
@@ -109,10 +114,13 @@ func writeBridgeConfig(s bridgeSetup) (string, error) {
 
 // childBridge runs the real bridge in this process, wired by bridge.NewBridgeMain as cmd/sealbridge
 // is, with the config written by writeBridgeConfig.
-// It also serves the bench's control endpoints (GC, CPU profile) on a loopback port (profile.go).
+// It also serves internal/profiling (GC, CPU and heap profiles) on a loopback port (profile.go).
 func childBridge(ctlAddr string) {
 	if ctlAddr != "" {
-		serveBridgeControl(ctlAddr)
+		if err := profiling.Serve(ctlAddr); err != nil {
+			fmt.Fprintln(os.Stderr, "bench: the bridge's control endpoints:", err)
+			os.Exit(1)
+		}
 	}
 	m, _ := bridge.NewBridgeMain("bench")
 	m.InitVersion("bench", "", "")

@@ -13,7 +13,7 @@ import (
 // API (flow "nick"; one IRC connection each, registered, idle, no channel); VmRSS after a forced GC
 // again. (after − before) / logins.
 func runBridgeLoginsPhase(o options, r *results) ([]string, error) {
-	env, err := startBridgeEnv("", "", false)
+	env, err := startBridgeEnv(envOptions{})
 	if err != nil {
 		return nil, err
 	}
@@ -62,9 +62,9 @@ func runBridgeLoginsPhase(o options, r *results) ([]string, error) {
 }
 
 // settledRSSKiB asks the bridge child to collect garbage and return memory to the OS
-// (/bench/gc), waits 1 s and reads its VmRSS.
+// (/debug/gc), waits 1 s and reads its VmRSS.
 func (b *bridgeProc) settledRSSKiB() (int64, error) {
-	resp, err := http.Post("http://"+b.ctlAddr+"/bench/gc", "", nil)
+	resp, err := http.Post("http://"+b.ctlAddr+"/debug/gc", "", nil)
 	if err != nil {
 		return 0, err
 	}

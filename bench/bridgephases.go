@@ -26,9 +26,18 @@ type bridgeEnv struct {
 	setup  bridgeSetup
 }
 
-// startBridgeEnv starts a world and a bridge on the given database (dbURI "" = SQLite in dir); with
-// ircTags the fake IRC server offers message-tags and gives every line a msgid.
-func startBridgeEnv(dbType, dbURI string, ircTags bool) (*bridgeEnv, error) {
+// envOptions set up a bridgeEnv: the database (dbURI "" = SQLite in the env's directory), whether
+// the fake IRC server offers message-tags and gives every line a msgid, and the bridge's connect
+// throttle for the bench network (0: 1,000 connections a second).
+type envOptions struct {
+	dbType, dbURI string
+	ircTags       bool
+	connects      int
+}
+
+// startBridgeEnv starts a world and a bridge.
+func startBridgeEnv(o envOptions) (*bridgeEnv, error) {
+	dbType, dbURI := o.dbType, o.dbURI
 	dir, err := os.MkdirTemp("", "sealbridge-bench-")
 	if err != nil {
 		return nil, err
@@ -37,12 +46,12 @@ func startBridgeEnv(dbType, dbURI string, ircTags bool) (*bridgeEnv, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := bridgeSetup{dir: dir, asPort: asPort, asToken: randToken(), hsToken: randToken(), secret: randToken(), dbType: dbType, dbURI: dbURI}
+	s := bridgeSetup{dir: dir, asPort: asPort, asToken: randToken(), hsToken: randToken(), secret: randToken(), dbType: dbType, dbURI: dbURI, connects: o.connects}
 	if dbURI == "" {
 		s.dbType, s.dbURI = "sqlite3-fk-wal", "file:"+filepath.Join(dir, "sealbridge.db")+"?_txlock=immediate"
 	}
 	asURL := fmt.Sprintf("http://127.0.0.1:%d", asPort)
-	w, err := startWorld(s.asToken, s.hsToken, asURL, ircTags)
+	w, err := startWorld(s.asToken, s.hsToken, asURL, o.ircTags)
 	if err != nil {
 		return nil, err
 	}
@@ -121,7 +130,7 @@ func (e *bridgeEnv) waitRooms(wantRooms int, timeout time.Duration) error {
 // runMessagePhases measures rss_idle_mib, IRC->Matrix and Matrix->IRC throughput and CPU, and the
 // latency at 500 msg/s, on one bridge with SQLite.
 func runMessagePhases(o options, r *results) (notes []string, err error) {
-	env, err := startBridgeEnv("", "", false)
+	env, err := startBridgeEnv(envOptions{})
 	if err != nil {
 		return nil, err
 	}

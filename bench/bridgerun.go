@@ -14,6 +14,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/sealbridge/sealbridge/test/stack"
 )
 
 // worldProc is the running world child, seen from the parent.
@@ -136,18 +138,7 @@ func (b *bridgeProc) stop() {
 }
 
 // cpu is the bridge child's user+system CPU time so far (/proc/<pid>/stat).
-func (b *bridgeProc) cpu() (time.Duration, error) {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", b.cmd.Process.Pid))
-	if err != nil {
-		return 0, err
-	}
-	s := string(data)
-	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:]) // fields from 3 (state) on
-	ut, _ := strconv.ParseInt(f[11], 10, 64)                 // field 14
-	st, _ := strconv.ParseInt(f[12], 10, 64)                 // field 15
-	const hz = 100                                           // USER_HZ on Linux
-	return time.Duration(ut+st) * time.Second / hz, nil
-}
+func (b *bridgeProc) cpu() (time.Duration, error) { return stack.ProcessCPU(b.cmd.Process.Pid) }
 
 // rssKiB is the bridge child's VmRSS.
 func (b *bridgeProc) rssKiB() (int64, error) {

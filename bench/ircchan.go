@@ -30,6 +30,7 @@ type chanIRCd struct {
 	names  map[string]time.Time  // lower-cased channel -> when its 366 went out
 
 	joins     atomic.Int64 // 366 sent
+	welcomed  atomic.Int64 // 001 sent
 	lineID    atomic.Int64 // msgids
 	onPrivmsg func(from, target, text string, at time.Time)
 }
@@ -161,6 +162,7 @@ func (s *chanIRCd) welcome(c *ircConn) error {
 	s.mu.Lock()
 	s.conns[strings.ToLower(n)] = c
 	s.mu.Unlock()
+	s.welcomed.Add(1)
 	return nil
 }
 
@@ -236,11 +238,13 @@ func (s *chanIRCd) speak(ch, text string) (time.Time, error) {
 	return at, nil
 }
 
-// resetJoins forgets which channels were joined (before a bridge restart).
+// resetJoins forgets which channels were joined and how many connections registered (before a
+// bridge restart).
 func (s *chanIRCd) resetJoins() {
 	s.mu.Lock()
 	clear(s.joined)
 	clear(s.names)
 	s.mu.Unlock()
 	s.joins.Store(0)
+	s.welcomed.Store(0)
 }

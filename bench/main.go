@@ -55,6 +55,10 @@ type options struct {
 	startupLogins  int
 	skipShared     bool
 	sharedLines    int
+	skipScale      bool
+	scaleLogins    int
+	skipRealHS     bool
+	realHSLines    int
 	bridgeProfile  string
 
 	// Child roles.
@@ -90,6 +94,10 @@ func main() {
 	flag.IntVar(&o.startupLogins, "startup-logins", 10, "logins the startup portals are spread over")
 	flag.BoolVar(&o.skipShared, "skip-shared", false, "skip the shared_channel_us_per_line_k* phase")
 	flag.IntVar(&o.sharedLines, "shared-lines", 2000, "lines said into each shared channel")
+	flag.BoolVar(&o.skipScale, "skip-scale", false, "skip the logins_10k_* phase")
+	flag.IntVar(&o.scaleLogins, "scale-logins", 10000, "logins of the logins_10k_* phase")
+	flag.BoolVar(&o.skipRealHS, "skip-real-hs", false, "skip the real_hs_* phase (the test stack's Dendrite)")
+	flag.IntVar(&o.realHSLines, "real-hs-lines", 1000, "messages each way in the real_hs_* phase")
 	flag.StringVar(&o.bridgeProfile, "bridge-profile", "", "write CPU profiles of the bridge during the message and startup phases into this directory")
 	flag.StringVar(&o.role, "role", "", "internal: run as a child (ircd, logins, storm, world)")
 	flag.StringVar(&o.addr, "addr", "", "internal: fake IRC server address for a child")
@@ -182,6 +190,24 @@ func orchestrate(o options) error {
 			if err != nil {
 				notes = append(notes, "shared_channel_us_per_line_k* not measured: "+err.Error())
 				logf("bridge shared phase: %v", err)
+			}
+		}
+		if !o.skipScale {
+			logf("bridge: %d logins, each in 3 channels", o.scaleLogins)
+			n, err := runScalePhase(o, &r)
+			notes = append(notes, n...)
+			if err != nil {
+				notes = append(notes, "logins_10k_* not measured: "+err.Error())
+				logf("bridge scale phase: %v", err)
+			}
+		}
+		if !o.skipRealHS {
+			logf("bridge: against the test stack's Dendrite, InspIRCd and matrix-js-sdk")
+			n, err := runRealHSPhase(o, &r)
+			notes = append(notes, n...)
+			if err != nil {
+				notes = append(notes, "real_hs_* not measured: "+err.Error())
+				logf("bridge real homeserver phase: %v", err)
 			}
 		}
 		if !o.skipStartup {

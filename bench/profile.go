@@ -2,48 +2,20 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
-	"runtime/debug"
-	"runtime/pprof"
-	"sync"
 )
 
-// The bridge child's control endpoints, on a loopback port of its own: /bench/gc collects garbage and
-// returns freed memory to the OS (before an RSS reading), /bench/cpu/start?file= starts a CPU profile
-// into a file, /bench/cpu/stop ends it; net/http/pprof's handlers are there too.
-func serveBridgeControl(addr string) {
-	http.HandleFunc("/bench/gc", func(http.ResponseWriter, *http.Request) { debug.FreeOSMemory() })
-	var mu sync.Mutex
-	var f *os.File
-	http.HandleFunc("/bench/cpu/start", func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		defer mu.Unlock()
-		var err error
-		if f, err = os.Create(r.URL.Query().Get("file")); err == nil {
-			err = pprof.StartCPUProfile(f)
-		}
-		if err != nil {
-			http.Error(w, err.Error(), 500)
-		}
-	})
-	http.HandleFunc("/bench/cpu/stop", func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		defer mu.Unlock()
-		pprof.StopCPUProfile()
-		if f != nil {
-			_ = f.Close()
-			f = nil
-		}
-	})
-	go func() { _ = http.ListenAndServe(addr, nil) }()
-}
+// The bridge child serves internal/profiling on a loopback port of its own (its ctlAddr): the
+// harness collects garbage there before an RSS reading and takes CPU and heap profiles.
 
-// profile is a CPU profile of the bridge child during one phase (a no-op without -bridge-profile).
-type profile struct{ addr string }
+// profile is a CPU profile of a bridge during one phase (a no-op without -bridge-profile).
+type profile struct{ addr, path string }
 
+// startProfile starts a CPU profile of the bridge whose profiling endpoints are at addr; finish
+// writes it to dir/bridge-<name>.pprof.
 func startProfile(dir, addr, name string) profile {
 	if dir == "" || addr == "" {
 		return profile{}
@@ -53,7 +25,7 @@ func startProfile(dir, addr, name string) profile {
 		logf("profile %s: %v", name, err)
 		return profile{}
 	}
-	resp, err := http.Get(fmt.Sprintf("http://%s/bench/cpu/start?file=%s", addr, url.QueryEscape(path)))
+	resp, err := http.Get("http://" + addr + "/debug/cpu/start")
 	if err != nil {
 		logf("profile %s: %v", name, err)
 		return profile{}
@@ -64,14 +36,50 @@ func startProfile(dir, addr, name string) profile {
 		return profile{}
 	}
 	logf("profiling the bridge into %s", path)
-	return profile{addr: addr}
+	return profile{addr: addr, path: path}
 }
 
 func (p profile) finish() {
 	if p.addr == "" {
 		return
 	}
-	if resp, err := http.Get("http://" + p.addr + "/bench/cpu/stop"); err == nil {
-		_ = resp.Body.Close()
+	if err := fetchTo(p.path, "http://"+p.addr+"/debug/cpu/stop"); err != nil {
+		logf("profile %s: %v", p.path, err)
 	}
+}
+
+// saveHeap writes the bridge child's heap profile into dir (a no-op without -bridge-profile): the
+// profile, the same as text with runtime.MemStats, and the goroutines by stack.
+func saveHeap(dir, addr, name string) {
+	if dir == "" || addr == "" {
+		return
+	}
+	for file, query := range map[string]string{"heap.pprof": "heap", "heap.txt": "heap?debug=1", "goroutines.txt": "goroutine?debug=1"} {
+		path := filepath.Join(dir, "bridge-"+name+"."+file)
+		if err := fetchTo(path, "http://"+addr+"/debug/pprof/"+query); err != nil {
+			logf("heap profile %s: %v", name, err)
+			return
+		}
+	}
+	logf("heap profile of the bridge in %s", filepath.Join(dir, "bridge-"+name+".heap.*"))
+}
+
+func fetchTo(path, u string) error {
+	resp, err := http.Get(u)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s: %s", u, resp.Status)
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	_, err = io.Copy(f, resp.Body)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }

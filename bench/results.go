@@ -31,6 +31,13 @@ type results struct {
 	Startup10kPortalsSQLiteS   *float64 `json:"startup_10k_portals_sqlite_s"`
 	Startup10kPortalsPostgresS *float64 `json:"startup_10k_portals_postgres_s"`
 	StormPeakRSSGrowthPct      *float64 `json:"storm_peak_rss_growth_pct"`
+	// The whole bridge with 10,000 logins, each in 3 channels: its memory, and how long a restart
+	// takes to have them all connected and joined.
+	Logins10kRSSMiB   *float64 `json:"logins_10k_rss_mib"`
+	Logins10kConnectS *float64 `json:"logins_10k_connect_s"`
+	// The whole bridge's CPU per message against the test stack's real Dendrite.
+	RealHSIRCToMatrixUSPerMsg *float64 `json:"real_hs_irc_to_matrix_us_per_msg"`
+	RealHSMatrixToIRCUSPerMsg *float64 `json:"real_hs_matrix_to_irc_us_per_msg"`
 	// CPU per IRC line said into a channel that K logins of the bridge share (each reads it).
 	SharedUSPerLineK1   *float64 `json:"shared_channel_us_per_line_k1"`
 	SharedUSPerLineK10  *float64 `json:"shared_channel_us_per_line_k10"`
@@ -64,6 +71,10 @@ func (r results) rows() []row {
 		{"startup_10k_portals_sqlite_s", r.Startup10kPortalsSQLiteS, "s", "<= 10", ""},
 		{"startup_10k_portals_postgres_s", r.Startup10kPortalsPostgresS, "s", "<= 10", ""},
 		{"storm_peak_rss_growth_pct", r.StormPeakRSSGrowthPct, "%", "<= 20", "IRC engine alone, without bridgev2"},
+		{"logins_10k_rss_mib", r.Logins10kRSSMiB, "MiB", "<= 512", "whole bridge, every login in 3 channels"},
+		{"logins_10k_connect_s", r.Logins10kConnectS, "s", "<= 1.1 x throttle", "restart to all registered and joined, 100 connections/s"},
+		{"real_hs_irc_to_matrix_us_per_msg", r.RealHSIRCToMatrixUSPerMsg, "us CPU", "<= 1.5 x fake", "real Dendrite, 1,000-line burst"},
+		{"real_hs_matrix_to_irc_us_per_msg", r.RealHSMatrixToIRCUSPerMsg, "us CPU", "<= 1.5 x fake", "real Dendrite, 1,000 messages"},
 		{"shared_channel_us_per_line_k1", r.SharedUSPerLineK1, "us CPU", "", "one login in the channel"},
 		{"shared_channel_us_per_line_k10", r.SharedUSPerLineK10, "us CPU", "", "10 logins in the channel"},
 		{"shared_channel_us_per_line_k100", r.SharedUSPerLineK100, "us CPU", "< 1.2 x k1", "100 logins in the channel"},
@@ -79,7 +90,7 @@ func (r results) write(path string) error {
 }
 
 func printTable(w io.Writer, r results, notes []string) {
-	fmt.Fprintf(w, "\n%-31s %12s  %-10s %-12s %s\n", "figure", "value", "unit", "target", "scope")
+	fmt.Fprintf(w, "\n%-33s %12s  %-10s %-17s %s\n", "figure", "value", "unit", "target", "scope")
 	for _, x := range r.rows() {
 		v, scope := "-", x.scope
 		if x.value != nil {
@@ -87,7 +98,7 @@ func printTable(w io.Writer, r results, notes []string) {
 		} else {
 			scope = "not measured yet"
 		}
-		fmt.Fprintf(w, "%-31s %12s  %-10s %-12s %s\n", x.key, v, x.unit, x.target, scope)
+		fmt.Fprintf(w, "%-33s %12s  %-10s %-17s %s\n", x.key, v, x.unit, x.target, scope)
 	}
 	if len(notes) > 0 {
 		fmt.Fprintln(w)

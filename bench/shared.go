@@ -21,7 +21,7 @@ var sharedSizes = []int{1, 10, 100}
 // from the first line until every line has arrived at the homeserver and the bridge is idle again
 // (under 2 % of a core over a second), so work on the extra copies after delivery is counted too.
 func runSharedPhase(o options, r *results) ([]string, error) {
-	env, err := startBridgeEnv("", "", true)
+	env, err := startBridgeEnv(envOptions{ircTags: true})
 	if err != nil {
 		return nil, err
 	}

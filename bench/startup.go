@@ -56,7 +56,7 @@ func runStartupPhases(o options, r *results) []string {
 // its last-joined channel's portal (bridgev2 loads a portal before queueing its events, in the
 // login's order, so that message arrives only once all its portals are loaded).
 func startupOn(o options, dbType, dbURI string) (float64, string, error) {
-	env, err := startBridgeEnv(dbType, dbURI, false)
+	env, err := startBridgeEnv(envOptions{dbType: dbType, dbURI: dbURI})
 	if err != nil {
 		return 0, "", err
 	}

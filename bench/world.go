@@ -131,12 +131,12 @@ func runWorld(o options) error {
 	return srv.Serve(hsLn)
 }
 
-// handleForce makes the registered ?nick= join ?n= channels named #?prefix0..n-1, or the one
-// ?channel=.
+// handleForce makes the registered ?nick= join ?n= channels named #?prefix0..n-1, or the
+// ?channel= ones.
 func (w *world) handleForce(rw http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	if ch := q.Get("channel"); ch != "" {
-		replyJSON(rw, map[string]any{}, w.irc.force(q.Get("nick"), []string{ch}))
+	if chans := q["channel"]; len(chans) > 0 {
+		replyJSON(rw, map[string]any{}, w.irc.force(q.Get("nick"), chans))
 		return
 	}
 	var n int
@@ -159,12 +159,13 @@ type worldState struct {
 	LastReq int64 `json:"last_request_unix_nano"` // the bridge's last request of any kind
 	Privmsg int   `json:"privmsgs"`
 	Named   int   `json:"named"` // how many of the ?room= names have a room
+	Welcome int64 `json:"registered"`
 }
 
 func (w *world) handleState(rw http.ResponseWriter, r *http.Request) {
 	_, last := w.rec.count()
 	st := worldState{Rooms: w.hs.roomCount(), Joins: w.irc.joins.Load(), LastAt: last.UnixNano(),
-		LastReq: w.hs.lastReq.Load(), Privmsg: w.recv.count()}
+		LastReq: w.hs.lastReq.Load(), Privmsg: w.recv.count(), Welcome: w.irc.welcomed.Load()}
 	for _, name := range r.URL.Query()["room"] {
 		if w.hs.roomByName(name) != nil {
 			st.Named++

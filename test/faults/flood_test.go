@@ -71,7 +71,7 @@ func TestFlood(t *testing.T) {
 
 // connectionStayedUp checks that the bridge's IRC connection was never killed: no reconnect
 // counted, no disconnect logged, and the peer saw no QUIT from the bridge's nick.
-func connectionStayedUp(t *testing.T, w *world) {
+func connectionStayedUp(t testing.TB, w *world) {
 	t.Helper()
 	if v := reconnects(t, w.br.MetricsURL); v != 0 {
 		t.Errorf("sealbridge_irc_reconnects_total = %v, want 0", v)
@@ -95,7 +95,7 @@ func expired() context.Context {
 	return ctx
 }
 
-func reconnects(t *testing.T, url string) float64 {
+func reconnects(t testing.TB, url string) float64 {
 	resp, err := http.Get(url)
 	if err != nil {
 		t.Errorf("metrics: %v", err)

@@ -46,7 +46,7 @@ type options struct {
 // world is the whole stack with one Matrix user logged in to IRC through the bridge, in an
 // encrypted channel portal shared with an IRC peer.
 type world struct {
-	t        *testing.T
+	t        testing.TB
 	dir      string
 	ircd     *stack.IRC
 	ircProxy *proxy // what soju, the peer and (without soju) the bridge dial
@@ -65,14 +65,14 @@ type world struct {
 	peer     *peer
 }
 
-func must(t *testing.T, err error) {
+func must(t testing.TB, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
 	}
 }
 
-func newWorld(t *testing.T, ctx context.Context, name string, o options) *world {
+func newWorld(t testing.TB, ctx context.Context, name string, o options) *world {
 	w := &world{t: t, dir: os.Getenv("SEALBRIDGE_FAULTS_DIR"), channel: "#faults"}
 	if w.dir == "" {
 		w.dir = t.TempDir()
@@ -270,7 +270,7 @@ func portOf(addr string) int {
 	return port
 }
 
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	port, err := stack.FreePort()
 	must(t, err)
 	return port

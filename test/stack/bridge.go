@@ -345,3 +345,6 @@ func (b *Bridge) ProvisionLogin(ctx context.Context, configPath, userID, network
 
 // Pid is the bridge process's ID.
 func (b *Bridge) Pid() int { return b.proc.Process.Pid }
+
+// CPU is the CPU time the bridge process has used so far.
+func (b *Bridge) CPU() (time.Duration, error) { return ProcessCPU(b.Pid()) }

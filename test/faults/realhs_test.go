@@ -1,0 +1,146 @@
+//go:build e2e
+
+package faults
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sealbridge/sealbridge/bridge/irc"
+)
+
+// BenchmarkRealHomeserver is `make bench`'s real-homeserver phase (bench/realhs.go runs it): the
+// bridge's whole-process CPU per message against the test stack's Dendrite, InspIRCd and an E2EE
+// matrix-js-sdk client, where the rest of the bench has fakes. SEALBRIDGE_BENCH_LINES lines (1,000
+// by default) go each way: an IRC user says them into the channel at wire speed (a server that
+// throttles nobody, as TestBurst), then the Matrix user sends as many encrypted messages into the
+// portal (the bridge's flood control lifted: what is measured is the bridge, not its pacing). Each
+// direction's CPU is taken from its first message until all have arrived and the bridge is idle
+// again (under 2 % of a core over a second). It reports irc_to_matrix_us/msg and
+// matrix_to_irc_us/msg; -benchtime 1x, since one run takes minutes. With SEALBRIDGE_BENCH_PPROF set
+// to a directory the bridge serves pprof and each direction's CPU profile is written there.
+func BenchmarkRealHomeserver(b *testing.B) {
+	n := envInt("SEALBRIDGE_BENCH_LINES", 1000)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(n)*100*time.Millisecond+15*time.Minute)
+	defer cancel()
+	noThreshold := func(conf string) string { return strings.ReplaceAll(conf, `threshold="1000"`, `threshold="10000000"`) }
+	unthrottled := irc.FloodConfig{Burst: 1 << 30, LinesPerSecond: 1e9}
+	profDir := os.Getenv("SEALBRIDGE_BENCH_PPROF")
+	var pprofAddr string
+	if profDir != "" {
+		pprofAddr = fmt.Sprintf("127.0.0.1:%d", freePort(b))
+		b.Setenv("SEALBRIDGE_PPROF_LISTEN", pprofAddr) // the bridge process inherits it
+	}
+	w := newWorld(b, ctx, "realhs", options{ircConf: noThreshold, flood: unthrottled})
+	burster := newPeer(w.ircd.Addr(), "burster", w.channel, "", unthrottled)
+	must(b, burster.connect(ctx))
+	defer burster.close()
+	for range b.N {
+		must(b, waitBridgeIdle(ctx, w))
+		prof := startBridgeProfile(b, pprofAddr, profDir, "realhs_irc_to_matrix")
+		cpu0, err := w.br.CPU()
+		must(b, err)
+		for i := range n {
+			must(b, burster.client().Send("PRIVMSG", w.channel, fmt.Sprintf("rh:%d", i)))
+		}
+		must(b, w.waitFor(ctx, func() bool { return countIn(w, "rh:") >= n }))
+		must(b, waitBridgeIdle(ctx, w))
+		cpu1, err := w.br.CPU()
+		must(b, err)
+		prof()
+		b.ReportMetric(float64((cpu1-cpu0).Microseconds())/float64(n), "irc_to_matrix_us/msg")
+
+		prof = startBridgeProfile(b, pprofAddr, profDir, "realhs_matrix_to_irc")
+		for i := range n {
+			_, err := w.mx.Send(ctx, w.room, "m.text", fmt.Sprintf("hr:%d", i), "")
+			must(b, err)
+		}
+		must(b, w.peer.wait(ctx, "the Matrix messages on IRC", func() bool { return len(w.peer.received("hr:")) >= n }))
+		must(b, waitBridgeIdle(ctx, w))
+		cpu2, err := w.br.CPU()
+		must(b, err)
+		prof()
+		b.ReportMetric(float64((cpu2-cpu1).Microseconds())/float64(n), "matrix_to_irc_us/msg")
+	}
+}
+
+// startBridgeProfile starts a CPU profile of the bridge (a no-op without an address); the function
+// it returns writes it to dir/bridge-<name>.pprof.
+func startBridgeProfile(tb testing.TB, addr, dir, name string) func() {
+	if addr == "" {
+		return func() {}
+	}
+	get := func(path string) ([]byte, error) {
+		resp, err := http.Get("http://" + addr + path)
+		if err != nil {
+			return nil, err
+		}
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		if err == nil && resp.StatusCode != http.StatusOK {
+			err = fmt.Errorf("%s: %s", path, resp.Status)
+		}
+		return body, err
+	}
+	_, err := get("/debug/cpu/start")
+	must(tb, err)
+	return func() {
+		data, err := get("/debug/cpu/stop")
+		must(tb, err)
+		must(tb, os.MkdirAll(dir, 0o755))
+		must(tb, os.WriteFile(filepath.Join(dir, "bridge-"+name+".pprof"), data, 0o644))
+	}
+}
+
+// countIn counts the messages in the portal whose body starts with prefix.
+func countIn(w *world, prefix string) int {
+	k := 0
+	for _, e := range w.mx.Events() {
+		if e.RoomID == w.room && strings.HasPrefix(e.Body(), prefix) {
+			k++
+		}
+	}
+	return k
+}
+
+// waitFor polls cond until it holds or ctx ends.
+func (w *world) waitFor(ctx context.Context, cond func() bool) error {
+	for !cond() {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	return nil
+}
+
+// waitBridgeIdle waits until the bridge process used under 2 % of a core over a second.
+func waitBridgeIdle(ctx context.Context, w *world) error {
+	prev, err := w.br.CPU()
+	if err != nil {
+		return err
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Second):
+		}
+		now, err := w.br.CPU()
+		if err != nil {
+			return err
+		}
+		if now-prev < 20*time.Millisecond {
+			return nil
+		}
+		prev = now
+	}
+}
