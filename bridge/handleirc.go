@@ -135,7 +135,9 @@ func (cl *IRCClient) handleJoin(msg *ircmsg.Message, at time.Time) {
 	cl.withChannel(channel, func(ch *channelState) {
 		cl.addMember(ch, &member{Nick: nick})
 	})
-	cl.queueMembership(channel, nick, "", event.MembershipJoin, "", at)
+	if cl.bridgesChannelChange(channel, nick) {
+		cl.queueMembership(channel, nick, "", event.MembershipJoin, "", at)
+	}
 }
 
 func (cl *IRCClient) handleNames(channel, names string) {
@@ -167,7 +169,9 @@ func (cl *IRCClient) handleEndOfNames(channel string) {
 func (cl *IRCClient) handleLeave(nick, channel, by, reason string, at time.Time) {
 	folded := cl.fold(channel)
 	// Queued while the channel is still ours: the queue only takes events of channels we are in.
-	cl.queueMembership(channel, nick, by, event.MembershipLeave, reason, at)
+	if cl.bridgesChannelChange(channel, nick, by) {
+		cl.queueMembership(channel, nick, by, event.MembershipLeave, reason, at)
+	}
 	if cl.isMe(nick) {
 		cl.mu.Lock()
 		delete(cl.channels, folded)
@@ -188,7 +192,9 @@ func (cl *IRCClient) handleQuit(nick, reason string, at time.Time) {
 		return
 	}
 	for _, channel := range cl.channelsOf(nick, true) {
-		cl.queueMembership(channel, nick, "", event.MembershipLeave, reason, at)
+		if cl.bridgesChannelChange(channel, nick) {
+			cl.queueMembership(channel, nick, "", event.MembershipLeave, reason, at)
+		}
 	}
 }
 
@@ -235,6 +241,9 @@ func (cl *IRCClient) handleNick(oldNick, newNick string, at time.Time) {
 	}
 	reason := "changed nick to " + newNick
 	for _, channel := range channels {
+		if !cl.bridgesChannelChange(channel, oldNick, newNick) {
+			continue
+		}
 		cl.queueMembership(channel, oldNick, "", event.MembershipLeave, reason, at)
 		cl.queueMembership(channel, newNick, "", event.MembershipJoin, "was "+oldNick, at)
 	}
@@ -245,6 +254,9 @@ func (cl *IRCClient) handleTopic(nick, channel, topic string, at time.Time) {
 		cl.topicShown(channel)
 	}
 	cl.withChannel(channel, func(ch *channelState) { ch.Topic = topic })
+	if !cl.bridgesChannelChange(channel, nick) {
+		return
+	}
 	cl.queue(&simplevent.ChatInfoChange{
 		EventMeta: simplevent.EventMeta{
 			Type:       bridgev2.RemoteEventChatInfoChange,

@@ -51,7 +51,7 @@ func (cl *IRCClient) handleMode(msg *ircmsg.Message, at time.Time) {
 	if keyChanged {
 		cl.saveLogin()
 	}
-	if len(modes) == 0 {
+	if len(modes) == 0 || !cl.bridgesChannelChange(channel, by) {
 		return
 	}
 	members := make(bridgev2.ChatMemberMap, len(modes))

@@ -22,7 +22,7 @@ func (cl *IRCClient) handleTagMsg(msg *ircmsg.Message, at time.Time) {
 	}
 	nick := msg.Nick()
 	key, ok := cl.tagPortal(nick, msg.Params[0])
-	if !ok || (!cl.isMe(nick) && cl.ignores(nick)) {
+	if !ok || (!cl.isMe(nick) && cl.ignores(nick)) || !cl.bridgesTagsOf(nick, msg.Params[0]) {
 		return
 	}
 	if ok, typing := msg.GetTag("+typing"); ok && !cl.isMe(nick) {
@@ -60,7 +60,7 @@ func (cl *IRCClient) handleRedact(msg *ircmsg.Message, at time.Time) {
 	}
 	nick := msg.Nick()
 	key, ok := cl.tagPortal(nick, msg.Params[0])
-	if !ok {
+	if !ok || !cl.bridgesTagsOf(nick, msg.Params[0]) {
 		return
 	}
 	cl.queue(&simplevent.MessageRemove{
@@ -88,6 +88,13 @@ func (cl *IRCClient) tagPortal(nick, target string) (networkid.PortalKey, bool) 
 	default:
 		return cl.dmKey(nick), true
 	}
+}
+
+// bridgesTagsOf tells whether this login passes on a TAGMSG or REDACT from nick to target: always
+// in a private chat, in a channel only as its lead or for its own nick (bridgesChannelChange).
+func (cl *IRCClient) bridgesTagsOf(nick, target string) bool {
+	target = cl.stripStatusPrefix(target)
+	return !cl.ircConn.IsChannel(target) || cl.bridgesChannelChange(target, nick)
 }
 
 func (cl *IRCClient) msgIDFromTag(msgid string) networkid.MessageID {

@@ -24,13 +24,14 @@ import (
 // (PREFIX (ov)@+, CHANMODES beI,k,l,imnpst).
 func modeClient() *IRCClient {
 	cl := &IRCClient{
-		network:  &config.Network{ID: "net"},
-		ircConn:  irc.New(irc.Config{Nick: "me"}, nopHandler{}, zerolog.Nop()),
-		meta:     &sbdb.UserLoginMetadata{},
-		nicks:    map[string]string{},
-		channels: map[string]*channelState{},
-		remote:   newRemoteQueue(),
-		loginID:  "net:@me:example.org",
+		network:   &config.Network{ID: "net"},
+		ircConn:   irc.New(irc.Config{Nick: "me"}, nopHandler{}, zerolog.Nop()),
+		meta:      &sbdb.UserLoginMetadata{},
+		nicks:     map[string]string{},
+		channels:  map[string]*channelState{},
+		remote:    newRemoteQueue(),
+		loginID:   "net:@me:example.org",
+		connector: &IRCConnector{},
 	}
 	ch := newChannelState("#c")
 	for _, m := range []*member{{Nick: "alice"}, {Nick: "bob", Modes: "v"}, {Nick: "carol"}, {Nick: "me", Modes: "o"}} {

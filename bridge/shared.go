@@ -184,6 +184,19 @@ func (s *sharing) leads(cl *IRCClient, foldedChannel string) bool {
 	return ch.lead == cl
 }
 
+// bridgesChannelChange tells whether this login passes on a change in a channel: a member's join,
+// part, quit, nick or modes, the topic, typing, a reaction or a removal. Every login in a shared
+// channel sees the same change, so only the channel's lead queues it (as with lines without a
+// msgid); a change one of the actors made as this login's own nick is always this login's.
+func (cl *IRCClient) bridgesChannelChange(channel string, actors ...string) bool {
+	for _, a := range actors {
+		if a != "" && cl.isMe(a) {
+			return true
+		}
+	}
+	return cl.connector.shared.leads(cl, cl.fold(channel))
+}
+
 // take tells whether this is the first copy of a line (by its message ID in its portal) that a
 // login of the bridge has taken lately; later copies are dropped before anything costly.
 func (s *sharing) take(portal networkid.PortalID, id networkid.MessageID) bool {

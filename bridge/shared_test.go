@@ -3,7 +3,9 @@ package bridge
 import (
 	"fmt"
 	"testing"
+	"time"
 
+	"github.com/ergochat/irc-go/ircmsg"
 	"maunium.net/go/mautrix/bridgev2/networkid"
 
 	"github.com/sealbridge/sealbridge/config"
@@ -93,5 +95,40 @@ func TestSharedNicksFollowRenamesAndDisconnects(t *testing.T) {
 	s.connected(other, "alice")
 	if s.isOtherLogin(b, "alice") {
 		t.Error("a nick on another network counted")
+	}
+}
+
+// A change others make in a channel two logins share (joins, parts, quits, nicks, modes, topics)
+// is queued by the channel's lead only; once the lead has left, by the other login.
+func TestSharedChannelChangesAreQueuedByTheLead(t *testing.T) {
+	a, _ := newWireClient(t, wireOpts{})
+	b, _ := newWireClient(t, wireOpts{})
+	b.connector = a.connector
+	b.loginID = MakeUserLoginID("net", "@zed:example.org") // sorts after a's login
+	a.connector.trackClient(a, true)
+	a.connector.trackClient(b, true)
+	joinedChannel(a, "#shared", "carol")
+	joinedChannel(b, "#shared", "carol")
+	changes := func(cl *IRCClient) {
+		join, _ := ircmsg.ParseLine(":dave!d@h JOIN #shared")
+		cl.handleJoin(&join, time.Now())
+		cl.handleTopic("carol", "#shared", "new topic", time.Now())
+		mode, _ := ircmsg.ParseLine(":carol!c@h MODE #shared +o dave")
+		cl.handleMode(&mode, time.Now())
+		cl.handleNick("dave", "david", time.Now())
+		cl.handleLeave("david", "#shared", "carol", "out", time.Now())
+		cl.handleQuit("carol", "bye", time.Now())
+	}
+	changes(a)
+	changes(b)
+	if n, m := len(queued(a)), len(queued(b)); n != 7 || m != 0 {
+		t.Fatalf("queued by the lead and the other login: %d and %d, want 7 and 0 (a nick change is two)", n, m)
+	}
+	a.handleLeave(a.ircConn.Nick(), "#shared", "", "", time.Now())
+	queued(a)
+	joinedChannel(b, "#shared", "carol")
+	changes(b)
+	if m := len(queued(b)); m != 7 {
+		t.Errorf("once the lead has left, the other login queued %d changes, want 7", m)
 	}
 }
