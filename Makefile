@@ -5,7 +5,7 @@ VERSION   := $(shell git describe --tags --always 2>/dev/null || echo dev)
 COMMIT    := $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 LDFLAGS   := -s -w -X main.Tag=$(VERSION) -X main.Commit=$(COMMIT) -X 'main.BuildTime=$(shell date -u +%Y-%m-%dT%H:%M:%SZ)'
 FUZZTIME  ?= 8s
-PKGS      := ./bridge/... ./cmd/... ./config/... ./sbdb/...
+PKGS      := ./bridge/... ./cmd/... ./config/... ./sbdb/... ./internal/...
 
 .PHONY: all build release test check test-deps vet lint unit fuzz-short fuzz e2e faults demo bench example-config docker-verify clean
 

@@ -14,7 +14,7 @@ if [ ! -x "$bin/staticcheck" ] || [ ! -x "$bin/goimports" ] || [ test/lint/go.mo
 	(cd test/lint && "$GO" build -o bin/ honnef.co/go/tools/cmd/staticcheck golang.org/x/tools/cmd/goimports)
 fi
 status=0
-dirs=(bridge cmd config sbdb test bench)
+dirs=(bridge cmd config sbdb internal test bench)
 if out=$("$bin/goimports" -local github.com/sealbridge/sealbridge -l "${dirs[@]}") && [ -n "$out" ]; then
 	echo "lint: imports not grouped (run $bin/goimports -local github.com/sealbridge/sealbridge -w on them):"
 	echo "$out"
@@ -24,7 +24,7 @@ if grep -rn --include='*.go' -E '\.Msgf\(' "${dirs[@]}"; then
 	echo "lint: zerolog Msgf is not used here: write a fixed message and add the values as fields"
 	status=1
 fi
-"$bin/staticcheck" -tags "$TAGS" ./bridge/... ./cmd/... ./config/... ./sbdb/... || status=1
+"$bin/staticcheck" -tags "$TAGS" ./bridge/... ./cmd/... ./config/... ./sbdb/... ./internal/... || status=1
 "$bin/staticcheck" -tags "$TAGS,e2e" ./test/... || status=1
 "$bin/staticcheck" -tags "$TAGS" ./bench/ || status=1
 exit $status
