@@ -3,8 +3,6 @@ package main
 import (
 	"fmt"
 	"net/http"
-	"sync"
-	"sync/atomic"
 	"time"
 )
 
@@ -25,28 +23,9 @@ func runBridgeLoginsPhase(o options, r *results) ([]string, error) {
 		return nil, err
 	}
 	start := time.Now()
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	errs := make(chan error, 4)
-	for range 4 { // a few logins at a time, as several users would
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := next.Add(1) - 1
-				if i >= int64(o.logins) {
-					return
-				}
-				if err := b.login(fmt.Sprintf("@l%d:%s", i, benchDomain), fmt.Sprintf("l%d", i)); err != nil {
-					errs <- err
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	if err := <-errs; err != nil {
+	if err := forEach(o.logins, 4, func(i int) error {
+		return b.login(fmt.Sprintf("@l%d:%s", i, benchDomain), fmt.Sprintf("l%d", i))
+	}); err != nil {
 		return nil, err
 	}
 	took := time.Since(start)

@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"sync"
-	"sync/atomic"
 	"time"
 )
 
@@ -37,37 +35,17 @@ func runScalePhase(o options, r *results) ([]string, error) {
 		return nil, err
 	}
 	start := time.Now()
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	errs := make(chan error, 8)
-	for range 8 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= n {
-					return
-				}
-				nick := fmt.Sprintf("f%d", i)
-				if err := env.bridge.login(fmt.Sprintf("@f%d:%s", i, benchDomain), nick); err != nil {
-					errs <- err
-					return
-				}
-				q := url.Values{"nick": {nick}}
-				for j := range scaleChannelsPerLogin {
-					q.Add("channel", fmt.Sprintf("#f%d", (i*scaleChannelsPerLogin+j)%nchan))
-				}
-				if err := env.world.call(http.MethodPost, "force", q, nil); err != nil {
-					errs <- err
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	if err := <-errs; err != nil {
+	if err := forEach(n, 8, func(i int) error {
+		nick := fmt.Sprintf("f%d", i)
+		if err := env.bridge.login(fmt.Sprintf("@f%d:%s", i, benchDomain), nick); err != nil {
+			return err
+		}
+		q := url.Values{"nick": {nick}}
+		for j := range scaleChannelsPerLogin {
+			q.Add("channel", fmt.Sprintf("#f%d", (i*scaleChannelsPerLogin+j)%nchan))
+		}
+		return env.world.call(http.MethodPost, "force", q, nil)
+	}); err != nil {
 		return nil, err
 	}
 	if err := env.waitQuiet(5*time.Second, 60*time.Minute); err != nil {

@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"sync"
-	"sync/atomic"
 	"time"
 )
 
@@ -29,28 +27,9 @@ func runSharedPhase(o options, r *results) ([]string, error) {
 	b := env.bridge
 	maxK := sharedSizes[len(sharedSizes)-1]
 	start := time.Now()
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	errs := make(chan error, 4)
-	for range 4 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := next.Add(1) - 1
-				if i >= int64(maxK) {
-					return
-				}
-				if err := b.login(fmt.Sprintf("@k%d:%s", i, benchDomain), fmt.Sprintf("k%d", i)); err != nil {
-					errs <- err
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	if err := <-errs; err != nil {
+	if err := forEach(maxK, 4, func(i int) error {
+		return b.login(fmt.Sprintf("@k%d:%s", i, benchDomain), fmt.Sprintf("k%d", i))
+	}); err != nil {
 		return nil, err
 	}
 	for i := range maxK {

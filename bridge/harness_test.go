@@ -244,6 +244,18 @@ func joinedChannel(cl *IRCClient, channel string, members ...string) {
 	}
 }
 
+// twoLogins is two connected logins of one connector on network "net"; a's login ID sorts first.
+func twoLogins(t *testing.T) (a, b *IRCClient) {
+	t.Helper()
+	a, _ = newWireClient(t, wireOpts{})
+	b, _ = newWireClient(t, wireOpts{})
+	b.connector = a.connector
+	b.loginID = MakeUserLoginID("net", "@zed:example.org")
+	a.connector.trackClient(a, true)
+	a.connector.trackClient(b, true)
+	return a, b
+}
+
 // queued takes the events the IRC side queued for bridgev2.
 func queued(cl *IRCClient) []bridgev2.RemoteEvent {
 	cl.remote.mu.Lock()

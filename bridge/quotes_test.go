@@ -124,12 +124,7 @@ func TestExcerpt(t *testing.T) {
 // A channel two logins share, on a server without msgid: one of them bridges each line (the same
 // line from two connections would get two message IDs and show twice).
 func TestSharedChannelWithoutMsgIDBridgedOnce(t *testing.T) {
-	a, _ := newWireClient(t, wireOpts{})
-	b, _ := newWireClient(t, wireOpts{})
-	b.connector = a.connector
-	b.loginID = MakeUserLoginID("net", "@zed:example.org") // sorts after a's login
-	a.connector.trackClient(a, true)
-	a.connector.trackClient(b, true)
+	a, b := twoLogins(t)
 	for _, cl := range []*IRCClient{a, b} {
 		joinedChannel(cl, "#shared", "Bob")
 		incoming(t, cl, ":Bob!b@h PRIVMSG #shared :hello both")

@@ -101,12 +101,7 @@ func TestSharedNicksFollowRenamesAndDisconnects(t *testing.T) {
 // A change others make in a channel two logins share (joins, parts, quits, nicks, modes, topics)
 // is queued by the channel's lead only; once the lead has left, by the other login.
 func TestSharedChannelChangesAreQueuedByTheLead(t *testing.T) {
-	a, _ := newWireClient(t, wireOpts{})
-	b, _ := newWireClient(t, wireOpts{})
-	b.connector = a.connector
-	b.loginID = MakeUserLoginID("net", "@zed:example.org") // sorts after a's login
-	a.connector.trackClient(a, true)
-	a.connector.trackClient(b, true)
+	a, b := twoLogins(t)
 	joinedChannel(a, "#shared", "carol")
 	joinedChannel(b, "#shared", "carol")
 	changes := func(cl *IRCClient) {

@@ -22,9 +22,6 @@ func TestBurst(t *testing.T) {
 	n := envInt("SEALBRIDGE_BURST_LINES", 1000)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(n)*50*time.Millisecond+10*time.Minute)
 	defer cancel()
-	// No per-client throttle at all: the stack's classes without their flood threshold (1,000 commands),
-	// which would kill the sender (Excess Flood) before the bridge is tested.
-	noThreshold := func(conf string) string { return strings.ReplaceAll(conf, `threshold="1000"`, `threshold="10000000"`) }
 	w := newWorld(t, ctx, "burst", options{bridgeSendQ: "64K", ircConf: noThreshold})
 	burster := newPeer(w.ircd.Addr(), "burster", w.channel, "", irc.FloodConfig{Burst: 1 << 30, LinesPerSecond: 1e9})
 	must(t, burster.connect(ctx))
@@ -69,4 +66,11 @@ func TestBurst(t *testing.T) {
 		t.Errorf("the burst reached Matrix with %d lost, %d duplicated, %d reordered (lost: %s)", c.Lost, c.Duplicated, c.Reordered, missing(sent, col.Seqs, 20))
 	}
 	connectionStayedUp(t, w)
+}
+
+// noThreshold lifts the stack's per-client throttle: its connect classes without their flood
+// threshold (1,000 commands), which would kill a sender at wire speed (Excess Flood) before the
+// bridge is tested.
+func noThreshold(conf string) string {
+	return strings.ReplaceAll(conf, `threshold="1000"`, `threshold="10000000"`)
 }

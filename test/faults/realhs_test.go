@@ -33,7 +33,6 @@ func BenchmarkRealHomeserver(b *testing.B) {
 	n := envInt("SEALBRIDGE_BENCH_LINES", 1000)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(n)*100*time.Millisecond+15*time.Minute)
 	defer cancel()
-	noThreshold := func(conf string) string { return strings.ReplaceAll(conf, `threshold="1000"`, `threshold="10000000"`) }
 	unthrottled := irc.FloodConfig{Burst: 1 << 30, LinesPerSecond: 1e9}
 	profDir := os.Getenv("SEALBRIDGE_BENCH_PPROF")
 	var pprofAddr string
