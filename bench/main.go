@@ -98,7 +98,7 @@ func main() {
 	flag.IntVar(&o.scaleLogins, "scale-logins", 10000, "logins of the logins_10k_* phase")
 	flag.BoolVar(&o.skipRealHS, "skip-real-hs", false, "skip the real_hs_* phase (the test stack's Dendrite)")
 	flag.IntVar(&o.realHSLines, "real-hs-lines", 1000, "messages each way in the real_hs_* phase")
-	flag.StringVar(&o.bridgeProfile, "bridge-profile", "", "write CPU profiles of the bridge during the message and startup phases into this directory")
+	flag.StringVar(&o.bridgeProfile, "bridge-profile", "", "write CPU profiles of the bridge during each bridge phase (and its heap after the logins_10k_* restart) into this directory")
 	flag.StringVar(&o.role, "role", "", "internal: run as a child (ircd, logins, storm, world)")
 	flag.StringVar(&o.addr, "addr", "", "internal: fake IRC server address for a child")
 	flag.IntVar(&o.ircdPID, "ircd-pid", 0, "internal: fake IRC server pid (storm child)")
@@ -165,49 +165,30 @@ func orchestrate(o options) error {
 	}
 
 	if !o.skipBridge {
-		if !o.skipMessages {
-			logf("bridge: message phases (fake homeserver, fake IRC server, the real bridge in a child)")
-			n, err := runMessagePhases(o, &r)
-			notes = append(notes, n...)
-			if err != nil {
-				notes = append(notes, "bridge message phases failed: "+err.Error())
-				logf("bridge message phases: %v", err)
-			}
+		// Each phase: a log line, its run, its notes; a failed phase says what it did not measure
+		// and the others go on.
+		phases := []struct {
+			skip        bool
+			what        string
+			run         func(options, *results) ([]string, error)
+			notMeasured string
+		}{
+			{o.skipMessages, "message phases (fake homeserver, fake IRC server, the real bridge in a child)", runMessagePhases, "the bridge message phases failed"},
+			{o.skipMessages, fmt.Sprintf("%d idle logins (whole bridge)", o.logins), runBridgeLoginsPhase, "rss_per_login_kib (whole bridge) not measured"},
+			{o.skipShared, "shared channels (1, 10 and 100 logins in one channel)", runSharedPhase, "shared_channel_us_per_line_k* not measured"},
+			{o.skipScale, fmt.Sprintf("%d logins, each in 3 channels", o.scaleLogins), runScalePhase, "logins_10k_* not measured"},
+			{o.skipRealHS, "against the test stack's Dendrite, InspIRCd and matrix-js-sdk", runRealHSPhase, "real_hs_* not measured"},
 		}
-		if !o.skipMessages {
-			logf("bridge: %d idle logins (whole bridge)", o.logins)
-			n, err := runBridgeLoginsPhase(o, &r)
-			notes = append(notes, n...)
-			if err != nil {
-				notes = append(notes, "rss_per_login_kib (whole bridge) not measured: "+err.Error())
-				logf("bridge logins phase: %v", err)
+		for _, ph := range phases {
+			if ph.skip {
+				continue
 			}
-		}
-		if !o.skipShared {
-			logf("bridge: shared channels (1, 10 and 100 logins in one channel)")
-			n, err := runSharedPhase(o, &r)
+			logf("bridge: %s", ph.what)
+			n, err := ph.run(o, &r)
 			notes = append(notes, n...)
 			if err != nil {
-				notes = append(notes, "shared_channel_us_per_line_k* not measured: "+err.Error())
-				logf("bridge shared phase: %v", err)
-			}
-		}
-		if !o.skipScale {
-			logf("bridge: %d logins, each in 3 channels", o.scaleLogins)
-			n, err := runScalePhase(o, &r)
-			notes = append(notes, n...)
-			if err != nil {
-				notes = append(notes, "logins_10k_* not measured: "+err.Error())
-				logf("bridge scale phase: %v", err)
-			}
-		}
-		if !o.skipRealHS {
-			logf("bridge: against the test stack's Dendrite, InspIRCd and matrix-js-sdk")
-			n, err := runRealHSPhase(o, &r)
-			notes = append(notes, n...)
-			if err != nil {
-				notes = append(notes, "real_hs_* not measured: "+err.Error())
-				logf("bridge real homeserver phase: %v", err)
+				notes = append(notes, ph.notMeasured+": "+err.Error())
+				logf("bridge: %s: %v", ph.notMeasured, err)
 			}
 		}
 		if !o.skipStartup {
