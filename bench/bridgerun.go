@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -12,10 +13,10 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/sealbridge/sealbridge/test/stack"
 )
@@ -207,30 +208,15 @@ func tail(path string) string {
 }
 
 // forEach runs fn(0) .. fn(n-1) on workers goroutines at a time, as several users would act at once,
-// and returns the first error (the workers stop taking new indexes after one).
+// and returns the first error (no new index is started after one).
 func forEach(n, workers int, fn func(i int) error) error {
-	var next atomic.Int64
-	var failed atomic.Bool
-	var wg sync.WaitGroup
-	errs := make(chan error, workers)
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for !failed.Load() {
-				i := int(next.Add(1) - 1)
-				if i >= n {
-					return
-				}
-				if err := fn(i); err != nil {
-					failed.Store(true)
-					errs <- err
-					return
-				}
-			}
-		}()
+	g, ctx := errgroup.WithContext(context.Background())
+	g.SetLimit(workers)
+	for i := range n {
+		if ctx.Err() != nil {
+			break
+		}
+		g.Go(func() error { return fn(i) })
 	}
-	wg.Wait()
-	close(errs)
-	return <-errs
+	return g.Wait()
 }

@@ -6,13 +6,18 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+
+	"github.com/sealbridge/sealbridge/internal/profiling"
 )
 
 // The bridge child serves internal/profiling on a loopback port of its own (its ctlAddr): the
 // harness collects garbage there before an RSS reading and takes CPU and heap profiles.
 
 // profile is a CPU profile of a bridge during one phase (a no-op without -bridge-profile).
-type profile struct{ addr, path string }
+type profile struct {
+	stop func() ([]byte, error)
+	path string
+}
 
 // startProfile starts a CPU profile of the bridge whose profiling endpoints are at addr; finish
 // writes it to dir/bridge-<name>.pprof.
@@ -25,25 +30,24 @@ func startProfile(dir, addr, name string) profile {
 		logf("profile %s: %v", name, err)
 		return profile{}
 	}
-	resp, err := http.Get("http://" + addr + "/debug/cpu/start")
+	stop, err := profiling.StartCPU(addr)
 	if err != nil {
 		logf("profile %s: %v", name, err)
 		return profile{}
 	}
-	_ = resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		logf("profile %s: the bridge answered %s", name, resp.Status)
-		return profile{}
-	}
 	logf("profiling the bridge into %s", path)
-	return profile{addr: addr, path: path}
+	return profile{stop: stop, path: path}
 }
 
 func (p profile) finish() {
-	if p.addr == "" {
+	if p.stop == nil {
 		return
 	}
-	if err := fetchTo(p.path, "http://"+p.addr+"/debug/cpu/stop"); err != nil {
+	data, err := p.stop()
+	if err == nil {
+		err = os.WriteFile(p.path, data, 0o644)
+	}
+	if err != nil {
 		logf("profile %s: %v", p.path, err)
 	}
 }

@@ -1,10 +1,13 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"net/url"
 	"time"
+
+	"github.com/sealbridge/sealbridge/test/stack"
 )
 
 // sharedSizes are the K of shared_channel_us_per_line_k*: how many logins sit in one channel.
@@ -129,23 +132,10 @@ func (e *bridgeEnv) waitQuiet(quiet, timeout time.Duration) error {
 
 // waitIdle waits until the bridge child used under 2 % of a core over a second.
 func (b *bridgeProc) waitIdle(timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	prev, err := b.cpu()
-	if err != nil {
-		return err
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if err := stack.WaitProcessIdle(ctx, b.cmd.Process.Pid); err != nil {
+		return fmt.Errorf("the bridge was not idle within %s: %w", timeout, err)
 	}
-	for {
-		time.Sleep(time.Second)
-		now, err := b.cpu()
-		if err != nil {
-			return err
-		}
-		if now-prev < 20*time.Millisecond {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("the bridge was still busy after %s", timeout)
-		}
-		prev = now
-	}
+	return nil
 }

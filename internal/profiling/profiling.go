@@ -8,6 +8,7 @@ package profiling
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/pprof"
@@ -81,4 +82,26 @@ func (c *cpuProfile) stop(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "application/octet-stream")
 	_, _ = w.Write(c.buf.Bytes())
 	c.buf = nil
+}
+
+// StartCPU starts a CPU profile of the process that serves these endpoints at addr (host:port);
+// the function it returns stops the profile and returns it.
+func StartCPU(addr string) (stop func() ([]byte, error), err error) {
+	if _, err := get(addr, "/debug/cpu/start"); err != nil {
+		return nil, err
+	}
+	return func() ([]byte, error) { return get(addr, "/debug/cpu/stop") }, nil
+}
+
+func get(addr, path string) ([]byte, error) {
+	resp, err := http.Get("http://" + addr + path)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err == nil && resp.StatusCode != http.StatusOK {
+		err = fmt.Errorf("%s: %s", path, resp.Status)
+	}
+	return body, err
 }

@@ -5,17 +5,17 @@ package faults
 import (
 	"context"
 	"fmt"
-	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/sealbridge/sealbridge/bridge/irc"
+	"github.com/sealbridge/sealbridge/internal/profiling"
+	"github.com/sealbridge/sealbridge/test/stack"
 )
 
 // BenchmarkRealHomeserver is `make bench`'s real-homeserver phase (bench/realhs.go runs it): the
@@ -45,7 +45,7 @@ func BenchmarkRealHomeserver(b *testing.B) {
 	must(b, burster.connect(ctx))
 	defer burster.close()
 	for range b.N {
-		must(b, waitBridgeIdle(ctx, w))
+		must(b, stack.WaitProcessIdle(ctx, w.br.Pid()))
 		prof := startBridgeProfile(b, pprofAddr, profDir, "realhs_irc_to_matrix")
 		cpu0, err := w.br.CPU()
 		must(b, err)
@@ -61,7 +61,7 @@ func BenchmarkRealHomeserver(b *testing.B) {
 			k, err := w.hs.CountEventsSince(w.room, ghost, "m.room.encrypted", since.UnixMilli())
 			return err == nil && k >= n
 		}))
-		must(b, waitBridgeIdle(ctx, w))
+		must(b, stack.WaitProcessIdle(ctx, w.br.Pid()))
 		cpu1, err := w.br.CPU()
 		must(b, err)
 		prof()
@@ -70,7 +70,7 @@ func BenchmarkRealHomeserver(b *testing.B) {
 		prof = startBridgeProfile(b, pprofAddr, profDir, "realhs_matrix_to_irc")
 		must(b, sendConcurrently(ctx, w, n, "hr:"))
 		must(b, w.peer.wait(ctx, "the Matrix messages on IRC", func() bool { return len(w.peer.gotFrom["hr:"]) >= n })) // under the peer's lock
-		must(b, waitBridgeIdle(ctx, w))
+		must(b, stack.WaitProcessIdle(ctx, w.br.Pid()))
 		cpu2, err := w.br.CPU()
 		must(b, err)
 		prof()
@@ -84,22 +84,10 @@ func startBridgeProfile(tb testing.TB, addr, dir, name string) func() {
 	if addr == "" {
 		return func() {}
 	}
-	get := func(path string) ([]byte, error) {
-		resp, err := http.Get("http://" + addr + path)
-		if err != nil {
-			return nil, err
-		}
-		defer resp.Body.Close()
-		body, err := io.ReadAll(resp.Body)
-		if err == nil && resp.StatusCode != http.StatusOK {
-			err = fmt.Errorf("%s: %s", path, resp.Status)
-		}
-		return body, err
-	}
-	_, err := get("/debug/cpu/start")
+	stop, err := profiling.StartCPU(addr)
 	must(tb, err)
 	return func() {
-		data, err := get("/debug/cpu/stop")
+		data, err := stop()
 		must(tb, err)
 		must(tb, os.MkdirAll(dir, 0o755))
 		must(tb, os.WriteFile(filepath.Join(dir, "bridge-"+name+".pprof"), data, 0o644))
@@ -110,28 +98,15 @@ func startBridgeProfile(tb testing.TB, addr, dir, name string) func() {
 // takes about a second: encryption, the homeserver's answer, the client's own sync), so that the
 // bridge, not the client, sets the pace.
 func sendConcurrently(ctx context.Context, w *world, n int, prefix string) error {
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	errs := make(chan error, 16)
-	for range 16 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := next.Add(1) - 1
-				if i >= int64(n) {
-					return
-				}
-				if _, err := w.mx.Send(ctx, w.room, "m.text", fmt.Sprintf("%s%d", prefix, i), ""); err != nil {
-					errs <- err
-					return
-				}
-			}
-		}()
+	g, ctx := errgroup.WithContext(ctx)
+	g.SetLimit(16)
+	for i := range n {
+		g.Go(func() error {
+			_, err := w.mx.Send(ctx, w.room, "m.text", fmt.Sprintf("%s%d", prefix, i), "")
+			return err
+		})
 	}
-	wg.Wait()
-	close(errs)
-	return <-errs
+	return g.Wait()
 }
 
 // senderOf is the sender of a message in the portal whose body starts with prefix, or "".
@@ -154,27 +129,4 @@ func (w *world) waitFor(ctx context.Context, cond func() bool) error {
 		}
 	}
 	return nil
-}
-
-// waitBridgeIdle waits until the bridge process used under 2 % of a core over a second.
-func waitBridgeIdle(ctx context.Context, w *world) error {
-	prev, err := w.br.CPU()
-	if err != nil {
-		return err
-	}
-	for {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(time.Second):
-		}
-		now, err := w.br.CPU()
-		if err != nil {
-			return err
-		}
-		if now-prev < 20*time.Millisecond {
-			return nil
-		}
-		prev = now
-	}
 }

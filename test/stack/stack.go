@@ -297,3 +297,27 @@ func ProcessCPU(pid int) (time.Duration, error) {
 	const hz = 100 // USER_HZ on Linux
 	return time.Duration(ut+st) * time.Second / hz, nil
 }
+
+// WaitProcessIdle waits until a process used under 2 % of a core over a second (its work after a
+// burst is done), or ctx ends.
+func WaitProcessIdle(ctx context.Context, pid int) error {
+	prev, err := ProcessCPU(pid)
+	if err != nil {
+		return err
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Second):
+		}
+		now, err := ProcessCPU(pid)
+		if err != nil {
+			return err
+		}
+		if now-prev < 20*time.Millisecond {
+			return nil
+		}
+		prev = now
+	}
+}
