@@ -32,7 +32,7 @@ func (cl *IRCClient) queue(evt bridgev2.RemoteEvent) {
 	if !cl.admit(evt) {
 		return
 	}
-	cl.remote.push(evt)
+	cl.remote.Push(evt)
 }
 
 // admit tells whether evt may reach its portal; see the top of this file.

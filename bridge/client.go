@@ -19,6 +19,7 @@ import (
 	"maunium.net/go/mautrix/id"
 
 	"github.com/sealbridge/sealbridge/bridge/irc"
+	"github.com/sealbridge/sealbridge/bridge/spool"
 	"github.com/sealbridge/sealbridge/config"
 	"github.com/sealbridge/sealbridge/sbdb"
 )
@@ -40,7 +41,7 @@ type IRCClient struct {
 	// started is set by the first Connect: before it, at startup, bridgev2 has loaded the login
 	// but not yet started it, and a Matrix event handled early waits for it (waitReady).
 	started bool
-	remote  *remoteQueue // IRC reader -> bridgev2, see remotequeue.go
+	remote  *spool.Queue // IRC reader -> bridgev2
 	// stopRemote ends the remote queue's goroutine (remoteCtx) when the login is logged out;
 	// later are the messages waiting for another try (outbox.go).
 	stopRemote context.CancelFunc
@@ -169,7 +170,7 @@ func newClient(c *IRCConnector, loginID networkid.UserLoginID, network *config.N
 		channels:   make(map[string]*channelState),
 		nicks:      make(map[string]string),
 		echoes:     make(map[string][]string),
-		remote:     newRemoteQueue(),
+		remote:     spool.NewQueue(),
 		historySem: make(chan struct{}, historyLookups),
 	}
 	if c.Bridge != nil {
@@ -238,7 +239,7 @@ func (cl *IRCClient) attach(login *bridgev2.UserLogin) {
 	cl.resumeSpool(ctx)
 	cl.loadDMPeers(ctx)
 	cl.loadRequests(ctx)
-	go cl.remote.run(ctx, func(evt bridgev2.RemoteEvent) { login.QueueRemoteEvent(evt) })
+	go cl.remote.Run(ctx, func(evt bridgev2.RemoteEvent) { login.QueueRemoteEvent(evt) })
 	cl.connector.register(cl)
 	if n := cl.connector.takeUndelivered(string(cl.loginID)); n > 0 {
 		go cl.tellUndelivered(n)

@@ -19,6 +19,7 @@ import (
 
 	"github.com/sealbridge/sealbridge/bridge/irc"
 	"github.com/sealbridge/sealbridge/bridge/metrics"
+	"github.com/sealbridge/sealbridge/bridge/spool"
 	"github.com/sealbridge/sealbridge/config"
 	"github.com/sealbridge/sealbridge/sbdb"
 )
@@ -48,10 +49,10 @@ type IRCConnector struct {
 	// shared indexes the connected logins by nick and channel (shared.go).
 	shared sharing
 
-	// spool keeps what is not delivered yet across a crash (spool.go); inbox is its Matrix side;
+	// spool keeps what is not delivered yet across a crash (package spool); inbox is its Matrix side;
 	// undelivered are the given-up messages not told yet (undelivered.go).
-	spool       *spool
-	inbox       *matrixInbox
+	spool       *spool.Spool
+	inbox       *spool.Inbox
 	undelivered undeliveredNotices
 	// idents are the open connections the identd answers for (identd.go).
 	idents idents
@@ -88,13 +89,13 @@ func NewConnector() *IRCConnector {
 func (c *IRCConnector) Init(br *bridgev2.Bridge) {
 	c.Bridge = br
 	registerCommands(br, c)
-	c.spool = newSpool(br)
-	if c.spool != nil {
-		c.spool.tell = c.tellUndelivered
-		c.spool.unopenable = c.Metrics.SpoolUnopenable
+	if br.DB != nil {
+		c.spool = spool.New(br.DB.Database, br.Log.With().Str("component", "spool").Logger())
+		c.spool.Tell = c.tellUndelivered
+		c.spool.Unopenable = c.Metrics.SpoolUnopenable
 	}
 	if mc, ok := br.Matrix.(*matrix.Connector); ok {
-		c.inbox = newMatrixInbox(br, c.spool, mc.AS, mc.EventProcessor)
+		c.inbox = spool.NewInbox(br, c.spool, mc.AS, mc.EventProcessor)
 	}
 }
 
@@ -124,10 +125,10 @@ func (c *IRCConnector) Start(ctx context.Context) error {
 	mac := hmac.New(sha256.New, key)
 	mac.Write([]byte("sealbridge message ID key"))
 	c.idKey = mac.Sum(nil)
-	if err = c.spool.start(c.Bridge.BackgroundCtx, c.sealer); err != nil {
+	if err = c.spool.Start(c.Bridge.BackgroundCtx, c.sealer); err != nil {
 		return fmt.Errorf("failed to start the delivery spool: %w", err)
 	}
-	c.inbox.start(c.Bridge.BackgroundCtx)
+	c.inbox.Start(c.Bridge.BackgroundCtx)
 	go c.pruneMedia(c.Bridge.BackgroundCtx)
 	if c.Config.Identd.Enabled {
 		ln, err := net.Listen("tcp", c.Config.Identd.Listen)
@@ -151,7 +152,7 @@ func (c *IRCConnector) Start(ctx context.Context) error {
 // closes the database: the spool's last writes (deliveries marked, messages stored) finish first,
 // so that a clean restart delivers nothing twice.
 func (c *IRCConnector) Stop() {
-	c.spool.wait()
+	c.spool.Wait()
 }
 
 func (c *IRCConnector) GetName() bridgev2.BridgeName {

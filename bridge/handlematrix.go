@@ -34,7 +34,7 @@ func (cl *IRCClient) HandleMatrixMessage(ctx context.Context, msg *bridgev2.Matr
 		cl.connector.Metrics.Undeliverable(metrics.MatrixToIRC, reason)
 		cl.noticeFailure(ctx, msg.Portal, err)
 		// The sender was told; sending it again after a restart would surprise them.
-		cl.connector.inbox.doneEvent(msg.Event)
+		cl.connector.inbox.DoneEvent(msg.Event)
 	}
 	return resp, err
 }
@@ -141,7 +141,7 @@ func (cl *IRCClient) sendToIRC(ctx context.Context, msg *bridgev2.MatrixMessage)
 	if msg.Event.ID != "" {
 		// The event leaves the crash inbox once its last line is on the socket.
 		evtID := msg.Event.ID
-		out.opts.Written = func() { cl.connector.inbox.done(evtID) }
+		out.opts.Written = func() { cl.connector.inbox.Done(evtID) }
 	}
 	if err = cl.sendOutgoing(out, chunks); err != nil {
 		return nil, err

@@ -78,7 +78,7 @@ func (cl *IRCClient) HandleMatrixTyping(ctx context.Context, msg *bridgev2.Matri
 func (cl *IRCClient) PreHandleMatrixReaction(ctx context.Context, msg *bridgev2.MatrixReaction) (bridgev2.MatrixReactionPreResponse, error) {
 	key := format.OneLine(msg.Content.RelatesTo.Key, maxReactionBytes)
 	if key == "" {
-		cl.connector.inbox.doneEvent(msg.Event)
+		cl.connector.inbox.DoneEvent(msg.Event)
 		return bridgev2.MatrixReactionPreResponse{}, failure("empty reaction")
 	}
 	return bridgev2.MatrixReactionPreResponse{SenderID: cl.ownUserID(), EmojiID: networkid.EmojiID(key), Emoji: key}, nil
@@ -88,7 +88,7 @@ func (cl *IRCClient) PreHandleMatrixReaction(ctx context.Context, msg *bridgev2.
 // message (https://ircv3.net/specs/client-tags/react). Without client tags, or for a message IRC
 // has no ID for, the sender sees the reaction fail: a text fallback would be noise in the channel.
 func (cl *IRCClient) HandleMatrixReaction(ctx context.Context, msg *bridgev2.MatrixReaction) (*database.Reaction, error) {
-	defer cl.connector.inbox.doneEvent(msg.Event)
+	defer cl.connector.inbox.DoneEvent(msg.Event)
 	target, msgid, err := cl.tagTarget(msg.Portal, msg.TargetMessage)
 	if err != nil {
 		return nil, err
@@ -105,14 +105,14 @@ func (cl *IRCClient) HandleMatrixReaction(ctx context.Context, msg *bridgev2.Mat
 
 // HandleMatrixReactionRemove cannot undo anything: IRC has no unreact.
 func (cl *IRCClient) HandleMatrixReactionRemove(ctx context.Context, msg *bridgev2.MatrixReactionRemove) error {
-	defer cl.connector.inbox.doneEvent(msg.Event)
+	defer cl.connector.inbox.DoneEvent(msg.Event)
 	return errNoUnreact
 }
 
 // HandleMatrixMessageRemove deletes a message on IRC with REDACT where the server offers
 // draft/message-redaction (https://ircv3.net/specs/extensions/message-redaction).
 func (cl *IRCClient) HandleMatrixMessageRemove(ctx context.Context, msg *bridgev2.MatrixMessageRemove) error {
-	defer cl.connector.inbox.doneEvent(msg.Event)
+	defer cl.connector.inbox.DoneEvent(msg.Event)
 	target, msgid, err := cl.tagTarget(msg.Portal, msg.TargetMessage)
 	if err != nil {
 		return err
@@ -133,7 +133,7 @@ func (cl *IRCClient) HandleMatrixMessageRemove(ctx context.Context, msg *bridgev
 // HandleMatrixEdit sends the edited text again, marked as a correction the way IRC users write
 // them: "* new text" (edit_style: prefix). With edit_style: off the sender sees the edit fail.
 func (cl *IRCClient) HandleMatrixEdit(ctx context.Context, msg *bridgev2.MatrixEdit) error {
-	defer cl.connector.inbox.doneEvent(msg.Event)
+	defer cl.connector.inbox.DoneEvent(msg.Event)
 	if cl.connector.Config.EditStyle == config.EditOff {
 		return errEditsOff
 	}

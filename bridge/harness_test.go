@@ -20,6 +20,7 @@ import (
 	"maunium.net/go/mautrix/id"
 
 	"github.com/sealbridge/sealbridge/bridge/irc"
+	"github.com/sealbridge/sealbridge/bridge/spool"
 	"github.com/sealbridge/sealbridge/config"
 	"github.com/sealbridge/sealbridge/sbdb"
 )
@@ -111,7 +112,7 @@ func newWireClient(tb testing.TB, opts wireOpts) (*IRCClient, *wire) {
 		channels:  make(map[string]*channelState),
 		nicks:     make(map[string]string),
 		echoes:    make(map[string][]string),
-		remote:    newRemoteQueue(),
+		remote:    spool.NewQueue(),
 		attached:  true, // as after attach: lines are handled, not held for the login flow
 	}
 	flood := irc.FloodConfig{Burst: 1 << 30, LinesPerSecond: 1e9}
@@ -258,11 +259,7 @@ func twoLogins(t *testing.T) (a, b *IRCClient) {
 
 // queued takes the events the IRC side queued for bridgev2.
 func queued(cl *IRCClient) []bridgev2.RemoteEvent {
-	cl.remote.mu.Lock()
-	defer cl.remote.mu.Unlock()
-	out := cl.remote.items
-	cl.remote.items = nil
-	return out
+	return cl.remote.Drain()
 }
 
 // incoming parses a server line and hands it to the client's handler as the reader would, skipping

@@ -152,7 +152,7 @@ func TestRemoteQueueOverflowsToTheDatabase(t *testing.T) {
 	defer cancel()
 	release := make(chan struct{})
 	got := make(chan bridgev2.RemoteEvent, 10000)
-	go cl.remote.run(ctx, func(evt bridgev2.RemoteEvent) {
+	go cl.remote.Run(ctx, func(evt bridgev2.RemoteEvent) {
 		<-release
 		got <- evt
 	})
@@ -163,9 +163,7 @@ func TestRemoteQueueOverflowsToTheDatabase(t *testing.T) {
 			serverSays(t, cl, ":carol!c@h JOIN #c")
 		}
 	}
-	cl.remote.mu.Lock()
-	inMemory := len(cl.remote.items)
-	cl.remote.mu.Unlock()
+	inMemory := cl.remote.InMemory()
 	if inMemory > 50 {
 		t.Fatalf("%d events in memory, bound 50", inMemory)
 	}

@@ -16,6 +16,7 @@ import (
 	"maunium.net/go/mautrix/id"
 
 	"github.com/sealbridge/sealbridge/bridge/irc"
+	"github.com/sealbridge/sealbridge/bridge/spool"
 	"github.com/sealbridge/sealbridge/config"
 	"github.com/sealbridge/sealbridge/sbdb"
 )
@@ -29,7 +30,7 @@ func modeClient() *IRCClient {
 		meta:      &sbdb.UserLoginMetadata{},
 		nicks:     map[string]string{},
 		channels:  map[string]*channelState{},
-		remote:    newRemoteQueue(),
+		remote:    spool.NewQueue(),
 		loginID:   "net:@me:example.org",
 		connector: &IRCConnector{},
 	}
@@ -51,10 +52,10 @@ func TestAttackMultiModeLineGivesPowerToTheRightUser(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		cl.remote.items = nil
+		cl.remote.Drain()
 		cl.handleMode(&msg, time.Now())
 		got := map[string]int{}
-		for _, evt := range cl.remote.items {
+		for _, evt := range cl.remote.Drain() {
 			for _, m := range evt.(*simplevent.ChatInfoChange).ChatInfoChange.MemberChanges.MemberMap {
 				_, nick, _ := ParseUserID(m.Sender)
 				got[nick] = *m.PowerLevel

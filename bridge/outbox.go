@@ -2,18 +2,21 @@ package bridge
 
 import (
 	"context"
+	"encoding/json"
 	"sync"
 	"time"
 
 	"maunium.net/go/mautrix/bridgev2"
 	"maunium.net/go/mautrix/bridgev2/networkid"
 	"maunium.net/go/mautrix/bridgev2/simplevent"
+	"maunium.net/go/mautrix/event"
 
 	"github.com/sealbridge/sealbridge/bridge/metrics"
+	"github.com/sealbridge/sealbridge/bridge/spool"
 	"github.com/sealbridge/sealbridge/sbdb"
 )
 
-// The outbox is the IRC side of the spool (spool.go). An IRC message read from the socket is
+// The outbox is the IRC side of the spool (package spool). An IRC message read from the socket is
 // written to the database by the login's remote queue before bridgev2 sees it (one transaction per
 // batch), and deleted once bridgev2 has sent it to Matrix. After a kill -9 the messages still in the
 // spool are queued again when the login is loaded, ahead of anything new; bridgev2 drops those it
@@ -35,16 +38,16 @@ type spooledMessage struct {
 	Data    ircMessage          `json:"data"`
 }
 
-// outboxMessage is the remote event of a spooled message.
+// outboxMessage is the remote event of a spooled message; the Slot is its place in the spool,
+// kept by the login's remote queue.
 type outboxMessage struct {
 	*simplevent.Message[*ircMessage]
+	spool.Slot
 	spooled *spooledMessage
-	// seq is its order in the spool; stored is set once it is in the spool (or came from it),
-	// overflow once it waits there only (remotequeue.go). The remote queue's lock guards them.
-	seq      int64
-	stored   bool
-	overflow bool
 }
+
+// SpoolItem is what the spool stores of the message.
+func (m *outboxMessage) SpoolItem() (string, any) { return string(m.spooled.ID), m.spooled }
 
 // deliveryRetries bounds how often a message bridgev2 failed to send is handed to it again; the
 // first retry waits deliveryRetryDelay, each next one twice as long.
@@ -71,20 +74,20 @@ func (portalInternals) redeliver(ctx context.Context, portal *bridgev2.Portal, l
 var (
 	_ bridgev2.RemoteMessage     = (*outboxMessage)(nil)
 	_ bridgev2.RemotePostHandler = (*outboxMessage)(nil)
+	_ spool.Message              = (*outboxMessage)(nil)
 )
 
 // queueMessage hands an IRC message to the remote queue, which spools it before bridgev2 sees it.
 func (cl *IRCClient) queueMessage(m *spooledMessage) {
-	cl.queue(cl.outboxEvent(m, time.Now(), false))
+	cl.queue(cl.outboxEvent(m, time.Now()))
 }
 
 // outboxEvent makes the remote event of m; arrived (zero for a replay) feeds the latency metric.
-func (cl *IRCClient) outboxEvent(m *spooledMessage, arrived time.Time, stored bool) *outboxMessage {
+func (cl *IRCClient) outboxEvent(m *spooledMessage, arrived time.Time) *outboxMessage {
 	data := m.Data
 	var evt *outboxMessage
 	evt = &outboxMessage{
 		spooled: m,
-		stored:  stored,
 		Message: &simplevent.Message[*ircMessage]{
 			EventMeta: simplevent.EventMeta{
 				Type:         bridgev2.RemoteEventMessage,
@@ -103,7 +106,7 @@ func (cl *IRCClient) outboxEvent(m *spooledMessage, arrived time.Time, stored bo
 					if !arrived.IsZero() {
 						cl.connector.Metrics.Observe(metrics.IRCToMatrix, cl.metricsNetwork(), arrived)
 					}
-					cl.connector.spool.done(sbdb.SpoolIRC, string(m.ID))
+					cl.connector.spool.Done(sbdb.SpoolIRC, string(m.ID))
 				},
 			},
 			Data:               &data,
@@ -172,7 +175,7 @@ type laterRetries struct {
 
 // retryLater schedules a message that failed all its retries for another try.
 func (cl *IRCClient) retryLater(m *outboxMessage) {
-	if time.Since(m.spooled.At) > spoolMaxAge {
+	if time.Since(m.spooled.At) > spool.MaxAge {
 		return // the spool gives up on it and tells the user
 	}
 	lr := &cl.later
@@ -209,38 +212,68 @@ func (cl *IRCClient) retryLaterLoop(ctx context.Context) {
 		}
 		lr.mu.Unlock()
 		cl.log.Info().Int("messages", len(batch)).Msg("Handing IRC messages that did not reach Matrix to bridgev2 again")
-		cl.remote.pushRetry(batch)
+		msgs := make([]spool.Message, len(batch))
+		for i, m := range batch {
+			msgs[i] = m
+		}
+		cl.remote.PushRetry(msgs)
 		delay = min(delay*2, retryLaterMax)
 	}
 }
 
 // resumeSpool makes the remote queue deliver, before anything this run reads, the messages an
-// earlier run read from IRC but had not sent to Matrix. They stay in the database and are read
-// back in order a page at a time (remotequeue.go); each start that hands them over counts an
-// attempt (spool.go gives up on an item after a few, telling the user).
+// earlier run read from IRC but had not sent to Matrix (spool.Queue.Resume).
 func (cl *IRCClient) resumeSpool(ctx context.Context) {
-	sp := cl.connector.spool
-	if sp == nil {
-		return
-	}
-	select {
-	case <-sp.ready:
-	case <-ctx.Done():
-		return
-	case <-time.After(inboxReadyWait):
-		cl.log.Error().Msg("The spool table is not ready; undelivered IRC messages of an earlier run stay spooled")
-		return
-	}
-	seq, n, err := sp.store.Last(ctx, sbdb.SpoolIRC, string(cl.loginID))
-	if err == nil && n > 0 {
-		err = sp.store.CountAttempt(ctx, sbdb.SpoolIRC, string(cl.loginID))
-	}
+	n, err := cl.remote.Resume(ctx)
 	if err != nil {
-		cl.log.Err(err).Msg("Failed to read the login's undelivered IRC messages")
+		cl.log.Err(err).Msg("Failed to read the login's undelivered IRC messages; they stay spooled")
 		return
 	}
 	if n > 0 {
 		cl.log.Info().Int("messages", n).Msg("Delivering IRC messages an earlier run read but had not sent to Matrix")
-		cl.remote.resume(seq, n)
+	}
+}
+
+// setupQueue connects a login's remote queue to the spool and the limits, once the login exists.
+func (cl *IRCClient) setupQueue() {
+	cl.remote.Configure(spool.QueueConfig{
+		Limit:   cl.connector.limits().QueueInMemory,
+		Log:     cl.log,
+		Store:   cl.connector.spool.LoginStore(string(cl.loginID), cl.decodeSpooled),
+		Resync:  cl.foldedResync,
+		Limited: func() { cl.limited(metrics.LimitQueue) },
+	})
+}
+
+// decodeSpooled makes the remote event of a message read back from the spool.
+func (cl *IRCClient) decodeSpooled(it sbdb.SpoolItem) (spool.Message, error) {
+	var m spooledMessage
+	if err := json.Unmarshal(it.Data, &m); err != nil {
+		return nil, err
+	}
+	return cl.outboxEvent(&m, time.Time{}), nil
+}
+
+// foldedResync brings a channel portal up to date after its events were folded during an overflow:
+// its room is made if this login is in the channel now; if it left meanwhile, the user leaves it.
+func (cl *IRCClient) foldedResync(key networkid.PortalKey) bridgev2.RemoteEvent {
+	_, channel, ok := ParsePortalID(key.ID)
+	if !ok {
+		return nil
+	}
+	cl.mu.Lock()
+	_, in := cl.channels[channel]
+	cl.mu.Unlock()
+	if !in {
+		return cl.membershipEvent(channel, cl.ircConn.Nick(), "", event.MembershipLeave, "", time.Now())
+	}
+	return &simplevent.ChatResync{
+		EventMeta: simplevent.EventMeta{
+			Type:         bridgev2.RemoteEventChatResync,
+			PortalKey:    key,
+			CreatePortal: in,
+			LogContext:   cl.logContext("resync"),
+		},
+		GetChatInfoFunc: cl.GetChatInfo,
 	}
 }

@@ -2,9 +2,7 @@ package bridge
 
 import (
 	"context"
-	"fmt"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -16,28 +14,34 @@ import (
 	"maunium.net/go/mautrix/bridgev2/database"
 
 	"github.com/sealbridge/sealbridge/bridge/metrics"
+	"github.com/sealbridge/sealbridge/bridge/spool"
 	"github.com/sealbridge/sealbridge/sbdb"
 )
 
-// testSpool is a spool on a fresh SQLite file, with its delivery loop running.
-func testSpool(t *testing.T) *spool {
+// testSpool is a started spool on a fresh SQLite file.
+func testSpool(t *testing.T) *spool.Spool {
 	t.Helper()
 	db, err := dbutil.NewWithDialect("file:"+filepath.Join(t.TempDir(), "spool.db")+"?_txlock=immediate", "sqlite3-fk-wal")
-	if err != nil {
-		t.Fatal(err)
-	}
+	must(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
-	sp := &spool{store: sbdb.NewSpool(db), log: zerolog.Nop(), ready: make(chan struct{}), doneC: make(chan spoolKey, 16), stopped: make(chan struct{}), unopenable: metrics.NewSpoolUnopenable()}
-	sp.writer = newSpoolWriter(sp)
+	sp := spool.New(db, zerolog.Nop())
 	sealer, err := sbdb.NewSealer(make([]byte, 32))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := sp.start(ctx, sealer); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cancel(); <-sp.stopped; _ = db.Close() })
+	must(t, err)
+	must(t, sp.Start(ctx, sealer))
+	t.Cleanup(func() { cancel(); sp.Wait(); _ = db.Close() })
 	return sp
+}
+
+// spooledIDs lists the IDs of the items of a kind and owner waiting in the spool.
+func spooledIDs(t *testing.T, sp *spool.Spool, kind, owner string) []string {
+	t.Helper()
+	items, err := sp.Items(context.Background(), kind, owner)
+	must(t, err)
+	var ids []string
+	for _, it := range items {
+		ids = append(ids, it.ID)
+	}
+	return ids
 }
 
 // An IRC message is in the spool before bridgev2 sees it and leaves it once handled; what a crashed
@@ -58,16 +62,6 @@ func TestOutboxSpoolsUntilHandled(t *testing.T) {
 	batch := queued(cl)
 	if len(batch) != 2 {
 		t.Fatalf("queued %d events", len(batch))
-	}
-	// Bodies wait in the database sealed, never in the clear.
-	raw, err := sp.store.Pending(context.Background(), sbdb.SpoolIRC, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, it := range raw {
-		if strings.Contains(string(it.Data), "first") || strings.Contains(string(it.Data), "second") {
-			t.Fatalf("spooled in the clear: %s", it.Data)
-		}
 	}
 	// bridgev2 handled the first one.
 	batch[0].(bridgev2.RemotePostHandler).PostHandle(context.Background(), nil)
@@ -104,7 +98,7 @@ func drainQueue(t *testing.T, cl *IRCClient, n int) []bridgev2.RemoteEvent {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	got := make(chan bridgev2.RemoteEvent, n+1000)
-	go cl.remote.run(ctx, func(evt bridgev2.RemoteEvent) { got <- evt })
+	go cl.remote.Run(ctx, func(evt bridgev2.RemoteEvent) { got <- evt })
 	var out []bridgev2.RemoteEvent
 	for len(out) < n {
 		select {
@@ -227,37 +221,6 @@ func TestOutboxRetriesWhatBridgev2FailedToSend(t *testing.T) {
 	}
 }
 
-// A stopping bridge finishes the spool's last writes before the database closes: deliveries
-// marked just before the stop are deleted, so a clean restart does not send them again.
-func TestStopFinishesTheSpoolsLastWrites(t *testing.T) {
-	db, err := dbutil.NewWithDialect("file:"+filepath.Join(t.TempDir(), "spool.db")+"?_txlock=immediate", "sqlite3-fk-wal")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	ctx, cancel := context.WithCancel(context.Background())
-	sp := &spool{store: sbdb.NewSpool(db), log: zerolog.Nop(), ready: make(chan struct{}), doneC: make(chan spoolKey, 4*spoolBatch), stopped: make(chan struct{}), unopenable: metrics.NewSpoolUnopenable()}
-	sp.writer = newSpoolWriter(sp)
-	sealer, err := sbdb.NewSealer(make([]byte, 32))
-	must(t, err)
-	must(t, sp.start(ctx, sealer))
-	var items []sbdb.SpoolItem
-	for i := 0; i < 500; i++ {
-		items = append(items, sbdb.SpoolItem{Kind: sbdb.SpoolIRC, Owner: "o", ID: fmt.Sprintf("m%d", i), Seq: int64(i + 1), Data: []byte("x")})
-	}
-	must(t, sp.put(context.Background(), items))
-	for _, it := range items {
-		sp.done(sbdb.SpoolIRC, it.ID)
-	}
-	cancel() // the bridge stops: the background context ends, then Stop waits for the spool
-	sp.wait()
-	left, err := sp.store.Items(context.Background(), sbdb.SpoolIRC, "o")
-	must(t, err)
-	if len(left) != 0 {
-		t.Fatalf("%d delivered items still spooled after a clean stop", len(left))
-	}
-}
-
 // A message bridgev2 failed to send even after its retries is handed over again while the bridge
 // runs (not only at the next start), and stays spooled meanwhile.
 func TestFailedMessagesAreTriedAgainWhileRunning(t *testing.T) {
@@ -280,71 +243,24 @@ func TestFailedMessagesAreTriedAgainWhileRunning(t *testing.T) {
 		t.Fatalf("queued %d", len(first))
 	}
 	first[0].(bridgev2.RemotePostHandler).PostHandle(ctx, portalFor(cl.channelKey("#chan")))
-	waitUntil(t, "the message handed over again", func() bool {
-		cl.remote.mu.Lock()
-		defer cl.remote.mu.Unlock()
-		return len(cl.remote.items) == 1
-	})
+	waitUntil(t, "the message handed over again", func() bool { return cl.remote.InMemory() == 1 })
 	if again := queued(cl); again[0] != first[0] {
 		t.Fatal("something else was queued again")
 	}
 }
 
-// What the spool gives up on (a day old, or failed at several starts) is told to whom it concerns
-// and counted before it is deleted; an item the key cannot open is kept.
-func TestGivenUpMessagesAreToldAndCounted(t *testing.T) {
-	sp := testSpool(t)
-	var told []string
-	sp.tell = func(kind string, items []sbdb.SpoolItem, cutoff time.Time) {
-		for _, it := range items {
-			told = append(told, kind+"/"+it.ID)
-		}
-	}
-	old := time.Now().Add(-2 * spoolMaxAge)
-	must(t, sp.put(context.Background(), []sbdb.SpoolItem{
-		{Kind: sbdb.SpoolIRC, Owner: "login", ID: "old-irc", Seq: sbdb.SpoolSeq(old, 0), Data: []byte(`{}`)},
-		{Kind: sbdb.SpoolMatrix, Owner: "!r:x", ID: "$old", Seq: sbdb.SpoolSeq(old, 1), Data: []byte(`{"room_id":"!r:x","sender":"@u:x"}`)},
-		{Kind: sbdb.SpoolIRC, Owner: "login", ID: "fresh", Seq: sbdb.SpoolSeq(time.Now(), 0), Data: []byte(`{}`)},
-		{Kind: sbdb.SpoolRequest, Owner: "login", ID: "req", Seq: sbdb.SpoolSeq(old, 2), Data: []byte(`{}`)},
-	}))
-	// Sealed under another key: cannot be opened, so it is kept.
-	other, _ := sbdb.NewSealer(bytes32(7))
-	sealed, _ := other.Seal("x", sbdb.SpoolIRC+"/foreign")
-	must(t, sp.store.Put(context.Background(), []sbdb.SpoolItem{{Kind: sbdb.SpoolIRC, Owner: "login", ID: "foreign", Seq: sbdb.SpoolSeq(old, 3), Data: []byte(sealed)}}))
-	sp.giveUp(context.Background(), spoolMaxAttempts)
-	if strings.Join(told, " ") != "irc/old-irc matrix/$old" {
-		t.Fatalf("told of %q", told)
-	}
-	left := map[string]bool{}
-	for _, kind := range []string{sbdb.SpoolIRC, sbdb.SpoolMatrix, sbdb.SpoolRequest} {
-		for _, id := range spooledIDs(t, sp, kind, "") {
-			left[id] = true
-		}
-	}
-	if !left["fresh"] || !left["req"] || !left["foreign"] || left["old-irc"] || left["$old"] {
-		t.Fatalf("left in the spool: %v", left)
-	}
-	if n := testutil.ToFloat64(sp.unopenable); n < 1 {
-		t.Errorf("the item sealed under another key was not counted (%v)", n)
-	}
-
-	// The connector counts them and keeps the IRC side's notice for when the login is loaded.
+// The connector counts what the spool gave up on and keeps the IRC side's notice for when the
+// login is loaded.
+func TestGivenUpMessagesAreCountedAndTold(t *testing.T) {
+	old := time.Now().Add(-2 * spool.MaxAge)
 	c := NewConnector()
-	c.tellUndelivered(sbdb.SpoolIRC, []sbdb.SpoolItem{{Kind: sbdb.SpoolIRC, Owner: "login", ID: "a", Seq: sbdb.SpoolSeq(old, 0)}}, time.Now().Add(-spoolMaxAge))
+	c.tellUndelivered(sbdb.SpoolIRC, []sbdb.SpoolItem{{Kind: sbdb.SpoolIRC, Owner: "login", ID: "a", Seq: sbdb.SpoolSeq(old, 0)}}, time.Now().Add(-spool.MaxAge))
 	if n := testutil.ToFloat64(c.Metrics.Undelivered.WithLabelValues(metrics.IRCToMatrix, metrics.UndeliveredExpired)); n != 1 {
 		t.Fatalf("undelivered counted %v", n)
 	}
 	if n := c.takeUndelivered("login"); n != 1 {
 		t.Fatalf("notice kept for %d messages, want 1", n)
 	}
-}
-
-func bytes32(b byte) []byte {
-	k := make([]byte, 32)
-	for i := range k {
-		k[i] = b
-	}
-	return k
 }
 
 // loopFunc is a portal loop that calls itself, for tests without bridgev2's portal loop.

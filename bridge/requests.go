@@ -81,10 +81,10 @@ func (cl *IRCClient) holdRequest(m *spooledMessage) {
 	if sp := cl.connector.spool; sp != nil {
 		// Stored off the reader goroutine (at most max_dm_requests writes wait at once).
 		data, err := json.Marshal(m)
-		item := sbdb.SpoolItem{Kind: sbdb.SpoolRequest, Owner: string(cl.loginID), ID: string(m.ID), Seq: cl.remote.nextSeq(), Data: data}
+		item := sbdb.SpoolItem{Kind: sbdb.SpoolRequest, Owner: string(cl.loginID), ID: string(m.ID), Seq: cl.remote.NextSeq(), Data: data}
 		go func() {
 			if err == nil {
-				err = sp.put(context.Background(), []sbdb.SpoolItem{item})
+				err = sp.Put(context.Background(), []sbdb.SpoolItem{item})
 			}
 			if err != nil {
 				cl.log.Err(err).Msg("Failed to store a message request")
@@ -96,7 +96,7 @@ func (cl *IRCClient) holdRequest(m *spooledMessage) {
 
 // loadRequests counts the requests an earlier run held, so that the limit and `requests` see them.
 func (cl *IRCClient) loadRequests(ctx context.Context) {
-	items, err := cl.connector.spool.items(ctx, sbdb.SpoolRequest, string(cl.loginID))
+	items, err := cl.connector.spool.Items(ctx, sbdb.SpoolRequest, string(cl.loginID))
 	if err != nil {
 		cl.log.Err(err).Msg("Failed to read the login's message requests")
 		return
@@ -140,7 +140,7 @@ func (cl *IRCClient) releaseRequests(folded string) {
 		return
 	}
 	ctx := cl.log.WithContext(context.Background())
-	items, err := cl.connector.spool.items(ctx, sbdb.SpoolRequest, string(cl.loginID))
+	items, err := cl.connector.spool.Items(ctx, sbdb.SpoolRequest, string(cl.loginID))
 	if err != nil {
 		cl.log.Err(err).Msg("Failed to read message requests")
 		return
@@ -151,12 +151,12 @@ func (cl *IRCClient) releaseRequests(folded string) {
 		if json.Unmarshal(it.Data, &m) != nil || cl.fold(m.Data.Nick) != folded {
 			continue
 		}
-		events = append(events, cl.outboxEvent(&m, time.Time{}, false))
+		events = append(events, cl.outboxEvent(&m, time.Time{}))
 	}
 	for _, evt := range events {
-		cl.remote.push(evt) // spooled as IRC messages before bridgev2 sees them, like live ones
+		cl.remote.Push(evt) // spooled as IRC messages before bridgev2 sees them, like live ones
 	}
-	cl.connector.spool.doneNow(ctx, sbdb.SpoolRequest, ids...)
+	cl.connector.spool.DoneNow(ctx, sbdb.SpoolRequest, ids...)
 	cl.scheduleRequestNotice()
 }
 
@@ -178,7 +178,7 @@ func (cl *IRCClient) clearRequests(folded string) int {
 		delete(r.byNick, folded)
 	}
 	r.mu.Unlock()
-	cl.connector.spool.doneNow(cl.log.WithContext(context.Background()), sbdb.SpoolRequest, ids...)
+	cl.connector.spool.DoneNow(cl.log.WithContext(context.Background()), sbdb.SpoolRequest, ids...)
 	return len(ids)
 }
 

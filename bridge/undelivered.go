@@ -13,11 +13,12 @@ import (
 	"maunium.net/go/mautrix/id"
 
 	"github.com/sealbridge/sealbridge/bridge/metrics"
+	"github.com/sealbridge/sealbridge/bridge/spool"
 	"github.com/sealbridge/sealbridge/sbdb"
 )
 
-// Undelivered messages: what the spool gives up on (spool.giveUp: a day old, or failed at several
-// starts) is never dropped silently. It is counted in sealbridge_undelivered_messages_total, and
+// Undelivered messages: what the spool gives up on (a day old, or failed at several starts) is
+// never dropped silently. It is counted in sealbridge_undelivered_messages_total, and
 // told: IRC messages that never reached Matrix to the user of their login (in the management room,
 // at once or when the login is next loaded), Matrix messages that never reached IRC to the room
 // they were sent in.
@@ -28,7 +29,7 @@ type undeliveredNotices struct {
 	byLogin map[string]int
 }
 
-// tellUndelivered is the spool's tell.
+// tellUndelivered is the spool's Tell.
 func (c *IRCConnector) tellUndelivered(kind string, items []sbdb.SpoolItem, cutoff time.Time) {
 	reason := func(it sbdb.SpoolItem) string {
 		if sbdb.SpoolSeqTime(it.Seq).Before(cutoff) {
@@ -54,7 +55,7 @@ func (c *IRCConnector) tellUndelivered(kind string, items []sbdb.SpoolItem, cuto
 		byRoom := map[id.RoomID]*roomDrop{}
 		for _, it := range items {
 			c.Metrics.Undelivered.WithLabelValues(metrics.MatrixToIRC, reason(it)).Inc()
-			var h inboxHeader
+			var h spool.Header
 			if json.Unmarshal(it.Data, &h) != nil || h.RoomID == "" {
 				continue
 			}

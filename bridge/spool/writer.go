@@ -1,4 +1,4 @@
-package bridge
+package spool
 
 import (
 	"context"
@@ -9,11 +9,11 @@ import (
 	"github.com/sealbridge/sealbridge/sbdb"
 )
 
-// spoolWriter stores the IRC messages every login's remote queue pushes (remotequeue.go), in
-// batches across logins: one goroutine for the whole bridge, one INSERT per batch. It reports each
-// batch back to its queues, which hand a message to bridgev2 only once it is stored.
-type spoolWriter struct {
-	sp      *spool
+// writer stores the messages every login's queue pushes (queue.go), in batches across logins: one
+// goroutine for the whole bridge, one INSERT per batch. It reports each batch back to its queues,
+// which hand a message to bridgev2 only once it is stored.
+type writer struct {
+	sp      *Spool
 	mu      sync.Mutex
 	pending []pendingSave
 	wake    chan struct{}
@@ -22,9 +22,9 @@ type spoolWriter struct {
 }
 
 type pendingSave struct {
-	q     *remoteQueue
+	q     *Queue
 	owner string
-	m     *outboxMessage
+	m     Message
 }
 
 // writerBatch bounds one write; writerRetry is the pause after a failed one.
@@ -33,13 +33,13 @@ const (
 	writerRetry = time.Second
 )
 
-func newSpoolWriter(sp *spool) *spoolWriter {
-	return &spoolWriter{sp: sp, wake: make(chan struct{}, 1), stopped: make(chan struct{})}
+func newWriter(sp *Spool) *writer {
+	return &writer{sp: sp, wake: make(chan struct{}, 1), stopped: make(chan struct{})}
 }
 
 // save queues msgs of owner's queue q for storing. It never blocks and never calls back into q
 // (push holds q's lock).
-func (w *spoolWriter) save(q *remoteQueue, owner string, msgs []*outboxMessage) {
+func (w *writer) save(q *Queue, owner string, msgs []Message) {
 	w.mu.Lock()
 	for _, m := range msgs {
 		w.pending = append(w.pending, pendingSave{q, owner, m})
@@ -52,7 +52,7 @@ func (w *spoolWriter) save(q *remoteQueue, owner string, msgs []*outboxMessage) 
 }
 
 // run stores what is pending until ctx ends, then what is left, once.
-func (w *spoolWriter) run(ctx context.Context) {
+func (w *writer) run(ctx context.Context) {
 	defer close(w.stopped)
 	for {
 		select {
@@ -67,7 +67,7 @@ func (w *spoolWriter) run(ctx context.Context) {
 
 // flush writes everything pending; with retry, a batch that fails and holds messages kept nowhere
 // else (overflowed out of memory) is tried again until it is stored or ctx ends.
-func (w *spoolWriter) flush(ctx context.Context, retry bool) {
+func (w *writer) flush(ctx context.Context, retry bool) {
 	for {
 		w.mu.Lock()
 		n := min(len(w.pending), writerBatch)
@@ -94,20 +94,21 @@ func (w *spoolWriter) flush(ctx context.Context, retry bool) {
 }
 
 // write stores one batch and reports it to its queues; false when it must be tried again.
-func (w *spoolWriter) write(ctx context.Context, batch []pendingSave) bool {
+func (w *writer) write(ctx context.Context, batch []pendingSave) bool {
 	items := make([]sbdb.SpoolItem, 0, len(batch))
 	for _, p := range batch {
-		data, err := json.Marshal(p.m.spooled)
+		id, v := p.m.SpoolItem()
+		data, err := json.Marshal(v)
 		if err != nil {
 			continue
 		}
-		items = append(items, sbdb.SpoolItem{Kind: sbdb.SpoolIRC, Owner: p.owner, ID: string(p.m.spooled.ID), Seq: p.m.seq, Data: data})
+		items = append(items, sbdb.SpoolItem{Kind: sbdb.SpoolIRC, Owner: p.owner, ID: id, Seq: p.m.slot().seq, Data: data})
 	}
-	err := w.sp.put(ctx, items)
+	err := w.sp.Put(ctx, items)
 	if err != nil {
 		overflowed := false
 		for _, p := range batch {
-			overflowed = overflowed || p.m.overflow
+			overflowed = overflowed || p.m.slot().overflow
 		}
 		w.sp.log.Err(err).Int("messages", len(items)).Bool("retrying", overflowed).
 			Msg("Failed to spool IRC messages; a crash now would lose them")
@@ -116,8 +117,8 @@ func (w *spoolWriter) write(ctx context.Context, batch []pendingSave) bool {
 		}
 	}
 	// Report per queue, in order (each queue's messages are in push order in the batch).
-	var run []*outboxMessage
-	var q *remoteQueue
+	var run []Message
+	var q *Queue
 	for _, p := range batch {
 		if p.q != q && len(run) > 0 {
 			q.stored(run)
@@ -132,31 +133,44 @@ func (w *spoolWriter) write(ctx context.Context, batch []pendingSave) bool {
 	return true
 }
 
-// loginStore is a login's view of the spool for its remote queue.
+// LoginStore is where a login's queue keeps its messages across a crash: the spool, under
+// sbdb.SpoolIRC with the login as owner. decode makes a message of a stored item again (a message
+// read back from the spool counts as stored).
+func (sp *Spool) LoginStore(owner string, decode func(sbdb.SpoolItem) (Message, error)) QueueStore {
+	if sp == nil {
+		return nil
+	}
+	return loginStore{sp: sp, owner: owner, decode: decode}
+}
+
 type loginStore struct {
-	cl *IRCClient
-	w  *spoolWriter
+	sp     *Spool
+	owner  string
+	decode func(sbdb.SpoolItem) (Message, error)
 }
 
-func (s loginStore) save(q *remoteQueue, msgs []*outboxMessage) {
-	s.w.save(q, string(s.cl.loginID), msgs)
+func (s loginStore) save(q *Queue, msgs []Message) {
+	s.sp.writer.save(q, s.owner, msgs)
 }
 
-func (s loginStore) after(ctx context.Context, seq int64, n int) ([]*outboxMessage, int64, error) {
-	items, through, err := s.cl.connector.spool.after(ctx, sbdb.SpoolIRC, string(s.cl.loginID), seq, n)
+func (s loginStore) after(ctx context.Context, seq int64, n int) ([]Message, int64, error) {
+	items, through, err := s.sp.After(ctx, sbdb.SpoolIRC, s.owner, seq, n)
 	if err != nil {
 		return nil, 0, err
 	}
-	out := make([]*outboxMessage, 0, len(items))
+	out := make([]Message, 0, len(items))
 	for _, it := range items {
-		var m spooledMessage
-		if err := json.Unmarshal(it.Data, &m); err != nil {
-			s.cl.log.Warn().Err(err).Str("message_id", it.ID).Msg("Skipping an unreadable spooled IRC message")
+		m, err := s.decode(it)
+		if err != nil {
+			s.sp.log.Warn().Err(err).Str("owner", s.owner).Str("message_id", it.ID).Msg("Skipping an unreadable spooled message")
 			continue
 		}
-		evt := s.cl.outboxEvent(&m, time.Time{}, true)
-		evt.seq = it.Seq
-		out = append(out, evt)
+		m.slot().restore(it.Seq)
+		out = append(out, m)
 	}
 	return out, through, nil
+}
+
+func (s loginStore) undelivered(ctx context.Context) (int64, int, error) {
+	return s.sp.undelivered(ctx, sbdb.SpoolIRC, s.owner)
 }

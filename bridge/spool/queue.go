@@ -1,4 +1,4 @@
-package bridge
+package spool
 
 import (
 	"context"
@@ -8,39 +8,36 @@ import (
 	"github.com/rs/zerolog"
 	"maunium.net/go/mautrix/bridgev2"
 	"maunium.net/go/mautrix/bridgev2/networkid"
-	"maunium.net/go/mautrix/bridgev2/simplevent"
-	"maunium.net/go/mautrix/event"
 
-	"github.com/sealbridge/sealbridge/bridge/metrics"
 	"github.com/sealbridge/sealbridge/sbdb"
 )
 
-// remoteQueue decouples a login's IRC reader from the homeserver. bridgev2 blocks QueueRemoteEvent
+// Queue decouples a login's IRC reader from the homeserver. bridgev2 blocks QueueRemoteEvent
 // once a portal's event buffer is full (a slow or absent homeserver, or a burst of lines), and an
 // IRC reader that stops reading is disconnected by the server ("SendQ exceeded") and loses what
 // was said meanwhile. So the reader only pushes here and never waits; one goroutine per login
-// (run) hands the events to bridgev2 in order, at bridgev2's pace.
+// (Run) hands the events to bridgev2 in order, at bridgev2's pace.
 //
-// Messages are spooled as they are pushed (the spool's writer, spoolwriter.go, stores them in
-// batches, typically within milliseconds), and run hands a message to bridgev2 only once it is
-// stored, so a kill -9 at any moment loses none that was read.
+// Messages are spooled as they are pushed (the spool's writer, writer.go, stores them in batches,
+// typically within milliseconds), and Run hands a message to bridgev2 only once it is stored, so a
+// kill -9 at any moment loses none that was read.
 //
 // Memory is bounded by limits.queue_in_memory. Beyond it the queue overflows: messages are kept
-// in the database only (the writer drops them from memory once stored), and run reads them back
+// in the database only (the writer drops them from memory once stored), and Run reads them back
 // in order, a page at a time, once the events in memory are delivered. Other events that arrive
 // meanwhile are folded: a channel's joins, parts, topics and modes become one resync of its room,
 // delivered after the overflowed messages; typing, receipts, reactions, redactions and echoes are
 // dropped (and counted). The queue leaves overflow once the database holds nothing newer than
-// what run delivered. A start of the bridge begins in overflow when the spool holds messages of an
+// what Run delivered. A start of the bridge begins in overflow when the spool holds messages of an
 // earlier run, so those are delivered first, in order, without loading them all at once.
-type remoteQueue struct {
+type Queue struct {
 	mu    sync.Mutex
 	items []bridgev2.RemoteEvent // in memory, in order
 	limit int                    // limits.queue_in_memory
 	wake  chan struct{}
 	// store keeps messages across a crash and reads overflowed ones back; nil keeps everything in
 	// memory (no database: unit tests).
-	store queueStore
+	store QueueStore
 	// lastSeq is the spool order of the newest message pushed; storedSeq of the newest one the
 	// store has (the store writes in push order); deliveredSeq of the last one handed to bridgev2.
 	lastSeq, storedSeq, deliveredSeq int64
@@ -61,62 +58,106 @@ type remoteQueue struct {
 	log     zerolog.Logger
 }
 
-// queueStore is where a queue's messages wait across a crash (the spool, spoolwriter.go).
-type queueStore interface {
+// QueueStore is where a queue's messages wait across a crash (Spool.LoginStore).
+type QueueStore interface {
 	// save hands messages to be stored, in push order; the store calls q.stored once they are.
-	save(q *remoteQueue, msgs []*outboxMessage)
+	save(q *Queue, msgs []Message)
 	// after reads stored messages of the login that came after seq, at most n rows, in order, and
 	// the order of the last row it read (0 when there was none); rows it cannot read are skipped.
-	after(ctx context.Context, seq int64, n int) ([]*outboxMessage, int64, error)
+	after(ctx context.Context, seq int64, n int) ([]Message, int64, error)
+	// undelivered is the order of the newest stored message and how many are stored, counting a
+	// start's attempt for each.
+	undelivered(ctx context.Context) (seq int64, n int, err error)
 }
+
+// Message is a queued event that is spooled before it is delivered. Its type embeds a Slot.
+type Message interface {
+	bridgev2.RemoteEvent
+	// SpoolItem is what the spool stores of it: its ID and a value encoded as JSON.
+	SpoolItem() (id string, v any)
+	slot() *Slot
+}
+
+// Slot is a message's place in the spool, kept by the queue (under its lock): embed it in a type
+// to make it a Message.
+type Slot struct {
+	// seq is its order in the spool; stored is set once it is in the spool (or came from it),
+	// overflow once it waits there only.
+	seq      int64
+	stored   bool
+	overflow bool
+}
+
+func (s *Slot) slot() *Slot { return s }
+
+// restore marks a message read back from the spool at order seq.
+func (s *Slot) restore(seq int64) { s.seq, s.stored = seq, true }
 
 // maxUnsavedFactor times the memory limit is how far the store may fall behind before push waits
 // for it (a database much slower than the IRC connection, or failing).
 const maxUnsavedFactor = 10
 
-// overflowPage is how many overflowed messages run reads back at once.
+// overflowPage is how many overflowed messages Run reads back at once.
 const overflowPage = 200
 
-// spoolSeqNow is the spool order of an item arriving now.
-func spoolSeqNow() int64 { return sbdb.SpoolSeq(time.Now(), 0) }
-
-func newRemoteQueue() *remoteQueue {
-	q := &remoteQueue{wake: make(chan struct{}, 1), limit: 1 << 30, log: zerolog.Nop()}
+// NewQueue is a queue that keeps everything in memory until Configure gives it a store and limit.
+func NewQueue() *Queue {
+	q := &Queue{wake: make(chan struct{}, 1), limit: 1 << 30, log: zerolog.Nop()}
 	q.saved = sync.NewCond(&q.mu)
 	return q
 }
 
-// nextSeq is a new spool order: increasing, and close to the time in microseconds (SpoolSeq), so
+// QueueConfig connects a queue to its login.
+type QueueConfig struct {
+	// Limit is limits.queue_in_memory.
+	Limit int
+	Log   zerolog.Logger
+	// Store keeps messages across a crash; nil keeps everything in memory.
+	Store QueueStore
+	// Resync makes the event that brings a channel portal up to date after its events were
+	// folded (nil when there is nothing to do); Limited counts what was folded or dropped.
+	Resync  func(networkid.PortalKey) bridgev2.RemoteEvent
+	Limited func()
+}
+
+// Configure sets the queue up for its login, before Run.
+func (q *Queue) Configure(c QueueConfig) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.limit, q.log, q.store, q.resync, q.limited = c.Limit, c.Log, c.Store, c.Resync, c.Limited
+}
+
+// NextSeq is a new spool order: increasing, and close to the time in microseconds (SpoolSeq), so
 // that the spool's age-based pruning applies.
-func (q *remoteQueue) nextSeq() int64 {
+func (q *Queue) NextSeq() int64 {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	return q.nextSeqLocked()
 }
 
-func (q *remoteQueue) nextSeqLocked() int64 {
-	q.lastSeq = max(q.lastSeq+1, spoolSeqNow())
+func (q *Queue) nextSeqLocked() int64 {
+	q.lastSeq = max(q.lastSeq+1, sbdb.SpoolSeq(time.Now(), 0))
 	return q.lastSeq
 }
 
-func (q *remoteQueue) wakeUp() {
+func (q *Queue) wakeUp() {
 	select {
 	case q.wake <- struct{}{}:
 	default:
 	}
 }
 
-// push queues an event; it never waits for bridgev2 (only, at worst, for the database).
-func (q *remoteQueue) push(evt bridgev2.RemoteEvent) {
+// Push queues an event; it never waits for bridgev2 (only, at worst, for the database).
+func (q *Queue) Push(evt bridgev2.RemoteEvent) {
 	q.mu.Lock()
-	m, isMessage := evt.(*outboxMessage)
-	if isMessage && q.store != nil && !m.stored {
+	m, isMessage := evt.(Message)
+	if isMessage && q.store != nil && !m.slot().stored {
 		for q.unsaved >= q.limit*maxUnsavedFactor {
 			q.saved.Wait()
 		}
-		m.seq = q.nextSeqLocked()
+		m.slot().seq = q.nextSeqLocked()
 		q.unsaved++
-		q.store.save(q, []*outboxMessage{m})
+		q.store.save(q, []Message{m})
 	}
 	if q.store != nil && (q.overflow || len(q.items) >= q.limit) {
 		if !q.overflow {
@@ -124,8 +165,8 @@ func (q *remoteQueue) push(evt bridgev2.RemoteEvent) {
 			q.log.Warn().Int("in_memory", len(q.items)).Msg("IRC events arrive faster than the homeserver takes them; further messages wait in the database")
 		}
 		if isMessage {
-			m.overflow = true
-			q.overflowSeq = m.seq
+			m.slot().overflow = true
+			q.overflowSeq = m.slot().seq
 			q.overflowed++
 		} else if key := evt.GetPortalKey(); key.Receiver == "" {
 			if q.folded == nil {
@@ -145,9 +186,9 @@ func (q *remoteQueue) push(evt bridgev2.RemoteEvent) {
 	q.wakeUp()
 }
 
-// pushRetry queues messages again that are stored already and were delivered once (their send
+// PushRetry queues messages again that are stored already and were delivered once (their send
 // failed). They go in memory whatever the overflow: the caller bounds how many.
-func (q *remoteQueue) pushRetry(msgs []*outboxMessage) {
+func (q *Queue) PushRetry(msgs []Message) {
 	q.mu.Lock()
 	for _, m := range msgs {
 		q.items = append(q.items, m)
@@ -158,24 +199,43 @@ func (q *remoteQueue) pushRetry(msgs []*outboxMessage) {
 
 // stored is the store's report that msgs (a prefix of what was saved, in order) are in the
 // database; a nil error with ok false means they could not be stored and stay in memory only.
-func (q *remoteQueue) stored(msgs []*outboxMessage) {
+func (q *Queue) stored(msgs []Message) {
 	if len(msgs) == 0 {
 		return
 	}
 	q.mu.Lock()
 	for _, m := range msgs {
-		m.stored = true
+		m.slot().stored = true
 	}
-	q.storedSeq = max(q.storedSeq, msgs[len(msgs)-1].seq)
+	q.storedSeq = max(q.storedSeq, msgs[len(msgs)-1].slot().seq)
 	q.unsaved -= len(msgs)
 	q.saved.Broadcast()
 	q.mu.Unlock()
 	q.wakeUp()
 }
 
+// Resume makes the queue deliver, before anything this run pushes, the messages an earlier run
+// stored but had not delivered: they stay in the database and are read back in order a page at a
+// time. Each start that hands them over counts an attempt (the spool gives up on an item after a
+// few). It returns how many there are.
+func (q *Queue) Resume(ctx context.Context) (int, error) {
+	q.mu.Lock()
+	store := q.store
+	q.mu.Unlock()
+	if store == nil {
+		return 0, nil
+	}
+	seq, n, err := store.undelivered(ctx)
+	if err != nil {
+		return 0, err
+	}
+	q.resume(seq, n)
+	return n, nil
+}
+
 // resume starts the queue in overflow when the database holds undelivered messages of an earlier
-// run (up to seq, n of them), so that run delivers them first, in order.
-func (q *remoteQueue) resume(seq int64, n int) {
+// run (up to seq, n of them), so that Run delivers them first, in order.
+func (q *Queue) resume(seq int64, n int) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if n == 0 || q.store == nil {
@@ -189,14 +249,14 @@ func (q *remoteQueue) resume(seq int64, n int) {
 }
 
 // Len is the number of events waiting for bridgev2, in memory or in the database.
-func (q *remoteQueue) Len() int {
+func (q *Queue) Len() int {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	return len(q.items) + q.overflowed
 }
 
-// run delivers events to deliver, in order, until ctx ends.
-func (q *remoteQueue) run(ctx context.Context, deliver func(bridgev2.RemoteEvent)) {
+// Run delivers events to deliver, in order, until ctx ends.
+func (q *Queue) Run(ctx context.Context, deliver func(bridgev2.RemoteEvent)) {
 	for ctx.Err() == nil {
 		evt, page, through, wait := q.next(ctx)
 		switch {
@@ -205,7 +265,7 @@ func (q *remoteQueue) run(ctx context.Context, deliver func(bridgev2.RemoteEvent
 		case through != 0:
 			for _, m := range page {
 				q.mu.Lock()
-				q.deliveredSeq = max(q.deliveredSeq, m.seq)
+				q.deliveredSeq = max(q.deliveredSeq, m.slot().seq)
 				q.overflowed = max(q.overflowed-1, 0)
 				q.mu.Unlock()
 				deliver(m)
@@ -222,13 +282,13 @@ func (q *remoteQueue) run(ctx context.Context, deliver func(bridgev2.RemoteEvent
 	}
 }
 
-// next is what run does next: deliver evt, deliver a page of overflowed messages (read up to the
+// next is what Run does next: deliver evt, deliver a page of overflowed messages (read up to the
 // spool order through), or wait.
-func (q *remoteQueue) next(ctx context.Context) (evt bridgev2.RemoteEvent, page []*outboxMessage, through int64, wait bool) {
+func (q *Queue) next(ctx context.Context) (evt bridgev2.RemoteEvent, page []Message, through int64, wait bool) {
 	q.mu.Lock()
 	if len(q.items) > 0 {
 		head := q.items[0]
-		if m, ok := head.(*outboxMessage); ok && q.store != nil && !m.stored && m.seq > q.storedSeq {
+		if m, ok := head.(Message); ok && q.store != nil && !m.slot().stored && m.slot().seq > q.storedSeq {
 			q.mu.Unlock()
 			return nil, nil, 0, true // not in the database yet: a crash now must not lose it
 		}
@@ -237,8 +297,8 @@ func (q *remoteQueue) next(ctx context.Context) (evt bridgev2.RemoteEvent, page 
 		if len(q.items) == 0 {
 			q.items = nil // let the backing array go
 		}
-		if m, ok := head.(*outboxMessage); ok {
-			q.deliveredSeq = max(q.deliveredSeq, m.seq)
+		if m, ok := head.(Message); ok {
+			q.deliveredSeq = max(q.deliveredSeq, m.slot().seq)
 		}
 		q.mu.Unlock()
 		return head, nil, 0, false
@@ -255,6 +315,9 @@ func (q *remoteQueue) next(ctx context.Context) (evt bridgev2.RemoteEvent, page 
 		q.folded = nil
 		q.mu.Unlock()
 		for key := range folded {
+			if q.resync == nil {
+				break
+			}
 			if evt := q.resync(key); evt != nil {
 				q.mu.Lock()
 				q.items = append(q.items, evt)
@@ -269,7 +332,7 @@ func (q *remoteQueue) next(ctx context.Context) (evt bridgev2.RemoteEvent, page 
 	}
 	msgs, through, err := q.store.after(ctx, after, overflowPage)
 	if err != nil {
-		q.log.Err(err).Msg("Failed to read queued IRC messages back from the database; trying again")
+		q.log.Err(err).Msg("Failed to read queued messages back from the database; trying again")
 		select {
 		case <-time.After(time.Second):
 		case <-ctx.Done():
@@ -287,40 +350,19 @@ func (q *remoteQueue) next(ctx context.Context) (evt bridgev2.RemoteEvent, page 
 	return nil, msgs, through, false
 }
 
-// setupQueue connects a login's remote queue to the spool and the limits, once the login exists.
-func (cl *IRCClient) setupQueue() {
-	q := cl.remote
+// InMemory is the number of events waiting in memory.
+func (q *Queue) InMemory() int {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	q.limit = cl.connector.limits().QueueInMemory
-	q.log = cl.log
-	q.limited = func() { cl.limited(metrics.LimitQueue) }
-	q.resync = cl.foldedResync
-	if cl.connector.spool != nil {
-		q.store = loginStore{cl: cl, w: cl.connector.spool.writer}
-	}
+	return len(q.items)
 }
 
-// foldedResync brings a channel portal up to date after its events were folded during an overflow:
-// its room is made if this login is in the channel now; if it left meanwhile, the user leaves it.
-func (cl *IRCClient) foldedResync(key networkid.PortalKey) bridgev2.RemoteEvent {
-	_, channel, ok := ParsePortalID(key.ID)
-	if !ok {
-		return nil
-	}
-	cl.mu.Lock()
-	_, in := cl.channels[channel]
-	cl.mu.Unlock()
-	if !in {
-		return cl.membershipEvent(channel, cl.ircConn.Nick(), "", event.MembershipLeave, "", time.Now())
-	}
-	return &simplevent.ChatResync{
-		EventMeta: simplevent.EventMeta{
-			Type:         bridgev2.RemoteEventChatResync,
-			PortalKey:    key,
-			CreatePortal: in,
-			LogContext:   cl.logContext("resync"),
-		},
-		GetChatInfoFunc: cl.GetChatInfo,
-	}
+// Drain takes the events waiting in memory, in order, as if delivered: for a caller that delivers
+// them itself instead of Run.
+func (q *Queue) Drain() []bridgev2.RemoteEvent {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	out := q.items
+	q.items = nil
+	return out
 }

@@ -1,23 +1,25 @@
-package bridge
+package spool
 
 import (
 	"context"
+	"errors"
 	"math"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
-	"maunium.net/go/mautrix/bridgev2"
+	"go.mau.fi/util/dbutil"
 
 	"github.com/sealbridge/sealbridge/bridge/metrics"
 	"github.com/sealbridge/sealbridge/sbdb"
 )
 
-// spool keeps what the bridge took responsibility for until it is delivered, in both directions
-// (sbdb.Spool): Matrix events from acknowledgement to the IRC socket (inbox.go), IRC messages
-// from the socket to bridgev2's send to the homeserver (outbox.go). Deliveries are marked in
-// batches by one goroutine, so a busy portal costs one DELETE transaction per batch, not per line.
-type spool struct {
+// Spool keeps what the bridge took responsibility for until it is delivered, in both directions
+// (sbdb.Spool): Matrix events from acknowledgement to the IRC socket (Inbox), IRC messages from
+// the socket to bridgev2's send to the homeserver (Queue). Deliveries are marked in batches by one
+// goroutine, so a busy portal costs one DELETE transaction per batch, not per line. Every method
+// accepts a nil *Spool (a bridge without a database) and does nothing.
+type Spool struct {
 	store *sbdb.Spool
 	// sealer seals what the spool stores (message bodies wait there until delivered) under the
 	// same key as IRC credentials, bound to the item's kind and ID. Set by the connector's Start.
@@ -27,49 +29,47 @@ type spool struct {
 	doneC  chan spoolKey
 	// stopped is closed when doneLoop has ended (the bridge is stopping).
 	stopped chan struct{}
-	// unopenable counts the items found that this credentials_key cannot open.
-	unopenable prometheus.Counter
-	// writer stores what the logins' remote queues push (spoolwriter.go).
-	writer *spoolWriter
-	// tell is told of the items given up (opened), before they are deleted; items that arrived
-	// before cutoff expired, the others failed at several starts.
-	tell func(kind string, items []sbdb.SpoolItem, cutoff time.Time)
+	// Unopenable counts the items found that this credentials_key cannot open; set it before
+	// Start to count them in a registered metric.
+	Unopenable prometheus.Counter
+	// writer stores what the logins' queues push (writer.go).
+	writer *writer
+	// Tell, when set before Start, is told of the items given up (opened), before they are
+	// deleted; items that arrived before cutoff expired, the others failed at several starts.
+	Tell func(kind string, items []sbdb.SpoolItem, cutoff time.Time)
 }
 
 type spoolKey struct{ kind, id string }
 
 const (
-	// spoolMaxAttempts bounds how often an item is handled again across restarts (an event that
+	// MaxAttempts bounds how often an item is handled again across restarts (an event that
 	// bridgev2 never hands to the connector, e.g. from a user without a login, would stay forever).
-	spoolMaxAttempts = 3
-	// spoolMaxAge drops items this old: the conversation has moved on.
-	spoolMaxAge = 24 * time.Hour
+	MaxAttempts = 3
+	// MaxAge drops items this old: the conversation has moved on.
+	MaxAge = 24 * time.Hour
 	// spoolBatch is the most deliveries marked in one statement, and spoolGather how long the
 	// first one waits for others.
 	spoolBatch  = 200
 	spoolGather = 10 * time.Millisecond
 )
 
-// newSpool is nil without a bridge database (unit tests); every method accepts a nil spool.
-func newSpool(br *bridgev2.Bridge) *spool {
-	if br == nil || br.DB == nil {
-		return nil
+// New is a spool in db; Start creates its table.
+func New(db *dbutil.Database, log zerolog.Logger) *Spool {
+	sp := &Spool{
+		store:      sbdb.NewSpool(db),
+		log:        log,
+		ready:      make(chan struct{}),
+		doneC:      make(chan spoolKey, 4*spoolBatch),
+		stopped:    make(chan struct{}),
+		Unopenable: metrics.NewSpoolUnopenable(),
 	}
-	sp := &spool{
-		store:   sbdb.NewSpool(br.DB.Database),
-		log:     br.Log.With().Str("component", "spool").Logger(),
-		ready:   make(chan struct{}),
-		doneC:   make(chan spoolKey, 4*spoolBatch),
-		stopped: make(chan struct{}),
-		// The connector's registered counter replaces it (Init).
-		unopenable: metrics.NewSpoolUnopenable(),
-	}
-	sp.writer = newSpoolWriter(sp)
+	sp.writer = newWriter(sp)
 	return sp
 }
 
-// start creates the table and drops what is too old or was tried too often.
-func (sp *spool) start(ctx context.Context, sealer *sbdb.Sealer) error {
+// Start creates the table, drops what is too old or was tried too often, and runs the spool's
+// goroutines until ctx ends (then Wait waits for their last writes). Secrets are sealed by sealer.
+func (sp *Spool) Start(ctx context.Context, sealer *sbdb.Sealer) error {
 	if sp == nil {
 		return nil
 	}
@@ -78,7 +78,7 @@ func (sp *spool) start(ctx context.Context, sealer *sbdb.Sealer) error {
 		return err
 	}
 	// Before the logins hand their items over again: what failed at several starts is given up.
-	sp.giveUp(ctx, spoolMaxAttempts)
+	sp.giveUp(ctx, MaxAttempts)
 	close(sp.ready)
 	go sp.doneLoop(ctx)
 	go sp.writer.run(ctx)
@@ -89,12 +89,12 @@ func (sp *spool) start(ctx context.Context, sealer *sbdb.Sealer) error {
 const giveUpPage = 10000
 
 // giveUp deletes what the spool will not deliver any more: items that arrived more than
-// spoolMaxAge ago, or were handed over again at maxAttempts starts already. Nothing goes silently:
-// each is counted (sealbridge_undelivered_messages_total) and told to whom it concerns (tell). An
+// MaxAge ago, or were handed over again at maxAttempts starts already. Nothing goes silently:
+// each is counted (sealbridge_undelivered_messages_total) and told to whom it concerns (Tell). An
 // item this credentials_key cannot open is kept; message requests wait for the user and are
 // never given up here.
-func (sp *spool) giveUp(ctx context.Context, maxAttempts int) {
-	cutoff := time.Now().Add(-spoolMaxAge)
+func (sp *Spool) giveUp(ctx context.Context, maxAttempts int) {
+	cutoff := time.Now().Add(-MaxAge)
 	for _, kind := range []string{sbdb.SpoolIRC, sbdb.SpoolMatrix} {
 		items, err := sp.store.Expired(ctx, kind, cutoff, maxAttempts, giveUpPage)
 		if err != nil {
@@ -111,8 +111,8 @@ func (sp *spool) giveUp(ctx context.Context, maxAttempts int) {
 		}
 		sp.log.Warn().Str("kind", kind).Int("items", len(opened)).
 			Msg("Giving up on undelivered messages that failed at several starts or for a day; telling whom they concern")
-		if sp.tell != nil {
-			sp.tell(kind, opened, cutoff)
+		if sp.Tell != nil {
+			sp.Tell(kind, opened, cutoff)
 		}
 		if err := sp.store.Done(ctx, kind, ids...); err != nil {
 			sp.log.Err(err).Msg("Failed to delete undeliverable items")
@@ -120,8 +120,8 @@ func (sp *spool) giveUp(ctx context.Context, maxAttempts int) {
 	}
 }
 
-// put seals and stores items (see sbdb.Spool.Put).
-func (sp *spool) put(ctx context.Context, items []sbdb.SpoolItem) error {
+// Put seals and stores items (see sbdb.Spool.Put).
+func (sp *Spool) Put(ctx context.Context, items []sbdb.SpoolItem) error {
 	for i := range items {
 		sealed, err := sp.sealer.Seal(string(items[i].Data), items[i].Kind+"/"+items[i].ID)
 		if err != nil {
@@ -132,8 +132,8 @@ func (sp *spool) put(ctx context.Context, items []sbdb.SpoolItem) error {
 	return sp.store.Put(ctx, items)
 }
 
-// pending returns stored items, opened, and counts an attempt for each (see sbdb.Spool.Pending).
-func (sp *spool) pending(ctx context.Context, kind, owner string) ([]sbdb.SpoolItem, error) {
+// Pending returns stored items, opened, and counts an attempt for each (see sbdb.Spool.Pending).
+func (sp *Spool) Pending(ctx context.Context, kind, owner string) ([]sbdb.SpoolItem, error) {
 	items, err := sp.store.Pending(ctx, kind, owner)
 	if err != nil {
 		return nil, err
@@ -141,8 +141,8 @@ func (sp *spool) pending(ctx context.Context, kind, owner string) ([]sbdb.SpoolI
 	return sp.open(items), nil
 }
 
-// items returns the stored items of a kind and owner, opened, without counting an attempt.
-func (sp *spool) items(ctx context.Context, kind, owner string) ([]sbdb.SpoolItem, error) {
+// Items returns the stored items of a kind and owner, opened, without counting an attempt.
+func (sp *Spool) Items(ctx context.Context, kind, owner string) ([]sbdb.SpoolItem, error) {
 	if sp == nil {
 		return nil, nil
 	}
@@ -153,9 +153,9 @@ func (sp *spool) items(ctx context.Context, kind, owner string) ([]sbdb.SpoolIte
 	return sp.open(items), nil
 }
 
-// after returns at most n stored items of a kind and owner after seq, opened, and the order of the
+// After returns at most n stored items of a kind and owner after seq, opened, and the order of the
 // last row read (0 when none was).
-func (sp *spool) after(ctx context.Context, kind, owner string, seq int64, n int) ([]sbdb.SpoolItem, int64, error) {
+func (sp *Spool) After(ctx context.Context, kind, owner string, seq int64, n int) ([]sbdb.SpoolItem, int64, error) {
 	items, err := sp.store.After(ctx, kind, owner, seq, n)
 	if err != nil || len(items) == 0 {
 		return nil, 0, err
@@ -166,12 +166,12 @@ func (sp *spool) after(ctx context.Context, kind, owner string, seq int64, n int
 
 // open unseals items. One that cannot be opened (sealed under another credentials_key) is left in
 // the database, never deleted: the right key may come back. It is skipped and counted.
-func (sp *spool) open(items []sbdb.SpoolItem) []sbdb.SpoolItem {
+func (sp *Spool) open(items []sbdb.SpoolItem) []sbdb.SpoolItem {
 	out := items[:0]
 	for _, it := range items {
 		data, err := sp.sealer.Open(string(it.Data), it.Kind+"/"+it.ID)
 		if err != nil {
-			sp.unopenable.Inc()
+			sp.Unopenable.Inc()
 			sp.log.Warn().Str("kind", it.Kind).Str("id", it.ID).
 				Msg("An undelivered item cannot be opened with this credentials_key; it is kept in the database")
 			continue
@@ -182,8 +182,8 @@ func (sp *spool) open(items []sbdb.SpoolItem) []sbdb.SpoolItem {
 	return out
 }
 
-// doneNow deletes items at once (not batched): requests the user opened or cleared.
-func (sp *spool) doneNow(ctx context.Context, kind string, ids ...string) {
+// DoneNow deletes items at once (not batched): requests the user opened or cleared.
+func (sp *Spool) DoneNow(ctx context.Context, kind string, ids ...string) {
 	if sp == nil || len(ids) == 0 {
 		return
 	}
@@ -192,8 +192,8 @@ func (sp *spool) doneNow(ctx context.Context, kind string, ids ...string) {
 	}
 }
 
-// done marks an item as delivered (asynchronously; safe from any goroutine).
-func (sp *spool) done(kind, id string) {
+// Done marks an item as delivered (asynchronously; safe from any goroutine).
+func (sp *Spool) Done(kind, id string) {
 	if sp == nil || id == "" {
 		return
 	}
@@ -204,7 +204,7 @@ func (sp *spool) done(kind, id string) {
 }
 
 // doneLoop deletes delivered items in batches, and once an hour gives up on items older than a day.
-func (sp *spool) doneLoop(ctx context.Context) {
+func (sp *Spool) doneLoop(ctx context.Context) {
 	defer close(sp.stopped)
 	prune := time.NewTicker(time.Hour)
 	defer prune.Stop()
@@ -261,9 +261,9 @@ func (sp *spool) doneLoop(ctx context.Context) {
 // stopWait bounds how long a stopping bridge waits for the spool's last writes.
 const stopWait = 10 * time.Second
 
-// wait blocks until the spool's goroutines have made their last writes (the bridge's background
+// Wait blocks until the spool's goroutines have made their last writes (the bridge's background
 // context ended), or stopWait has passed, so that the database is not closed under them.
-func (sp *spool) wait() {
+func (sp *Spool) Wait() {
 	if sp == nil {
 		return
 	}
@@ -281,4 +281,32 @@ func (sp *spool) wait() {
 			return
 		}
 	}
+}
+
+// readyWait is how long a caller waits at startup for Start to have made the spool's table.
+const readyWait = 30 * time.Second
+
+// waitReady waits until Start has made the table, ctx ends or readyWait passes.
+func (sp *Spool) waitReady(ctx context.Context) error {
+	select {
+	case <-sp.ready:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(readyWait):
+		return errors.New("the spool's table is not ready")
+	}
+}
+
+// undelivered returns the order of the newest stored item of a kind and owner and how many there
+// are, and counts an attempt for each (a start handing them over again).
+func (sp *Spool) undelivered(ctx context.Context, kind, owner string) (seq int64, n int, err error) {
+	if err = sp.waitReady(ctx); err != nil {
+		return 0, 0, err
+	}
+	seq, n, err = sp.store.Last(ctx, kind, owner)
+	if err == nil && n > 0 {
+		err = sp.store.CountAttempt(ctx, kind, owner)
+	}
+	return seq, n, err
 }

@@ -1,4 +1,4 @@
-package bridge
+package spool
 
 import (
 	"bytes"
@@ -19,17 +19,17 @@ import (
 
 // testInbox is an inbox in front of a real mautrix AppService (its transaction handler and event
 // channel), storing every m.room.message; the spool is shared so that a "restart" can reuse it.
-func testInbox(t *testing.T, sp *spool) (*matrixInbox, *appservice.AppService) {
+func testInbox(t *testing.T, sp *Spool) (*Inbox, *appservice.AppService) {
 	t.Helper()
 	as := appservice.Create()
 	as.Registration = &appservice.Registration{ServerToken: "hs-token"}
 	as.Log = zerolog.Nop()
-	in := &matrixInbox{spool: sp, as: as, log: zerolog.Nop(), seen: newRecentIDs(inboxSeen)}
-	in.keepFn = func(_ context.Context, h inboxHeader) bool { return h.Type == "m.room.message" }
+	in := &Inbox{spool: sp, as: as, log: zerolog.Nop(), seen: newRecentIDs(inboxSeen)}
+	in.keepFn = func(_ context.Context, h Header) bool { return h.Type == "m.room.message" }
 	return in, as
 }
 
-func putTxn(t *testing.T, in *matrixInbox, txnID, token string, events ...map[string]any) int {
+func putTxn(t *testing.T, in *Inbox, txnID, token string, events ...map[string]any) int {
 	t.Helper()
 	body, _ := json.Marshal(map[string]any{"events": events})
 	req := httptest.NewRequest(http.MethodPut, "/_matrix/app/v1/transactions/"+txnID, bytes.NewReader(body))
@@ -59,23 +59,9 @@ func drain(as *appservice.AppService) []id.EventID {
 }
 
 // spooled lists the IDs of the Matrix events waiting in the spool.
-func spooled(t *testing.T, sp *spool) []string {
+func spooled(t *testing.T, sp *Spool) []string {
 	t.Helper()
 	return spooledIDs(t, sp, sbdb.SpoolMatrix, "")
-}
-
-// spooledIDs lists the IDs of the items of a kind (and owner, unless "") waiting in the spool.
-func spooledIDs(t *testing.T, sp *spool, kind, owner string) []string {
-	t.Helper()
-	items, err := sp.store.Pending(context.Background(), kind, owner)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var ids []string
-	for _, it := range items {
-		ids = append(ids, it.ID)
-	}
-	return ids
 }
 
 // A transaction is stored before mautrix acknowledges it; a wrong hs_token stores nothing; events a
@@ -103,7 +89,7 @@ func TestInboxStoresBeforeAckAndReplaysOnce(t *testing.T) {
 	if got := spooled(t, sp); len(got) != 2 || got[0] != "$a" || got[1] != "$b" {
 		t.Fatalf("stored %v, want the two messages in order", got)
 	}
-	in.done("$a") // its line reached IRC
+	in.Done("$a") // its line reached IRC
 	deadline := time.Now().Add(5 * time.Second)
 	for len(spooled(t, sp)) != 1 && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
@@ -167,7 +153,7 @@ func TestReplayDoesNotHoldTheInboxLock(t *testing.T) {
 	sp := testSpool(t)
 	in, as := testInbox(t, sp)
 	as.Events = make(chan *event.Event) // mautrix's handler waits until an event is taken
-	must(t, sp.put(context.Background(), []sbdb.SpoolItem{{Kind: sbdb.SpoolMatrix, Owner: "!r:x", ID: "$old", Seq: 1,
+	must(t, sp.Put(context.Background(), []sbdb.SpoolItem{{Kind: sbdb.SpoolMatrix, Owner: "!r:x", ID: "$old", Seq: 1,
 		Data: mustJSON(t, msgEvent("$old", "from the last run"))}}))
 	replayed := make(chan struct{})
 	go func() { in.replay(context.Background()); close(replayed) }()

@@ -1,4 +1,4 @@
-package bridge
+package spool
 
 import (
 	"bytes"
@@ -29,8 +29,6 @@ import (
 // its lines are on the IRC socket or it failed with an error its sender saw; what is left at the
 // next start is handled again.
 const (
-	// inboxReadyWait is how long a transaction waits for the spool table at startup.
-	inboxReadyWait = 30 * time.Second
 	// maxTransactionBytes bounds the body read from the homeserver (Synapse sends at most 100
 	// events and 100 ephemeral events per transaction).
 	maxTransactionBytes = 64 << 20
@@ -41,13 +39,14 @@ var inboxTypes = map[string]bool{
 	"m.room.encrypted": true, "m.room.message": true, "m.sticker": true, "m.reaction": true, "m.room.redaction": true,
 }
 
-type matrixInbox struct {
-	spool *spool
+// Inbox is the crash inbox in front of mautrix's transaction handler (see above).
+type Inbox struct {
+	spool *Spool
 	as    *appservice.AppService
 	br    *bridgev2.Bridge
 	log   zerolog.Logger
 	// keepFn decides which events are stored (keep; replaced in tests).
-	keepFn func(context.Context, inboxHeader) bool
+	keepFn func(context.Context, Header) bool
 
 	mu sync.Mutex
 	// seen holds the latest events handed to mautrix in this process, live or by the startup
@@ -92,13 +91,13 @@ func (r *recentIDs) add(evt id.EventID) {
 	r.next = (r.next + 1) % len(r.ring)
 }
 
-// newMatrixInbox wraps the appservice's transaction endpoint; nil when the Matrix side is not
-// mautrix's appservice (unit tests).
-func newMatrixInbox(br *bridgev2.Bridge, sp *spool, as *appservice.AppService, ep *appservice.EventProcessor) *matrixInbox {
+// NewInbox wraps the appservice's transaction endpoint, storing in sp; nil without a spool or an
+// appservice router. Every method accepts a nil *Inbox and does nothing.
+func NewInbox(br *bridgev2.Bridge, sp *Spool, as *appservice.AppService, ep *appservice.EventProcessor) *Inbox {
 	if sp == nil || as == nil || as.Router == nil {
 		return nil
 	}
-	in := &matrixInbox{
+	in := &Inbox{
 		spool: sp,
 		as:    as,
 		br:    br,
@@ -119,30 +118,30 @@ func newMatrixInbox(br *bridgev2.Bridge, sp *spool, as *appservice.AppService, e
 	return in
 }
 
-// start hands what an earlier run left in the spool to mautrix again, in the background.
-func (in *matrixInbox) start(ctx context.Context) {
+// Start hands what an earlier run left in the spool to mautrix again, in the background.
+func (in *Inbox) Start(ctx context.Context) {
 	if in != nil {
 		go in.replay(ctx)
 	}
 }
 
-// done marks an event as finished: its lines are on the IRC socket, or it failed and its sender
+// Done marks an event as finished: its lines are on the IRC socket, or it failed and its sender
 // was told.
-func (in *matrixInbox) done(eventID id.EventID) {
+func (in *Inbox) Done(eventID id.EventID) {
 	if in != nil {
-		in.spool.done(sbdb.SpoolMatrix, string(eventID))
+		in.spool.Done(sbdb.SpoolMatrix, string(eventID))
 	}
 }
 
-// doneEvent is done for an event that may be missing (unit tests).
-func (in *matrixInbox) doneEvent(evt *event.Event) {
+// DoneEvent is Done for an event that may be missing.
+func (in *Inbox) DoneEvent(evt *event.Event) {
 	if evt != nil {
-		in.done(evt.ID)
+		in.Done(evt.ID)
 	}
 }
 
-// skipCommand marks a bot command sent in a portal room as done (see newMatrixInbox).
-func (in *matrixInbox) skipCommand(ctx context.Context, evt *event.Event) {
+// skipCommand marks a bot command sent in a portal room as done (see NewInbox).
+func (in *Inbox) skipCommand(ctx context.Context, evt *event.Event) {
 	msg := evt.Content.AsMessage()
 	if msg == nil || in.br.Config == nil || in.br.Config.CommandPrefix == "" {
 		return
@@ -150,12 +149,12 @@ func (in *matrixInbox) skipCommand(ctx context.Context, evt *event.Event) {
 	plain := *msg
 	plain.RemoveReplyFallback()
 	if strings.HasPrefix(plain.Body, in.br.Config.CommandPrefix) {
-		in.done(evt.ID)
+		in.Done(evt.ID)
 	}
 }
 
-// inboxHeader is the part of an event the inbox looks at.
-type inboxHeader struct {
+// Header is the part of an event the inbox looks at.
+type Header struct {
 	ID       id.EventID `json:"event_id"`
 	RoomID   id.RoomID  `json:"room_id"`
 	Type     string     `json:"type"`
@@ -165,7 +164,7 @@ type inboxHeader struct {
 
 // keep reports whether an event may become IRC lines: a message-like event in a portal room from
 // a real Matrix user (never the bot or a ghost, whose events are the bridge's own).
-func (in *matrixInbox) keep(ctx context.Context, h inboxHeader) bool {
+func (in *Inbox) keep(ctx context.Context, h Header) bool {
 	if h.ID == "" || h.StateKey != nil || !inboxTypes[h.Type] {
 		return false
 	}
@@ -176,7 +175,7 @@ func (in *matrixInbox) keep(ctx context.Context, h inboxHeader) bool {
 	return err == nil && portal != nil
 }
 
-func (in *matrixInbox) putTransaction(w http.ResponseWriter, r *http.Request) {
+func (in *Inbox) putTransaction(w http.ResponseWriter, r *http.Request) {
 	if !in.as.CheckServerToken(w, r) {
 		return
 	}
@@ -186,12 +185,10 @@ func (in *matrixInbox) putTransaction(w http.ResponseWriter, r *http.Request) {
 		mautrix.MNotJSON.WithMessage("Failed to read the transaction").Write(w)
 		return
 	}
-	select {
-	case <-in.spool.ready:
-	case <-r.Context().Done():
-		return
-	case <-time.After(inboxReadyWait):
-		mautrix.MUnknown.WithMessage("The bridge is starting; try again").WithStatus(http.StatusServiceUnavailable).Write(w)
+	if err := in.spool.waitReady(r.Context()); err != nil {
+		if r.Context().Err() == nil {
+			mautrix.MUnknown.WithMessage("The bridge is starting; try again").WithStatus(http.StatusServiceUnavailable).Write(w)
+		}
 		return
 	}
 	var txn map[string]json.RawMessage
@@ -202,12 +199,12 @@ func (in *matrixInbox) putTransaction(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx := in.log.WithContext(r.Context())
 	now := time.Now()
-	headers := make([]inboxHeader, len(events))
+	headers := make([]Header, len(events))
 	for i, raw := range events {
 		_ = json.Unmarshal(raw, &headers[i])
 	}
 	kept := events[:0:0]
-	var keptHeaders []inboxHeader
+	var keptHeaders []Header
 	in.mu.Lock()
 	for i, raw := range events {
 		if in.seen.has(headers[i].ID) {
@@ -225,7 +222,7 @@ func (in *matrixInbox) putTransaction(w http.ResponseWriter, r *http.Request) {
 			store = append(store, sbdb.SpoolItem{Kind: sbdb.SpoolMatrix, ID: string(h.ID), Owner: string(h.RoomID), Seq: sbdb.SpoolSeq(now, i), Data: kept[i]})
 		}
 	}
-	if err = in.spool.put(ctx, store); err != nil {
+	if err = in.spool.Put(ctx, store); err != nil {
 		// Not acknowledged: the homeserver sends the transaction again later.
 		in.mu.Lock()
 		for _, h := range keptHeaders {
@@ -249,18 +246,18 @@ func (in *matrixInbox) putTransaction(w http.ResponseWriter, r *http.Request) {
 }
 
 // forward hands a transaction body to mautrix's own handler.
-func (in *matrixInbox) forward(w http.ResponseWriter, r *http.Request, body []byte) {
+func (in *Inbox) forward(w http.ResponseWriter, r *http.Request, body []byte) {
 	r.Body = io.NopCloser(bytes.NewReader(body))
 	r.ContentLength = int64(len(body))
 	in.as.PutTransaction(w, r)
 }
 
 // replay hands the events stored by an earlier run to mautrix as one more transaction per batch.
-// Their logins may not be connected yet; the handlers wait for them (waitReady). The inbox's lock
+// Their logins may not be connected yet; the connector's handlers wait for them. The inbox's lock
 // is held only to pick the events out, never while mautrix handles them: live transactions go on
 // meanwhile.
-func (in *matrixInbox) replay(ctx context.Context) {
-	pending, err := in.spool.pending(ctx, sbdb.SpoolMatrix, "")
+func (in *Inbox) replay(ctx context.Context) {
+	pending, err := in.spool.Pending(ctx, sbdb.SpoolMatrix, "")
 	if err != nil {
 		in.log.Err(err).Msg("Failed to read the Matrix inbox")
 		return
