@@ -128,10 +128,10 @@ func (p *dmPeers) addLocked(folded string) {
 // loadDMPeers reads the login's private chats from bridgev2's user_portal table (every portal an
 // event of this login was queued to), so that the chats of an earlier run stay open.
 func (cl *IRCClient) loadDMPeers(ctx context.Context) {
-	if cl.login == nil || cl.connector.Bridge == nil || cl.connector.Bridge.DB == nil {
+	if cl.login == nil {
 		return
 	}
-	ups, err := cl.connector.Bridge.DB.UserPortal.GetAllForLogin(ctx, cl.login.UserLogin)
+	ups, err := cl.connector.db.loginPortals(ctx, cl.login.UserLogin)
 	if err != nil {
 		cl.log.Err(err).Msg("Failed to list the login's private chats")
 		return

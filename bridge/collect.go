@@ -19,8 +19,8 @@ const (
 	maxCollected  = 2000
 )
 
-// collectTimeout bounds the wait for an answer (a variable for the tests).
-var collectTimeout = 15 * time.Second
+// collectTimeout bounds the wait for an answer (waits.collect).
+const collectTimeout = 15 * time.Second
 
 // collector is one open question to the server.
 type collector struct {
@@ -57,7 +57,7 @@ func (cl *IRCClient) collect(ctx context.Context, match func(*ircmsg.Message) (t
 	if err = send(); err != nil {
 		return nil, 0, false, err
 	}
-	timer := time.NewTimer(collectTimeout)
+	timer := time.NewTimer(cl.connector.waits.collect)
 	defer timer.Stop()
 	select {
 	case <-c.done:

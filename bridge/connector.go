@@ -27,6 +27,10 @@ import (
 // IRCConnector is the bridgev2 network connector for IRC.
 type IRCConnector struct {
 	Bridge *bridgev2.Bridge
+	// db is what the connector reads and writes in bridgev2's database itself (bridgedb.go).
+	db bridgeDB
+	// waits are the first waits of the outbox's retries and the wait for a command's answer.
+	waits  waits
 	Config config.Config
 	sealer *sbdb.Sealer
 	// idKey keys the hashes that stand in for missing msgids (MakeMessageID), derived from the
@@ -73,6 +77,13 @@ var (
 	_ bridgev2.IdentifierValidatingNetwork = (*IRCConnector)(nil)
 )
 
+// waits are how long the connector waits before it tries again or gives up: the first retry of an
+// IRC message bridgev2 failed to send (deliveryRetryFirst), the first later retry
+// (retryLaterFirst), the answer to a command sent for the user (collectTimeout).
+type waits struct {
+	deliveryRetry, retryLater, collect time.Duration
+}
+
 // NewConnector makes an unconfigured connector; mxmain fills Config from the config file.
 func NewConnector() *IRCConnector {
 	c := &IRCConnector{
@@ -81,6 +92,7 @@ func NewConnector() *IRCConnector {
 		pacers:  make(map[string]*irc.Pacer),
 		Metrics: metrics.New(),
 		loop:    portalInternals{},
+		waits:   waits{deliveryRetry: deliveryRetryFirst, retryLater: retryLaterFirst, collect: collectTimeout},
 	}
 	c.Metrics.SetSources(c.connectionStates, c.queueDepth)
 	return c
@@ -89,11 +101,10 @@ func NewConnector() *IRCConnector {
 func (c *IRCConnector) Init(br *bridgev2.Bridge) {
 	c.Bridge = br
 	registerCommands(br, c)
-	if br.DB != nil {
-		c.spool = spool.New(br.DB.Database, br.Log.With().Str("component", "spool").Logger())
-		c.spool.Tell = c.tellUndelivered
-		c.spool.Unopenable = c.Metrics.SpoolUnopenable
-	}
+	c.db = bridgeTables{db: br.DB, bridgeID: br.ID}
+	c.spool = spool.New(br.DB.Database, br.Log.With().Str("component", "spool").Logger())
+	c.spool.Tell = c.tellUndelivered
+	c.spool.Unopenable = c.Metrics.SpoolUnopenable
 	if mc, ok := br.Matrix.(*matrix.Connector); ok {
 		c.inbox = spool.NewInbox(br, c.spool, mc.AS, mc.EventProcessor)
 	}

@@ -131,8 +131,8 @@ func (cl *IRCClient) sendToIRC(ctx context.Context, msg *bridgev2.MatrixMessage)
 		return nil, failure("the message is empty on IRC")
 	}
 	// With echo-message the server tells the msgid of what we sent: the message is saved under it
-	// once the echo is back. Edits (no event ID) and tests without a bridge database are not.
-	pending := cl.ircConn.HasCap("echo-message") && msg.Event.ID != "" && cl.connector.Bridge != nil && cl.connector.Bridge.DB != nil
+	// once the echo is back. Edits (no event ID) are not.
+	pending := cl.ircConn.HasCap("echo-message") && msg.Event.ID != "" && cl.connector.db.savesPending()
 	out := outgoing{command: command, target: target, spoof: spoof, action: action, tags: tags}
 	out.opts.Reply = cl.newSendReport(ctx, msg, pending).replyFunc()
 	if pending {

@@ -102,6 +102,7 @@ func newWireClient(tb testing.TB, opts wireOpts) (*IRCClient, *wire) {
 	conn := NewConnector()
 	conn.Config.CTCPReplies = opts.ctcp
 	conn.Bridge = &bridgev2.Bridge{Matrix: fakeMatrix{}}
+	conn.db = noBridgeDB{}
 	network := &config.Network{ID: "net"}
 	cl := &IRCClient{
 		connector: conn,

@@ -63,7 +63,7 @@ func (cl *IRCClient) backfill() (enabled bool, initial, catchup int) {
 // portal has none yet.
 func (cl *IRCClient) requestHistory(channel string) {
 	enabled, initial, _ := cl.backfill()
-	if !enabled || !cl.hasHistory() || cl.connector.Bridge == nil || cl.connector.Bridge.DB == nil {
+	if !enabled || !cl.hasHistory() {
 		return
 	}
 	var whenEmpty []string
@@ -84,7 +84,7 @@ func (cl *IRCClient) fetchHistory(target string, key networkid.PortalKey, whenEm
 			defer func() { <-cl.historySem }()
 		}
 		ctx := cl.log.WithContext(context.Background())
-		last, err := cl.connector.Bridge.DB.Message.GetLastPartAtOrBeforeTime(ctx, key, time.Now().Add(time.Hour))
+		last, err := cl.connector.db.lastMessage(ctx, key)
 		if err != nil {
 			cl.log.Err(err).Msg("Failed to find the last bridged message for history")
 			return
@@ -154,7 +154,7 @@ func (cl *IRCClient) requestDMHistory() {
 	if enabled, _, _ := cl.backfill(); !enabled || cl.historyLimitFor() == 0 {
 		return
 	}
-	if cl.login == nil || !cl.hasHistory() || cl.connector.Bridge == nil || cl.connector.Bridge.DB == nil {
+	if cl.login == nil || !cl.hasHistory() {
 		return
 	}
 	since := cl.awaySince()
@@ -184,9 +184,6 @@ func (cl *IRCClient) handleHistoryTarget(msg *ircmsg.Message) {
 	cl.mu.Unlock()
 	if !wanted {
 		cl.limited(metrics.LimitHistory)
-		return
-	}
-	if cl.connector.Bridge == nil || cl.connector.Bridge.DB == nil {
 		return
 	}
 	nick := msg.Params[1]

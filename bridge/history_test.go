@@ -2,12 +2,10 @@ package bridge
 
 import (
 	"context"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/ergochat/irc-go/ircmsg"
-	"go.mau.fi/util/dbutil"
 	"maunium.net/go/mautrix/bridgev2"
 	"maunium.net/go/mautrix/bridgev2/bridgeconfig"
 	"maunium.net/go/mautrix/bridgev2/database"
@@ -100,13 +98,9 @@ func TestLinesDuringLoginFlowAreHeldNotDropped(t *testing.T) {
 // latest max_initial_messages lines for a new portal, max_catchup_messages (within the server's
 // maximum) after a reconnect.
 func TestHistoryFollowsTheBackfillConfig(t *testing.T) {
-	raw, err := dbutil.NewWithDialect("file:"+filepath.Join(t.TempDir(), "bridge.db")+"?_txlock=immediate", "sqlite3-fk-wal")
-	must(t, err)
-	defer raw.Close()
 	cl, w := newWireClient(t, wireOpts{caps: []string{"batch", "draft/chathistory"}, isupport: "CHATHISTORY=50"})
 	ctx := context.Background()
-	cl.connector.Bridge.DB = database.New("sealbridge", sbdb.MetaTypes(), raw)
-	must(t, cl.connector.Bridge.DB.Upgrade(ctx))
+	withBridgeDB(t, cl.connector)
 	cl.connector.Bridge.Config = &bridgeconfig.BridgeConfig{}
 	cl.connector.Bridge.Config.Backfill = bridgeconfig.BackfillConfig{Enabled: false, MaxInitialMessages: 7, MaxCatchupMessages: 30}
 	joinedChannel(cl, "#new", "me")

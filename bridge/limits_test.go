@@ -180,7 +180,7 @@ func TestRemoteQueueOverflowsToTheDatabase(t *testing.T) {
 					t.Fatalf("delivered %s, want %s", e.ID, want)
 				}
 				next++
-				e.PostHandle(ctx, nil) // delivered: leaves the spool
+				e.PostHandle(ctx, portalFor(e.GetPortalKey())) // delivered: leaves the spool
 			case *simplevent.ChatResync:
 				if next < n {
 					t.Fatalf("the folded resync came before the overflowed lines (%d of %d)", next, n)

@@ -58,7 +58,7 @@ func (cl *IRCClient) saveLoginNow() {
 	row := *cl.login.UserLogin
 	row.Metadata = cl.meta.Clone()
 	cl.mu.Unlock()
-	if err := cl.connector.Bridge.DB.UserLogin.Update(ctx, &row); err != nil {
+	if err := cl.connector.db.saveLogin(ctx, &row); err != nil {
 		cl.log.Err(err).Msg("Failed to save login")
 	}
 }

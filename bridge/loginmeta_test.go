@@ -62,6 +62,7 @@ func TestSavingTheLoginDoesNotStallTheReader(t *testing.T) {
 	defer raw.Close()
 	cl, _ := newWireClient(t, wireOpts{})
 	cl.connector.Bridge.DB = database.New("sealbridge", sbdb.MetaTypes(), raw)
+	cl.connector.db = bridgeTables{db: cl.connector.Bridge.DB, bridgeID: "sealbridge"}
 	ctx := context.Background()
 	must(t, cl.connector.Bridge.DB.Upgrade(ctx))
 	must(t, cl.connector.Bridge.DB.User.Insert(ctx, &database.User{BridgeID: "sealbridge", MXID: "@me:example.org"}))

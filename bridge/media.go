@@ -125,14 +125,11 @@ const mediaPruneEvery = time.Hour
 // mediaPruneEvery until ctx ends. bridgev2 refuses an expired link but keeps its row, and for a
 // file from an encrypted room that row holds the file's decryption key.
 func (c *IRCConnector) pruneMedia(ctx context.Context) {
-	if c.Bridge == nil || c.Bridge.DB == nil {
-		return
-	}
 	log := c.Bridge.Log.With().Str("component", "public_media").Logger()
 	tick := time.NewTicker(mediaPruneEvery)
 	defer tick.Stop()
 	for {
-		if n, err := c.deleteExpiredMedia(ctx, time.Now()); err != nil {
+		if n, err := c.db.deleteExpiredMedia(ctx, time.Now()); err != nil {
 			log.Err(err).Msg("Failed to delete expired public media links")
 		} else if n > 0 {
 			log.Debug().Int64("links", n).Msg("Deleted expired public media links and their keys")
@@ -143,14 +140,4 @@ func (c *IRCConnector) pruneMedia(ctx context.Context) {
 			return
 		}
 	}
-}
-
-// deleteExpiredMedia deletes the public-media rows of this bridge that expired before now.
-func (c *IRCConnector) deleteExpiredMedia(ctx context.Context, now time.Time) (int64, error) {
-	res, err := c.Bridge.DB.Exec(ctx, `DELETE FROM public_media WHERE bridge_id=$1 AND expiry IS NOT NULL AND expiry<$2`,
-		c.Bridge.ID, now.UnixNano())
-	if err != nil {
-		return 0, err
-	}
-	return res.RowsAffected()
 }

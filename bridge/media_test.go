@@ -3,12 +3,9 @@ package bridge
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"testing"
 	"time"
 
-	"go.mau.fi/util/dbutil"
-	"maunium.net/go/mautrix/bridgev2"
 	"maunium.net/go/mautrix/bridgev2/database"
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
@@ -73,24 +70,16 @@ func TestAttackFileNameCannotCarryCTCP(t *testing.T) {
 // Expired public-media links leave bridgev2's table, and with them the keys of encrypted files;
 // links still valid stay.
 func TestExpiredMediaKeysArePruned(t *testing.T) {
-	raw, err := dbutil.NewWithDialect("file:"+filepath.Join(t.TempDir(), "bridge.db")+"?_txlock=immediate", "sqlite3-fk-wal")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer raw.Close()
 	c := NewConnector()
-	c.Bridge = &bridgev2.Bridge{ID: "sealbridge", DB: database.New("sealbridge", sbdb.MetaTypes(), raw)}
+	withBridgeDB(t, c)
 	ctx := context.Background()
-	if err := c.Bridge.DB.Upgrade(ctx); err != nil {
-		t.Fatal(err)
-	}
 	now := time.Now()
 	for name, expiry := range map[string]time.Time{"old": now.Add(-time.Minute), "fresh": now.Add(time.Hour)} {
 		if err := c.Bridge.DB.PublicMedia.Put(ctx, &database.PublicMedia{PublicID: name, MXC: id.ContentURI{Homeserver: "example.org", FileID: name}, Expiry: expiry}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if n, err := c.deleteExpiredMedia(ctx, now); err != nil || n != 1 {
+	if n, err := c.db.deleteExpiredMedia(ctx, now); err != nil || n != 1 {
 		t.Fatalf("deleted %d (%v), want the expired one", n, err)
 	}
 	if pm, _ := c.Bridge.DB.PublicMedia.Get(ctx, "old"); pm != nil {

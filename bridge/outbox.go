@@ -50,10 +50,11 @@ type outboxMessage struct {
 func (m *outboxMessage) SpoolItem() (string, any) { return string(m.spooled.ID), m.spooled }
 
 // deliveryRetries bounds how often a message bridgev2 failed to send is handed to it again; the
-// first retry waits deliveryRetryDelay, each next one twice as long.
-const deliveryRetries = 5
-
-var deliveryRetryDelay = 5 * time.Second // a variable for the tests
+// first retry waits deliveryRetryFirst (waits.deliveryRetry), each next one twice as long.
+const (
+	deliveryRetries    = 5
+	deliveryRetryFirst = 5 * time.Second
+)
 
 // portalLoop hands a message to bridgev2 again, within the portal's event loop: bridgev2's own
 // (portalInternals) in the bridge; tests that have no portal loop give theirs.
@@ -120,15 +121,12 @@ func (cl *IRCClient) outboxEvent(m *spooledMessage, arrived time.Time) *outboxMe
 // sentToMatrix tells whether bridgev2 has the message as sent (in its message table). A database
 // error counts as sent: the outbox must not retry on a guess.
 func (cl *IRCClient) sentToMatrix(ctx context.Context, portal *bridgev2.Portal, id networkid.MessageID) bool {
-	if cl.connector.Bridge == nil || cl.connector.Bridge.DB == nil {
-		return true
-	}
-	msg, err := cl.connector.Bridge.DB.Message.GetFirstPartByID(context.WithoutCancel(ctx), portal.Receiver, id)
+	sent, err := cl.connector.db.sentMessage(context.WithoutCancel(ctx), portal.Receiver, id)
 	if err != nil {
 		cl.log.Err(err).Str("message_id", string(id)).Msg("Failed to check whether an IRC message reached Matrix")
 		return true
 	}
-	return msg != nil
+	return sent
 }
 
 // retryDelivery hands evt to bridgev2 again until it is stored as sent, waiting longer each time;
@@ -136,7 +134,7 @@ func (cl *IRCClient) sentToMatrix(ctx context.Context, portal *bridgev2.Portal, 
 func (cl *IRCClient) retryDelivery(ctx context.Context, portal *bridgev2.Portal, evt *outboxMessage) bool {
 	id := evt.spooled.ID
 	for attempt := 0; attempt < deliveryRetries; attempt++ {
-		delay := deliveryRetryDelay << attempt
+		delay := cl.connector.waits.deliveryRetry << attempt
 		cl.log.Warn().Str("message_id", string(id)).Dur("retry_in", delay).
 			Msg("An IRC message did not reach Matrix; sending it again (the portal's later messages wait)")
 		select {
@@ -155,7 +153,7 @@ func (cl *IRCClient) retryDelivery(ctx context.Context, portal *bridgev2.Portal,
 }
 
 // Messages bridgev2 failed to send even after retryDelivery (a homeserver down for longer) are
-// handed to it again while the bridge runs, retryLaterFirst later, then twice as long each time up
+// handed to it again while the bridge runs, retryLaterFirst (waits.retryLater) later, then twice as long each time up
 // to retryLaterMax. At most limits.queue_in_memory of them wait so per login; more wait in the
 // spool for the next start. A day after a message arrived the spool gives up on it and tells the
 // user (undelivered.go).
@@ -163,8 +161,6 @@ const (
 	retryLaterFirst = time.Minute
 	retryLaterMax   = 30 * time.Minute
 )
-
-var retryLaterDelay = retryLaterFirst // a variable for the tests
 
 // laterRetries are a login's messages waiting to be handed over again.
 type laterRetries struct {
@@ -194,7 +190,7 @@ func (cl *IRCClient) retryLater(m *outboxMessage) {
 
 // retryLaterLoop hands the waiting messages over again, further apart each time, until none wait.
 func (cl *IRCClient) retryLaterLoop(ctx context.Context) {
-	delay := retryLaterDelay
+	delay := cl.connector.waits.retryLater
 	for {
 		select {
 		case <-time.After(delay):

@@ -64,7 +64,7 @@ func TestOutboxSpoolsUntilHandled(t *testing.T) {
 		t.Fatalf("queued %d events", len(batch))
 	}
 	// bridgev2 handled the first one.
-	batch[0].(bridgev2.RemotePostHandler).PostHandle(context.Background(), nil)
+	batch[0].(bridgev2.RemotePostHandler).PostHandle(context.Background(), portalFor(cl.channelKey("#chan")))
 	waitUntil(t, "the first one to leave the spool", func() bool { return len(pending()) == 1 })
 	if got := pending(); got[0] != "net/two" {
 		t.Fatalf("after delivery of the first: %q", got)
@@ -125,22 +125,13 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 // was down): such a message stays spooled and is queued again, until it is sent or has had its
 // retries; one bridgev2 stored as sent leaves the spool.
 func TestOutboxRetriesWhatBridgev2FailedToSend(t *testing.T) {
-	deliveryRetryDelay = 20 * time.Millisecond
-	defer func() { deliveryRetryDelay = 5 * time.Second }()
 	sp := testSpool(t)
 	cl, _ := newWireClient(t, wireOpts{})
+	cl.connector.waits.deliveryRetry = 20 * time.Millisecond
 	cl.connector.spool = sp
 	cl.setupQueue()
-	raw, err := dbutil.NewWithDialect("file:"+filepath.Join(t.TempDir(), "bridge.db")+"?_txlock=immediate", "sqlite3-fk-wal")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer raw.Close()
-	cl.connector.Bridge.DB = database.New("sealbridge", sbdb.MetaTypes(), raw)
+	withBridgeDB(t, cl.connector)
 	ctx := context.Background()
-	if err := cl.connector.Bridge.DB.Upgrade(ctx); err != nil {
-		t.Fatal(err)
-	}
 	key := cl.channelKey("#chan")
 	if err := cl.connector.Bridge.DB.Portal.Insert(ctx, &database.Portal{BridgeID: "sealbridge", PortalKey: key, Metadata: &sbdb.PortalMetadata{}}); err != nil {
 		t.Fatal(err)
@@ -224,17 +215,12 @@ func TestOutboxRetriesWhatBridgev2FailedToSend(t *testing.T) {
 // A message bridgev2 failed to send even after its retries is handed over again while the bridge
 // runs (not only at the next start), and stays spooled meanwhile.
 func TestFailedMessagesAreTriedAgainWhileRunning(t *testing.T) {
-	deliveryRetryDelay, retryLaterDelay = time.Millisecond, 20*time.Millisecond
-	defer func() { deliveryRetryDelay, retryLaterDelay = 5*time.Second, retryLaterFirst }()
 	cl, _ := newWireClient(t, wireOpts{})
+	cl.connector.waits.deliveryRetry, cl.connector.waits.retryLater = time.Millisecond, 20*time.Millisecond
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	cl.remoteCtx = ctx
-	raw, err := dbutil.NewWithDialect("file:"+filepath.Join(t.TempDir(), "bridge.db")+"?_txlock=immediate", "sqlite3-fk-wal")
-	must(t, err)
-	defer raw.Close()
-	cl.connector.Bridge.DB = database.New("sealbridge", sbdb.MetaTypes(), raw)
-	must(t, cl.connector.Bridge.DB.Upgrade(ctx))
+	withBridgeDB(t, cl.connector)
 	cl.connector.loop = loopFunc(func(context.Context, *bridgev2.Portal, *bridgev2.UserLogin, bridgev2.RemoteMessage) {})
 	joinedChannel(cl, "#chan", "me", "bob")
 	incoming(t, cl, "@msgid=late :bob!b@h PRIVMSG #chan :homeserver down")

@@ -2,12 +2,8 @@ package bridge
 
 import (
 	"context"
-	"path/filepath"
 	"testing"
 	"time"
-
-	"go.mau.fi/util/dbutil"
-	"maunium.net/go/mautrix/bridgev2/database"
 
 	"github.com/sealbridge/sealbridge/sbdb"
 )
@@ -18,11 +14,7 @@ import (
 func TestNamesResyncSkipsAnUnchangedChannel(t *testing.T) {
 	cl, _ := newWireClient(t, wireOpts{})
 	ctx := context.Background()
-	raw, err := dbutil.NewWithDialect("file:"+filepath.Join(t.TempDir(), "bridge.db")+"?_txlock=immediate", "sqlite3-fk-wal")
-	must(t, err)
-	defer raw.Close()
-	cl.connector.Bridge.DB = database.New("sealbridge", sbdb.MetaTypes(), raw)
-	must(t, cl.connector.Bridge.DB.Upgrade(ctx))
+	withBridgeDB(t, cl.connector)
 	joinedChannel(cl, "#chan", "me", "bob")
 	portal := portalFor(cl.channelKey("#chan"))
 	portal.Bridge = cl.connector.Bridge

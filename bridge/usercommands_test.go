@@ -26,8 +26,7 @@ func parseLines(t *testing.T, lines ...string) []*ircmsg.Message {
 // questions open, each keeps a bounded number of lines, and one the server never ends times out.
 func TestCollectorsAreBounded(t *testing.T) {
 	cl, w := newWireClient(t, wireOpts{})
-	collectTimeout = 300 * time.Millisecond
-	defer func() { collectTimeout = 15 * time.Second }()
+	cl.connector.waits.collect = 300 * time.Millisecond
 	ctx := context.Background()
 	started := make(chan struct{}, maxCollectors)
 	results := make(chan int, maxCollectors)
