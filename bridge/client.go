@@ -239,7 +239,7 @@ func (cl *IRCClient) attach(login *bridgev2.UserLogin) {
 	cl.resumeSpool(ctx)
 	cl.loadDMPeers(ctx)
 	cl.loadRequests(ctx)
-	go cl.remote.Run(ctx, func(evt bridgev2.RemoteEvent) { login.QueueRemoteEvent(evt) })
+	cl.remote.Start(ctx, func(evt bridgev2.RemoteEvent) { login.QueueRemoteEvent(evt) })
 	cl.connector.register(cl)
 	if n := cl.connector.takeUndelivered(string(cl.loginID)); n > 0 {
 		go cl.tellUndelivered(n)

@@ -152,7 +152,7 @@ func TestRemoteQueueOverflowsToTheDatabase(t *testing.T) {
 	defer cancel()
 	release := make(chan struct{})
 	got := make(chan bridgev2.RemoteEvent, 10000)
-	go cl.remote.Run(ctx, func(evt bridgev2.RemoteEvent) {
+	cl.remote.Start(ctx, func(evt bridgev2.RemoteEvent) {
 		<-release
 		got <- evt
 	})

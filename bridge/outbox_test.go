@@ -98,7 +98,7 @@ func drainQueue(t *testing.T, cl *IRCClient, n int) []bridgev2.RemoteEvent {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	got := make(chan bridgev2.RemoteEvent, n+1000)
-	go cl.remote.Run(ctx, func(evt bridgev2.RemoteEvent) { got <- evt })
+	cl.remote.Start(ctx, func(evt bridgev2.RemoteEvent) { got <- evt })
 	var out []bridgev2.RemoteEvent
 	for len(out) < n {
 		select {

@@ -16,25 +16,31 @@ import (
 // once a portal's event buffer is full (a slow or absent homeserver, or a burst of lines), and an
 // IRC reader that stops reading is disconnected by the server ("SendQ exceeded") and loses what
 // was said meanwhile. So the reader only pushes here and never waits; one goroutine per login
-// (Run) hands the events to bridgev2 in order, at bridgev2's pace.
+// (while it has any) hands the events to bridgev2 in order, at bridgev2's pace.
 //
 // Messages are spooled as they are pushed (the spool's writer, writer.go, stores them in batches,
-// typically within milliseconds), and Run hands a message to bridgev2 only once it is stored, so a
-// kill -9 at any moment loses none that was read.
+// typically within milliseconds), and the delivery hands a message to bridgev2 only once it is
+// stored, so a kill -9 at any moment loses none that was read.
 //
 // Memory is bounded by limits.queue_in_memory. Beyond it the queue overflows: messages are kept
-// in the database only (the writer drops them from memory once stored), and Run reads them back
-// in order, a page at a time, once the events in memory are delivered. Other events that arrive
+// in the database only (the writer drops them from memory once stored), and the delivery reads
+// them back in order, a page at a time, once the events in memory are delivered. Other events that arrive
 // meanwhile are folded: a channel's joins, parts, topics and modes become one resync of its room,
 // delivered after the overflowed messages; typing, receipts, reactions, redactions and echoes are
 // dropped (and counted). The queue leaves overflow once the database holds nothing newer than
-// what Run delivered. A start of the bridge begins in overflow when the spool holds messages of an
+// what was delivered. A start of the bridge begins in overflow when the spool holds messages of an
 // earlier run, so those are delivered first, in order, without loading them all at once.
 type Queue struct {
 	mu    sync.Mutex
 	items []bridgev2.RemoteEvent // in memory, in order
 	limit int                    // limits.queue_in_memory
-	wake  chan struct{}
+	// wake tells the running delivery that there may be more to do; running is set while a
+	// goroutine delivers (run), until ctx ends or there is nothing to do. Start sets ctx and
+	// deliver.
+	wake    chan struct{}
+	running bool
+	ctx     context.Context
+	deliver func(bridgev2.RemoteEvent)
 	// store keeps messages across a crash and reads overflowed ones back; nil keeps everything in
 	// memory (no database: unit tests).
 	store QueueStore
@@ -97,7 +103,7 @@ func (s *Slot) restore(seq int64) { s.seq, s.stored = seq, true }
 // for it (a database much slower than the IRC connection, or failing).
 const maxUnsavedFactor = 10
 
-// overflowPage is how many overflowed messages Run reads back at once.
+// overflowPage is how many overflowed messages the delivery reads back at once.
 const overflowPage = 200
 
 // NewQueue is a queue that keeps everything in memory until Configure gives it a store and limit.
@@ -120,7 +126,7 @@ type QueueConfig struct {
 	Limited func()
 }
 
-// Configure sets the queue up for its login, before Run.
+// Configure sets the queue up for its login, before Start.
 func (q *Queue) Configure(c QueueConfig) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
@@ -144,6 +150,13 @@ func (q *Queue) wakeUp() {
 	select {
 	case q.wake <- struct{}{}:
 	default:
+	}
+	q.mu.Lock()
+	start := q.deliver != nil && !q.running && q.ctx.Err() == nil
+	q.running = q.running || start
+	q.mu.Unlock()
+	if start {
+		go q.run()
 	}
 }
 
@@ -234,7 +247,7 @@ func (q *Queue) Resume(ctx context.Context) (int, error) {
 }
 
 // resume starts the queue in overflow when the database holds undelivered messages of an earlier
-// run (up to seq, n of them), so that Run delivers them first, in order.
+// run (up to seq, n of them), so that they are delivered them first, in order.
 func (q *Queue) resume(seq int64, n int) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
@@ -255,8 +268,19 @@ func (q *Queue) Len() int {
 	return len(q.items) + q.overflowed
 }
 
-// Run delivers events to deliver, in order, until ctx ends.
-func (q *Queue) Run(ctx context.Context, deliver func(bridgev2.RemoteEvent)) {
+// Start has the queue deliver its events to deliver, in order, until ctx ends. A goroutine runs
+// only while there is something to deliver: an idle login (most of them, most of the time) costs
+// none.
+func (q *Queue) Start(ctx context.Context, deliver func(bridgev2.RemoteEvent)) {
+	q.mu.Lock()
+	q.ctx, q.deliver = ctx, deliver
+	q.mu.Unlock()
+	q.wakeUp()
+}
+
+// run delivers until there is nothing to do, then ends; wakeUp starts it again.
+func (q *Queue) run() {
+	ctx, deliver := q.ctx, q.deliver
 	for ctx.Err() == nil {
 		evt, page, through, wait := q.next(ctx)
 		switch {
@@ -274,15 +298,26 @@ func (q *Queue) Run(ctx context.Context, deliver func(bridgev2.RemoteEvent)) {
 			q.deliveredSeq = max(q.deliveredSeq, through)
 			q.mu.Unlock()
 		case wait:
+			// Idle: end, unless a wake-up came meanwhile (wakeUp then saw this run going and
+			// started none).
+			q.mu.Lock()
 			select {
 			case <-q.wake:
-			case <-ctx.Done():
+				q.mu.Unlock()
+				continue
+			default:
 			}
+			q.running = false
+			q.mu.Unlock()
+			return
 		}
 	}
+	q.mu.Lock()
+	q.running = false
+	q.mu.Unlock()
 }
 
-// next is what Run does next: deliver evt, deliver a page of overflowed messages (read up to the
+// next is what run does next: deliver evt, deliver a page of overflowed messages (read up to the
 // spool order through), or wait.
 func (q *Queue) next(ctx context.Context) (evt bridgev2.RemoteEvent, page []Message, through int64, wait bool) {
 	q.mu.Lock()
@@ -358,7 +393,7 @@ func (q *Queue) InMemory() int {
 }
 
 // Drain takes the events waiting in memory, in order, as if delivered: for a caller that delivers
-// them itself instead of Run.
+// them itself instead of Start.
 func (q *Queue) Drain() []bridgev2.RemoteEvent {
 	q.mu.Lock()
 	defer q.mu.Unlock()

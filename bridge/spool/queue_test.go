@@ -26,7 +26,7 @@ func TestQueueNeverBlocksAndKeepsOrder(t *testing.T) {
 	release := make(chan struct{})
 	stuck := make(chan struct{}, 1)
 	got := make(chan int, 10000)
-	go q.Run(ctx, func(evt bridgev2.RemoteEvent) {
+	q.Start(ctx, func(evt bridgev2.RemoteEvent) {
 		select {
 		case stuck <- struct{}{}:
 		default:
@@ -123,7 +123,7 @@ func runQueue(t *testing.T, q *Queue, n int) []*testMessage {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	got := make(chan *testMessage, n+100)
-	go q.Run(ctx, func(evt bridgev2.RemoteEvent) { got <- evt.(*testMessage) })
+	q.Start(ctx, func(evt bridgev2.RemoteEvent) { got <- evt.(*testMessage) })
 	var out []*testMessage
 	for len(out) < n {
 		select {
@@ -142,5 +142,37 @@ func waitFor(t *testing.T, cond func() bool) {
 		if time.Now().After(deadline) {
 			t.Fatal("timed out")
 		}
+	}
+}
+
+// An idle queue holds no goroutine; the next event starts one again.
+func TestQueueDeliversWithoutAnIdleGoroutine(t *testing.T) {
+	q := NewQueue()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	got := make(chan int, 10)
+	q.Start(ctx, func(evt bridgev2.RemoteEvent) { got <- evt.(*simplevent.Message[int]).Data })
+	idle := func() bool {
+		q.mu.Lock()
+		defer q.mu.Unlock()
+		return !q.running
+	}
+	for i := 0; i < 3; i++ {
+		q.Push(&simplevent.Message[int]{Data: i})
+		select {
+		case v := <-got:
+			if v != i {
+				t.Fatalf("delivered %d, want %d", v, i)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("event %d not delivered", i)
+		}
+		waitFor(t, idle)
+	}
+	cancel()
+	q.Push(&simplevent.Message[int]{Data: 9})
+	time.Sleep(50 * time.Millisecond)
+	if !idle() || len(got) != 0 {
+		t.Fatal("delivered after the context ended")
 	}
 }
