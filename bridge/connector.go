@@ -107,6 +107,7 @@ func (c *IRCConnector) Init(br *bridgev2.Bridge) {
 	c.spool.Unopenable = c.Metrics.SpoolUnopenable
 	if mc, ok := br.Matrix.(*matrix.Connector); ok {
 		c.inbox = spool.NewInbox(br, c.spool, mc.AS, mc.EventProcessor)
+		poolHomeserverConnections(mc.AS)
 	}
 }
 
