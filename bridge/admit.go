@@ -195,7 +195,8 @@ func (cl *IRCClient) addMember(ch *channelState, m *member) {
 		cl.limited(metrics.LimitNicks)
 		return
 	}
-	ch.Members[folded] = m
+	m.Nick = intern(m.Nick)
+	ch.Members[intern(folded)] = m
 }
 
 // tokenBucket allows a burst, then one more every interval (limits.new_dm_burst and

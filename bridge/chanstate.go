@@ -3,6 +3,7 @@ package bridge
 import (
 	"strings"
 	"time"
+	"unique"
 )
 
 // channelState is what one connection knows of a channel it is in: its name as the server spells
@@ -22,6 +23,11 @@ type member struct {
 	Nick  string
 	Modes string // prefix mode letters, highest first (e.g. "ov")
 }
+
+// intern returns the one copy of s that the whole bridge keeps while anything uses it: the logins
+// sharing a channel each keep its member list, and would otherwise each hold their own copies of
+// the same nicks (a copy is dropped once nothing refers to it).
+func intern(s string) string { return unique.Make(s).Value() }
 
 func newChannelState(name string) *channelState {
 	return &channelState{Name: name, Members: make(map[string]*member)}

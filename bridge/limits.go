@@ -40,7 +40,7 @@ func (cl *IRCClient) rememberNick(folded, nick string) {
 		}
 		cl.limited(metrics.LimitNicks)
 	}
-	cl.nicks[folded] = nick
+	cl.nicks[intern(folded)] = intern(nick)
 }
 
 // limitNotices remembers which limits the user was told about on the current connection.
