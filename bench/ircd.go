@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 
 	"github.com/ergochat/irc-go/ircmsg"
@@ -62,20 +61,11 @@ func quit(c *ircfake.Conn, msg *ircmsg.Message) error {
 
 // startIRCd starts a fake IRC server child and returns it and its address.
 func startIRCd() (*ircd, error) {
-	cmd, out, err := child("ircd")
+	cmd, addr, err := serverChild(1, "ircd")
 	if err != nil {
 		return nil, err
 	}
-	addr, err := out.ReadString('\n')
-	if err != nil {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		return nil, fmt.Errorf("ircd address: %w", err)
-	}
-	return &ircd{pid: cmd.Process.Pid, addr: strings.TrimSpace(addr), stop: func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-	}}, nil
+	return &ircd{pid: cmd.Process.Pid, addr: addr[0], stop: func() { killChild(cmd) }}, nil
 }
 
 type ircd struct {
