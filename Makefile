@@ -6,6 +6,8 @@ COMMIT    := $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 LDFLAGS   := -s -w -X main.Tag=$(VERSION) -X main.Commit=$(COMMIT) -X 'main.BuildTime=$(shell date -u +%Y-%m-%dT%H:%M:%SZ)'
 FUZZTIME  ?= 8s
 PKGS      := ./bridge/... ./cmd/... ./config/... ./sbdb/... ./internal/...
+# The unit tests also run test/stack's untagged ones (EvilIRC's), which need no real stack.
+UNITPKGS  := $(PKGS) ./test/stack/
 
 .PHONY: all build release test check test-deps vet lint unit fuzz-short fuzz e2e faults demo bench example-config docker-verify clean
 
@@ -22,13 +24,13 @@ test: test-deps vet unit fuzz-short e2e
 # `make check`: the contributors' fast lane: vet, lint and the unit tests, without root and without
 # the real stack (no race detector, no fuzzing, no end-to-end tests: `make test` runs those).
 check: vet
-	$(GO) test -tags $(TAGS) -count=1 $(PKGS)
+	$(GO) test -tags $(TAGS) -count=1 $(UNITPKGS)
 
 test-deps:
 	bash test/install.sh
 
 vet:
-	@unformatted=$$(gofmt -l bridge cmd config sbdb test bench 2>/dev/null); \
+	@unformatted=$$(gofmt -l bridge cmd config sbdb internal test bench 2>/dev/null); \
 	if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
 	$(GO) vet -tags $(TAGS) $(PKGS)
 	$(GO) vet -tags $(TAGS),e2e ./test/...
@@ -40,7 +42,7 @@ lint:
 	GO=$(GO) TAGS=$(TAGS) bash test/lint.sh
 
 unit:
-	$(GO) test -race -tags $(TAGS) -count=1 $(PKGS)
+	$(GO) test -race -tags $(TAGS) -count=1 $(UNITPKGS)
 
 # Runs each fuzz target for FUZZTIME (test/fuzz.sh) and prints the executions per target at the
 # end; the invariants (no CR/LF/NUL on the wire, nothing lost by splitting) are asserted inside the

@@ -29,27 +29,14 @@ type worldProc struct {
 }
 
 func startWorld(asToken, hsToken, asURL string, ircTags bool) (*worldProc, error) {
-	cmd, out, err := child("world", "-as-token", asToken, "-hs-token", hsToken, "-as-url", asURL, "-irc-tags="+strconv.FormatBool(ircTags))
+	cmd, f, err := serverChild(2, "world", "-as-token", asToken, "-hs-token", hsToken, "-as-url", asURL, "-irc-tags="+strconv.FormatBool(ircTags))
 	if err != nil {
 		return nil, err
-	}
-	line, err := out.ReadString('\n')
-	if err != nil {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		return nil, fmt.Errorf("world addresses: %w", err)
-	}
-	f := strings.Fields(line)
-	if len(f) != 2 {
-		return nil, fmt.Errorf("world printed %q", line)
 	}
 	return &worldProc{cmd: cmd, hsURL: f[0], ircAddr: f[1]}, nil
 }
 
-func (w *worldProc) stop() {
-	_ = w.cmd.Process.Kill()
-	_ = w.cmd.Wait()
-}
+func (w *worldProc) stop() { killChild(w.cmd) }
 
 // call POSTs (or GETs) a control endpoint of the world and decodes its JSON answer into v.
 func (w *worldProc) call(method, path string, q url.Values, v any) error {

@@ -59,6 +59,31 @@ func child(role string, args ...string) (*exec.Cmd, *bufio.Reader, error) {
 	return cmd, bufio.NewReader(stdout), nil
 }
 
+// serverChild starts a server child and returns it with the want fields of the first line it
+// prints (its addresses); the child is killed if that line does not come.
+func serverChild(want int, role string, args ...string) (*exec.Cmd, []string, error) {
+	cmd, out, err := child(role, args...)
+	if err != nil {
+		return nil, nil, err
+	}
+	line, err := out.ReadString('\n')
+	f := strings.Fields(line)
+	if err == nil && len(f) != want {
+		err = fmt.Errorf("printed %q", line)
+	}
+	if err != nil {
+		killChild(cmd)
+		return nil, nil, fmt.Errorf("%s addresses: %w", role, err)
+	}
+	return cmd, f, nil
+}
+
+// killChild kills a server child and waits for it.
+func killChild(cmd *exec.Cmd) {
+	_ = cmd.Process.Kill()
+	_ = cmd.Wait()
+}
+
 // runChild runs a measuring child to completion and decodes the JSON it prints on stdout.
 func runChild(v any, role string, args ...string) error {
 	cmd, out, err := child(role, args...)

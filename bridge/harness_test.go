@@ -1,10 +1,8 @@
 package bridge
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"net"
 	"sort"
 	"strings"
 	"testing"
@@ -22,6 +20,7 @@ import (
 	"github.com/sealbridge/sealbridge/bridge/irc"
 	"github.com/sealbridge/sealbridge/bridge/spool"
 	"github.com/sealbridge/sealbridge/config"
+	"github.com/sealbridge/sealbridge/internal/ircfake"
 	"github.com/sealbridge/sealbridge/sbdb"
 )
 
@@ -34,19 +33,19 @@ const wireTimeout = 5 * time.Second
 // wire is the server side of one connection.
 type wire struct {
 	tb    testing.TB
-	conn  net.Conn
+	conn  *ircfake.Conn
 	lines chan string // raw lines from the client, CRLF stripped
 	errs  chan error
 	// mark is the client's Send, for the barrier line.
 	mark  func(command string, params ...string) error
 	marks int
 	// ln is the server's listener, for a reconnection (connectWire).
-	ln net.Listener
+	ln *ircfake.Listener
 }
 
 func (w *wire) send(line string) {
 	w.tb.Helper()
-	if _, err := w.conn.Write([]byte(line + "\r\n")); err != nil {
+	if err := w.conn.Send(line); err != nil {
 		w.tb.Fatalf("server write %q: %v", line, err)
 	}
 }
@@ -94,7 +93,7 @@ type wireOpts struct {
 
 func newWireClient(tb testing.TB, opts wireOpts) (*IRCClient, *wire) {
 	tb.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := ircfake.Listen("127.0.0.1:0", nil)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -121,7 +120,7 @@ func newWireClient(tb testing.TB, opts wireOpts) (*IRCClient, *wire) {
 		flood = *opts.flood
 	}
 	cl.ircConn = irc.New(irc.Config{
-		Addr:           ln.Addr().String(),
+		Addr:           ln.Addr(),
 		Nick:           "me",
 		Flood:          flood,
 		ConnectTimeout: wireTimeout,
@@ -131,53 +130,50 @@ func newWireClient(tb testing.TB, opts wireOpts) (*IRCClient, *wire) {
 	return cl, connectWire(tb, ln, cl, opts)
 }
 
-// connectWire connects cl (again) to the scripted server listening on ln and registers it.
-func connectWire(tb testing.TB, ln net.Listener, cl *IRCClient, opts wireOpts) *wire {
+// connectWire connects cl (again) to the scripted server listening on ln and registers it: CAP LS
+// 302, NICK, USER; CAP REQ/ACK for what we offer; CAP END; welcome.
+func connectWire(tb testing.TB, ln *ircfake.Listener, cl *IRCClient, opts wireOpts) *wire {
 	tb.Helper()
 	done := make(chan error, 1)
 	go func() { done <- cl.ircConn.Connect(context.Background()) }()
-	_ = ln.(*net.TCPListener).SetDeadline(time.Now().Add(wireTimeout))
-	sc, err := ln.Accept()
-	if err != nil {
-		tb.Fatal(err)
+	accepted := make(chan *ircfake.Conn, 1)
+	go func() {
+		if sc, err := ln.Accept(); err == nil {
+			accepted <- sc
+		}
+	}()
+	var sc *ircfake.Conn
+	select {
+	case sc = <-accepted:
+	case <-time.After(wireTimeout):
+		tb.Fatal("the bridge did not connect")
 	}
 	w := &wire{tb: tb, conn: sc, lines: make(chan string, 4096), errs: make(chan error, 1), mark: cl.ircConn.Send, ln: ln}
 	// Cleanups run last first: this connection closes before the client's Close (registered
 	// earlier), so that Close does not wait for the server to end it.
 	tb.Cleanup(func() { _ = sc.Close() })
 	go func() {
-		r := bufio.NewReaderSize(sc, 1<<16)
 		for {
-			l, err := r.ReadString('\n')
+			l, err := sc.ReadLine()
 			if err != nil {
 				w.errs <- err
 				return
 			}
-			w.lines <- strings.TrimSuffix(l, "\r\n")
+			w.lines <- l
 		}
 	}()
-	// Registration: CAP LS 302, NICK, USER; CAP REQ/ACK for what we offer; CAP END; welcome.
-	for i := 0; i < 3; i++ {
-		w.next()
-	}
-	w.send(":irc.test CAP * LS :" + strings.Join(opts.caps, " "))
-	for {
+	reg := ircfake.Registration{Server: "irc.test", Caps: opts.caps, Welcome: "Welcome %s!user@host.example",
+		ISupport: "CHANTYPES=#& PREFIX=(ov)@+ " + opts.isupport + " :are supported", MOTD: true, CapEnd: true}
+	for !sc.Welcomed() {
 		l := w.next()
 		msg, err := ircmsg.ParseLine(l)
 		if err != nil {
 			tb.Fatalf("registration line %q: %v", l, err)
 		}
-		if msg.Command == "CAP" && len(msg.Params) >= 2 && msg.Params[0] == "REQ" {
-			w.send(":irc.test CAP me ACK :" + msg.Params[len(msg.Params)-1])
-			continue
-		}
-		if msg.Command == "CAP" && len(msg.Params) >= 1 && msg.Params[0] == "END" {
-			break
+		if _, err := reg.Answer(sc, &msg); err != nil {
+			tb.Fatalf("registration: %v", err)
 		}
 	}
-	w.send(":irc.test 001 me :Welcome me!user@host.example")
-	w.send(":irc.test 005 me CHANTYPES=#& PREFIX=(ov)@+ " + opts.isupport + " :are supported")
-	w.send(":irc.test 376 me :End of MOTD")
 	select {
 	case err := <-done:
 		if err != nil {

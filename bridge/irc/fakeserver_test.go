@@ -10,8 +10,9 @@ import (
 	"time"
 
 	"github.com/ergochat/irc-go/ircmsg"
-	"github.com/ergochat/irc-go/ircreader"
 	"github.com/rs/zerolog"
+
+	"github.com/sealbridge/sealbridge/internal/ircfake"
 )
 
 const testTimeout = 5 * time.Second
@@ -25,7 +26,7 @@ func TestMain(m *testing.M) {
 // connection is handed to the test, which reads and writes lines on it.
 type fakeServer struct {
 	t     testing.TB
-	ln    net.Listener
+	ln    *ircfake.Listener
 	conns chan *fakeConn
 }
 
@@ -35,28 +36,17 @@ func newFakeServer(t testing.TB) *fakeServer {
 
 func newFakeServerTLS(t testing.TB, tc *tls.Config) *fakeServer {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := ircfake.Listen("127.0.0.1:0", tc)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if tc != nil {
-		ln = tls.NewListener(ln, tc)
-	}
 	s := &fakeServer{t: t, ln: ln, conns: make(chan *fakeConn, 16)}
-	go func() {
-		for {
-			conn, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			s.conns <- &fakeConn{t: t, conn: conn, r: ircreader.NewIRCReader(conn)}
-		}
-	}()
+	go func() { _ = ln.Serve(func(c *ircfake.Conn) { s.conns <- &fakeConn{t: t, conn: c} }) }()
 	t.Cleanup(func() { _ = ln.Close() })
 	return s
 }
 
-func (s *fakeServer) addr() string { return s.ln.Addr().String() }
+func (s *fakeServer) addr() string { return s.ln.Addr() }
 
 // accept waits for the next client connection.
 func (s *fakeServer) accept() *fakeConn {
@@ -84,14 +74,13 @@ func (s *fakeServer) expectNoConn(d time.Duration) {
 
 type fakeConn struct {
 	t    testing.TB
-	conn net.Conn
-	r    *ircreader.Reader
+	conn *ircfake.Conn
 }
 
 // send writes one line (CRLF added).
 func (c *fakeConn) send(line string) {
 	c.t.Helper()
-	if _, err := c.conn.Write([]byte(line + "\r\n")); err != nil {
+	if err := c.conn.Send(line); err != nil {
 		c.t.Fatalf("write %q: %v", line, err)
 	}
 }
@@ -100,11 +89,11 @@ func (c *fakeConn) send(line string) {
 func (c *fakeConn) readRaw() string {
 	c.t.Helper()
 	_ = c.conn.SetReadDeadline(time.Now().Add(testTimeout))
-	line, err := c.r.ReadLine()
+	line, err := c.conn.ReadLine()
 	if err != nil {
 		c.t.Fatalf("read: %v", err)
 	}
-	return string(line)
+	return line
 }
 
 // readMsg returns the next parsed message.
@@ -146,7 +135,7 @@ func (c *fakeConn) expectClosed() {
 	c.t.Helper()
 	_ = c.conn.SetReadDeadline(time.Now().Add(testTimeout))
 	for {
-		if _, err := c.r.ReadLine(); err != nil {
+		if _, err := c.conn.ReadLine(); err != nil {
 			if ne, ok := err.(net.Error); ok && ne.Timeout() {
 				c.t.Fatal("client did not close the connection")
 			}

@@ -10,6 +10,8 @@ import (
 
 	"github.com/ergochat/irc-go/ircmsg"
 	"github.com/ergochat/irc-go/ircreader"
+
+	"github.com/sealbridge/sealbridge/internal/ircfake"
 )
 
 // recordingConn passes every Write on to a channel as well.
@@ -53,7 +55,7 @@ func FuzzSend(f *testing.F) {
 	c := New(cfg, nopHandler{}, testLoggerDiscard())
 	res := make(chan error, 1)
 	go func() { res <- c.Connect(context.Background()) }()
-	var sc net.Conn
+	var sc *ircfake.Conn
 	select {
 	case fc := <-srv.conns:
 		sc = fc.conn
@@ -62,16 +64,15 @@ func FuzzSend(f *testing.F) {
 	}
 	defer sc.Close()
 	defer c.Close()
-	r := ircreader.NewIRCReader(sc)
 	for i := 0; i < 4; i++ { // PASS-less opening: CAP LS, NICK, USER ... CAP END
-		if _, err := r.ReadLine(); err != nil {
+		if _, err := sc.ReadLine(); err != nil {
 			f.Fatal(err)
 		}
 		if i == 2 {
-			_, _ = sc.Write([]byte(":s CAP * LS :\r\n"))
+			_ = sc.Send(":s CAP * LS :")
 		}
 	}
-	_, _ = sc.Write([]byte(":s 001 bridge :hi\r\n:s 376 bridge :end\r\n"))
+	_ = sc.Send(":s 001 bridge :hi", ":s 376 bridge :end")
 	if err := <-res; err != nil {
 		f.Fatal(err)
 	}
@@ -81,7 +82,7 @@ func FuzzSend(f *testing.F) {
 	// Keep reading so the socket never fills up.
 	go func() {
 		for {
-			if _, err := r.ReadLine(); err != nil {
+			if _, err := sc.ReadLine(); err != nil {
 				return
 			}
 		}

@@ -40,17 +40,25 @@ func (h *quietHandler) OnConnected(*Client)                           { h.connec
 func (h *quietHandler) OnMessage(*Client, *ircmsg.Message, time.Time) {}
 func (h *quietHandler) OnDisconnected(*Client, error, bool)           {}
 
-// A server that sends thousands of ISUPPORT tokens cannot grow what the connection keeps of them
-// (every PRIVMSG used to copy them all); the tokens the engine reads still apply after the junk.
-func TestISupportIsBounded(t *testing.T) {
+// connectLimited starts connecting a client whose limits are counted and reads its opening lines;
+// the test scripts the rest of the registration.
+func connectLimited(t *testing.T) (*Client, chan error, *fakeConn, *limitCounter) {
+	t.Helper()
 	srv := newFakeServer(t)
-	var lim limitCounter
+	lim := &limitCounter{}
 	cfg := testConfig(srv)
 	cfg.Limited = lim.limited
 	c := New(cfg, &quietHandler{connected: make(chan struct{}, 1)}, testLoggerDiscard())
 	res := connectAsync(c)
 	fc := srv.accept()
 	fc.expectRegistration("bridge")
+	return c, res, fc, lim
+}
+
+// A server that sends thousands of ISUPPORT tokens cannot grow what the connection keeps of them
+// (every PRIVMSG used to copy them all); the tokens the engine reads still apply after the junk.
+func TestISupportIsBounded(t *testing.T) {
+	c, res, fc, lim := connectLimited(t)
 	fc.send(":irc.test CAP * LS :")
 	fc.expectMessage("CAP", "END")
 	fc.send(":irc.test 001 bridge :Welcome")
@@ -81,14 +89,7 @@ func TestISupportIsBounded(t *testing.T) {
 
 // A multi-line CAP LS of thousands of capabilities is bounded too.
 func TestOfferedCapsAreBounded(t *testing.T) {
-	srv := newFakeServer(t)
-	var lim limitCounter
-	cfg := testConfig(srv)
-	cfg.Limited = lim.limited
-	c := New(cfg, &quietHandler{connected: make(chan struct{}, 1)}, testLoggerDiscard())
-	res := connectAsync(c)
-	fc := srv.accept()
-	fc.expectRegistration("bridge")
+	c, res, fc, lim := connectLimited(t)
 	for i := 0; i < 100; i++ {
 		var caps []string
 		for j := 0; j < 20; j++ {

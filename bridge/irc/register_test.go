@@ -443,7 +443,7 @@ func TestSASLExternal(t *testing.T) {
 	res := connectAsync(c)
 	fc := srv.accept()
 	fc.expectRegistration("bridge")
-	state := fc.conn.(*tls.Conn).ConnectionState()
+	state := fc.conn.Conn.(*tls.Conn).ConnectionState()
 	if len(state.PeerCertificates) != 1 {
 		t.Fatalf("client presented %d certificates", len(state.PeerCertificates))
 	}
@@ -513,11 +513,11 @@ func TestNickServImpostorGetsNoPassword(t *testing.T) {
 			}
 			_ = fc.conn.SetReadDeadline(time.Now().Add(testTimeout))
 			for {
-				raw, err := fc.r.ReadLine()
+				raw, err := fc.conn.ReadLine()
 				if err != nil {
 					break // closed after QUIT
 				}
-				if strings.Contains(string(raw), "s3cret") {
+				if strings.Contains(raw, "s3cret") {
 					t.Fatalf("the password went out: %q", raw)
 				}
 			}

@@ -324,7 +324,7 @@ func TestTLS(t *testing.T) {
 		if fc, ok := <-srv.conns; ok {
 			// Drive the server side of the handshake so the client sees the
 			// certificate and rejects it.
-			_ = fc.conn.(*tls.Conn).Handshake()
+			_ = fc.conn.Conn.(*tls.Conn).Handshake()
 			_ = fc.conn.Close()
 		}
 	}()

@@ -1,16 +1,14 @@
 package stack
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"net"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/ergochat/irc-go/ircmsg"
+	"github.com/sealbridge/sealbridge/internal/ircfake"
 )
 
 // EvilIRC is a hostile IRC server for the tests: it registers a client like a real server, then,
@@ -19,108 +17,56 @@ import (
 // private messages from thousands of nicks, draft/multiline and chathistory batches that never
 // end, ISUPPORT lines full of junk tokens and CHATHISTORY TARGETS nobody asked for.
 type EvilIRC struct {
-	ln     net.Listener
-	mu     sync.Mutex
-	conns  []*evilConn
-	closed bool
+	ln    *ircfake.Listener
+	mu    sync.Mutex
+	conns []*evilConn
 	// Lines counts the lines written in all attacks.
 	Lines atomic.Int64
 }
 
 type evilConn struct {
-	conn net.Conn
-	w    *bufio.Writer
-	wmu  sync.Mutex
-	nick string
-	reg  chan struct{} // closed once registered
+	*ircfake.Conn
+	reg chan struct{} // closed once registered
+}
+
+// evilRegistration offers the caps a modern server does and ACKs them; it welcomes on CAP END.
+var evilRegistration = ircfake.Registration{
+	Server: "evil.test",
+	Caps: []string{"batch", "draft/multiline=max-bytes=40000,max-lines=1000", "message-tags", "server-time",
+		"draft/chathistory", "labeled-response", "echo-message"},
+	Welcome:  "Welcome to Evil %s!u@evil.test",
+	ISupport: "CASEMAPPING=rfc1459 CHANTYPES=# PREFIX=(ov)@+ NETWORK=Evil :are supported",
+	MOTD:     true,
+	CapEnd:   true,
 }
 
 // StartEvilIRC listens on addr (host:0 for any port).
 func StartEvilIRC(addr string) (*EvilIRC, error) {
-	ln, err := net.Listen("tcp", addr)
+	ln, err := ircfake.Listen(addr, nil)
 	if err != nil {
 		return nil, err
 	}
 	s := &EvilIRC{ln: ln}
-	go s.accept()
+	go func() { _ = ln.Serve(s.serve) }()
 	return s, nil
 }
 
 // Addr is the listening address.
-func (s *EvilIRC) Addr() string { return s.ln.Addr().String() }
+func (s *EvilIRC) Addr() string { return s.ln.Addr() }
 
 // Port is the listening port.
-func (s *EvilIRC) Port() int { return s.ln.Addr().(*net.TCPAddr).Port }
+func (s *EvilIRC) Port() int { return s.ln.Port() }
 
-func (s *EvilIRC) accept() {
-	for {
-		c, err := s.ln.Accept()
-		if err != nil {
-			return
-		}
-		ec := &evilConn{conn: c, w: bufio.NewWriterSize(c, 64<<10), reg: make(chan struct{})}
-		s.mu.Lock()
-		if s.closed {
-			s.mu.Unlock()
-			_ = c.Close()
-			return
-		}
-		s.conns = append(s.conns, ec)
-		s.mu.Unlock()
-		go ec.read()
-	}
-}
-
-func (c *evilConn) send(lines ...string) error {
-	c.wmu.Lock()
-	defer c.wmu.Unlock()
-	for _, l := range lines {
-		if _, err := c.w.WriteString(l + "\r\n"); err != nil {
-			return err
-		}
-	}
-	return c.w.Flush()
-}
-
-// read answers registration (CAP, NICK, USER) and PING; everything else is ignored.
-func (c *evilConn) read() {
-	r := bufio.NewReaderSize(c.conn, 64<<10)
-	registered := false
-	for {
-		line, err := r.ReadString('\n')
-		if err != nil {
-			return
-		}
-		msg, err := ircmsg.ParseLine(strings.TrimRight(line, "\r\n"))
-		if err != nil {
-			continue
-		}
-		switch msg.Command {
-		case "CAP":
-			if len(msg.Params) > 0 && msg.Params[0] == "LS" {
-				_ = c.send(":evil.test CAP * LS :batch draft/multiline=max-bytes=40000,max-lines=1000 message-tags server-time draft/chathistory labeled-response echo-message")
-			} else if len(msg.Params) > 1 && msg.Params[0] == "REQ" {
-				_ = c.send(":evil.test CAP * ACK :" + msg.Params[len(msg.Params)-1])
-			}
-		case "NICK":
-			if len(msg.Params) > 0 {
-				c.nick = msg.Params[0]
-			}
-		case "USER":
-		case "PING":
-			_ = c.send(":evil.test PONG evil.test :" + strings.Join(msg.Params, " "))
-		}
-		if !registered && c.nick != "" && (msg.Command == "USER" || (msg.Command == "CAP" && len(msg.Params) > 0 && msg.Params[0] == "END")) {
-			if msg.Command == "CAP" {
-				registered = true
-				_ = c.send(
-					":evil.test 001 "+c.nick+" :Welcome to Evil "+c.nick+"!u@evil.test",
-					":evil.test 005 "+c.nick+" CASEMAPPING=rfc1459 CHANTYPES=# PREFIX=(ov)@+ NETWORK=Evil :are supported",
-					":evil.test 376 "+c.nick+" :End of MOTD")
-				close(c.reg)
-			}
-		}
-	}
+// serve answers registration (CAP, NICK, USER) and PING; everything else is ignored. The
+// connection stays open until Stop.
+func (s *EvilIRC) serve(c *ircfake.Conn) {
+	ec := &evilConn{Conn: c, reg: make(chan struct{})}
+	s.mu.Lock()
+	s.conns = append(s.conns, ec)
+	s.mu.Unlock()
+	reg := evilRegistration
+	reg.OnWelcome = func(*ircfake.Conn) { close(ec.reg) }
+	_ = reg.Serve(c, nil)
 }
 
 // Registered waits until a client has registered.
@@ -172,7 +118,7 @@ func (s *EvilIRC) Attack(ctx context.Context, d time.Duration) int64 {
 }
 
 func (s *EvilIRC) attack(ctx context.Context, c *evilConn) {
-	me := c.nick
+	me := c.Nick
 	junk := strings.Repeat("x", 30)
 	for i := 0; ctx.Err() == nil; i++ {
 		ts := time.Now().UTC().Format("2006-01-02T15:04:05.000Z")
@@ -205,7 +151,7 @@ func (s *EvilIRC) attack(ctx context.Context, c *evilConn) {
 			}
 			lines = append(lines, ":evil.test 005 "+me+" "+strings.Join(toks, " ")+" :are supported")
 		}
-		if err := c.send(lines...); err != nil {
+		if err := c.Send(lines...); err != nil {
 			return
 		}
 		s.Lines.Add(int64(len(lines)))
@@ -213,13 +159,4 @@ func (s *EvilIRC) attack(ctx context.Context, c *evilConn) {
 }
 
 // Stop closes the listener and every connection.
-func (s *EvilIRC) Stop() {
-	s.mu.Lock()
-	s.closed = true
-	conns := s.conns
-	s.mu.Unlock()
-	_ = s.ln.Close()
-	for _, c := range conns {
-		_ = c.conn.Close()
-	}
-}
+func (s *EvilIRC) Stop() { _ = s.ln.Close() }
