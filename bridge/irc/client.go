@@ -353,10 +353,6 @@ func (c *Client) sleep(ctx context.Context, d time.Duration) bool {
 	}
 }
 
-// quitWait is how long shutdown waits for the server to close the link
-// after QUIT.
-var quitWait = 2 * time.Second
-
 // shutdown sends QUIT, waits briefly for the server to close the link, and
 // then closes it. Every wait is bounded, so that a Close called from a
 // Handler callback (that is, from the reader goroutine) cannot deadlock.
@@ -368,7 +364,7 @@ func (c *Client) shutdown(s *session, reason string) {
 	if line, err := encodeLine(nil, "QUIT", []string{reason}, 0); err == nil {
 		_ = s.enqueue(outLine{data: line}, true)
 	}
-	t := time.NewTimer(quitWait)
+	t := time.NewTimer(c.cfg.QuitWait)
 	defer t.Stop()
 	select {
 	case <-s.done:
@@ -376,7 +372,7 @@ func (c *Client) shutdown(s *session, reason string) {
 	case <-t.C:
 	}
 	_ = s.conn.Close()
-	t.Reset(quitWait)
+	t.Reset(c.cfg.QuitWait)
 	select {
 	case <-s.done:
 	case <-t.C:

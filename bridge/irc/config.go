@@ -55,6 +55,9 @@ type Config struct {
 	// PingInterval is the idle time after which we PING, and the time we
 	// then wait for any traffic before dropping the connection (default 60s).
 	PingInterval time.Duration
+	// QuitWait is how long Close waits for the server to close the link after QUIT, and then
+	// for the reader to end (default 2s).
+	QuitWait time.Duration
 	// Dial replaces net.Dialer.DialContext when set.
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 	// Pace, when set, is called by Run before every connection attempt (the first one included,
@@ -90,6 +93,7 @@ const (
 	defaultBackoffMax     = 5 * time.Minute
 	defaultConnectTimeout = 30 * time.Second
 	defaultPingInterval   = 60 * time.Second
+	defaultQuitWait       = 2 * time.Second
 	maxNickFallbacks      = 3
 	defaultMaxBatchLines  = 1000
 	// maxISupportTokens and maxCaps bound what a server can make a connection remember of its
@@ -128,6 +132,9 @@ func (cfg Config) withDefaults() Config {
 	}
 	if cfg.PingInterval <= 0 {
 		cfg.PingInterval = defaultPingInterval
+	}
+	if cfg.QuitWait <= 0 {
+		cfg.QuitWait = defaultQuitWait
 	}
 	if cfg.MaxBatchLines <= 0 {
 		cfg.MaxBatchLines = defaultMaxBatchLines

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"net"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -16,11 +15,6 @@ import (
 )
 
 const testTimeout = 5 * time.Second
-
-func TestMain(m *testing.M) {
-	quitWait = 100 * time.Millisecond
-	os.Exit(m.Run())
-}
 
 // fakeServer is a scripted IRC server on loopback: each accepted
 // connection is handed to the test, which reads and writes lines on it.
@@ -289,6 +283,7 @@ func testConfig(srv *fakeServer) Config {
 		Addr:           srv.addr(),
 		Nick:           "bridge",
 		ConnectTimeout: testTimeout,
+		QuitWait:       100 * time.Millisecond,
 		Flood:          FloodConfig{Burst: 1000, LinesPerSecond: 1000},
 		Backoff:        BackoffConfig{Min: 10 * time.Millisecond, Max: 50 * time.Millisecond},
 	}
