@@ -24,7 +24,8 @@ import (
 // what a start waits for. So each portal remembers, per login, a digest of what that login last
 // synced; a resync that finds the same digest hands bridgev2 no chat info (the portal is still
 // loaded and live) unless the last full sync is older than fullResyncInterval. A new login, a new
-// room or any change syncs in full.
+// room or any change syncs in full; in a channel that several logins share, in full means the
+// whole member list for the channel's lead only, and the login's own membership for the others.
 
 // fullResyncInterval is how often a channel is synced in full even when nothing seems to change
 // (a room changed on the Matrix side meanwhile is put right then).
@@ -61,17 +62,37 @@ func (r *namesResync) GetChatInfo(ctx context.Context, portal *bridgev2.Portal) 
 	if err != nil || info == nil || info.Members == nil {
 		return info, err
 	}
-	r.digest = chatInfoDigest(info)
 	meta, ok := portal.Metadata.(*sbdb.PortalMetadata)
 	if !ok || portal.MXID == "" || meta.Target == "" {
+		r.digest = chatInfoDigest(info)
 		return info, nil // a new room, created with this info (recorded once it exists)
 	}
+	if _, channel, _ := ParsePortalID(portal.ID); !r.cl.connector.shared.leads(r.cl, channel) {
+		ownMembershipOnly(info)
+	}
+	r.digest = chatInfoDigest(info)
 	last, ok := meta.Synced[string(r.cl.loginID)]
 	if ok && last.Digest == r.digest && time.Since(time.Unix(last.At, 0)) < fullResyncInterval {
 		r.digest = "" // nothing to record
 		return nil, nil
 	}
 	return info, nil
+}
+
+// ownMembershipOnly narrows a channel's chat info to the login's own member entry. In a channel
+// that several logins of the bridge share, the lead passes every member change on and syncs the
+// whole member list; another login only makes sure of its own user's membership and power level.
+// Otherwise every login would compare the room's members with the channel's after every
+// reconnect, each loading all the other logins in the portal: at a restart, the same work once
+// per login in the channel.
+func ownMembershipOnly(info *bridgev2.ChatInfo) {
+	for id, m := range info.Members.MemberMap {
+		if !m.IsFromMe {
+			delete(info.Members.MemberMap, id)
+		}
+	}
+	info.Members.IsFull = false
+	info.Members.CheckAllLogins = false
 }
 
 // PostHandle records what was synced, once bridgev2 has handled the resync (in the portal's

@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"maunium.net/go/mautrix/bridgev2"
+
 	"github.com/sealbridge/sealbridge/sbdb"
 )
 
@@ -65,5 +67,42 @@ func TestNamesResyncSkipsAnUnchangedChannel(t *testing.T) {
 	meta.Synced[string(cl.loginID)] = st
 	if !resync(cl) {
 		t.Error("a channel last synced over a day ago was not synced")
+	}
+}
+
+// In a channel two logins share, the lead's resync carries the whole member list; the other's only
+// its own membership, and once the lead is gone, the whole list again.
+func TestNamesResyncOfASharedChannelIsTheLeads(t *testing.T) {
+	lead, other := twoLogins(t)
+	ctx := context.Background()
+	withBridgeDB(t, lead.connector)
+	joinedChannel(lead, "#chan", "me", "bob", "carol")
+	joinedChannel(other, "#chan", "me", "bob", "carol")
+	portal := portalFor(lead.channelKey("#chan"))
+	portal.MXID = "!room:example.org"
+	portal.Metadata.(*sbdb.PortalMetadata).Target = "#chan"
+	members := func(cl *IRCClient) *bridgev2.ChatMemberList {
+		t.Helper()
+		info, err := cl.newNamesResync("#chan").GetChatInfo(ctx, portal)
+		if err != nil || info == nil {
+			t.Fatalf("chat info %v, %v", info, err)
+		}
+		return info.Members
+	}
+	if m := members(lead); !m.IsFull || len(m.MemberMap) != 3 {
+		t.Fatalf("the lead synced %d members (full %v), want all 3", len(m.MemberMap), m.IsFull)
+	}
+	m := members(other)
+	if m.IsFull || m.CheckAllLogins || len(m.MemberMap) != 1 {
+		t.Fatalf("the other login synced %d members (full %v), want only its own", len(m.MemberMap), m.IsFull)
+	}
+	for _, member := range m.MemberMap {
+		if !member.IsFromMe || member.PowerLevel == nil {
+			t.Fatalf("the other login synced %+v, want its own membership with its power level", member)
+		}
+	}
+	lead.connector.trackClient(lead, false) // the lead disconnects
+	if m := members(other); !m.IsFull || len(m.MemberMap) != 3 {
+		t.Fatalf("the remaining login synced %d members (full %v), want all 3", len(m.MemberMap), m.IsFull)
 	}
 }
