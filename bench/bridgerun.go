@@ -132,16 +132,7 @@ func (b *bridgeProc) cpu() (time.Duration, error) { return stack.ProcessCPU(b.cm
 
 // rssKiB is the bridge child's VmRSS.
 func (b *bridgeProc) rssKiB() (int64, error) {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", b.cmd.Process.Pid))
-	if err != nil {
-		return 0, err
-	}
-	for _, line := range strings.Split(string(data), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			return strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
-		}
-	}
-	return 0, fmt.Errorf("no VmRSS")
+	return procStatusKiB(strconv.Itoa(b.cmd.Process.Pid), "VmRSS")
 }
 
 // login creates an IRC login for a Matrix user through bridgev2's provisioning API (flow "nick").

@@ -26,6 +26,7 @@ type chanIRCd struct {
 	reg ircfake.Registration
 
 	mu     sync.Mutex
+	ln     *ircfake.Listener
 	conns  map[string]*ircfake.Conn   // lower-cased nick -> registered connection
 	joined map[string][]*ircfake.Conn // lower-cased channel -> the bridged members
 	names  map[string]time.Time       // lower-cased channel -> when its 366 went out
@@ -54,7 +55,23 @@ func newChanIRCd(tags bool) *chanIRCd {
 }
 
 func (s *chanIRCd) serve(ln net.Listener) {
-	_ = ircfake.NewListener(ln).Serve(s.conn)
+	l := ircfake.NewListener(ln)
+	s.mu.Lock()
+	s.ln = l
+	s.mu.Unlock()
+	_ = l.Serve(s.conn)
+}
+
+// drop closes every connection at once, as a server's restart or a netsplit does, and returns how
+// many there were.
+func (s *chanIRCd) drop() int {
+	s.mu.Lock()
+	l := s.ln
+	s.mu.Unlock()
+	if l == nil {
+		return 0
+	}
+	return l.CloseConns()
 }
 
 func (s *chanIRCd) conn(c *ircfake.Conn) {

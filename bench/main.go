@@ -10,15 +10,16 @@
 //
 //   - megolm_encrypt_us / megolm_decrypt_us: bare goolm Megolm group sessions on 256-byte
 //     plaintexts, median of several rounds (megolm.go);
-//   - rss_per_login_engine_kib and storm_peak_rss_growth_pct: the IRC engine alone (bridge/irc,
+//   - rss_per_login_engine_kib and storm_peak_rss_growth_engine_pct: the IRC engine alone (bridge/irc,
 //     without bridgev2) against a fake IRC server in a separate process (logins.go, storm.go,
 //     ircd.go);
 //   - the whole bridge (bridgev2, mautrix's Matrix connector and crypto helper, the sealbridge
 //     connector) in a child process, against a "world" child holding a fake homeserver, a fake IRC
 //     server and a fake Matrix device (world*.go, hs*.go, ircchan.go, device.go): IRC->Matrix and
 //     Matrix->IRC throughput and CPU per message into encrypted portals, latency at 500 msg/s,
-//     idle RSS, RSS per login, and startup with 10,000 portals on SQLite and PostgreSQL
-//     (bridge*.go, startup.go).
+//     idle RSS, RSS per login, startup with 10,000 portals on SQLite and PostgreSQL, shared
+//     channels, 10,000 logins and the whole bridge's storm (bridge*.go, startup.go, shared.go,
+//     scale.go); the real stack's Dendrite (realhs.go).
 //
 // Every measured process is a child (this same binary re-executed with -role, or with
 // SEALBRIDGE_BENCH_ROLE=bridge for the bridge, whose command line is mxmain's), so that the fakes
@@ -45,21 +46,22 @@ type options struct {
 	memprof   string
 
 	// Bridge phases.
-	skipBridge     bool
-	skipStartup    bool
-	skipMessages   bool
-	msgs           int
-	latencySecs    int
-	txnBatch       int
-	startupPortals int
-	startupLogins  int
-	skipShared     bool
-	sharedLines    int
-	skipScale      bool
-	scaleLogins    int
-	skipRealHS     bool
-	realHSLines    int
-	bridgeProfile  string
+	skipBridge      bool
+	skipStartup     bool
+	skipMessages    bool
+	msgs            int
+	latencySecs     int
+	txnBatch        int
+	startupPortals  int
+	startupLogins   int
+	skipShared      bool
+	sharedLines     int
+	skipScale       bool
+	skipBridgeStorm bool
+	scaleLogins     int
+	skipRealHS      bool
+	realHSLines     int
+	bridgeProfile   string
 
 	// Child roles.
 	role                    string
@@ -81,7 +83,7 @@ func main() {
 	flag.IntVar(&o.rounds, "rounds", 7, "rounds per micro-benchmark (the median is reported)")
 	flag.IntVar(&o.megolmOps, "megolm-ops", 5000, "Megolm encrypts (and decrypts) per round")
 	flag.IntVar(&o.logins, "logins", 2000, "idle connected logins for rss_per_login_kib and rss_per_login_engine_kib")
-	flag.IntVar(&o.storm, "storm", 1000, "logins dropped and reconnected for storm_peak_rss_growth_pct")
+	flag.IntVar(&o.storm, "storm", 1000, "logins dropped and reconnected for storm_peak_rss_growth_pct (whole bridge) and _engine_pct")
 	flag.StringVar(&o.memprof, "memprofile", "", "write a heap profile of the idle logins to this file")
 	flag.BoolVar(&o.skipIRC, "skip-irc", false, "skip the IRC engine memory phases")
 	flag.BoolVar(&o.skipBridge, "skip-bridge", false, "skip every phase that runs the bridge")
@@ -95,6 +97,7 @@ func main() {
 	flag.BoolVar(&o.skipShared, "skip-shared", false, "skip the shared_channel_us_per_line_k* phase")
 	flag.IntVar(&o.sharedLines, "shared-lines", 2000, "lines said into each shared channel")
 	flag.BoolVar(&o.skipScale, "skip-scale", false, "skip the logins_10k_* phase")
+	flag.BoolVar(&o.skipBridgeStorm, "skip-bridge-storm", false, "skip the whole-bridge storm_peak_rss_growth_pct phase")
 	flag.IntVar(&o.scaleLogins, "scale-logins", 10000, "logins of the logins_10k_* phase")
 	flag.BoolVar(&o.skipRealHS, "skip-real-hs", false, "skip the real_hs_* phase (the test stack's Dendrite)")
 	flag.IntVar(&o.realHSLines, "real-hs-lines", 1000, "messages each way in the real_hs_* phase")
@@ -160,7 +163,7 @@ func orchestrate(o options) error {
 		if err != nil {
 			return fmt.Errorf("storm phase: %w", err)
 		}
-		r.StormPeakRSSGrowthPct = round2(sr.GrowthPct)
+		r.StormPeakRSSGrowthEnginePct = round2(sr.GrowthPct)
 		notes = append(notes, sr.notes()...)
 	}
 
@@ -177,6 +180,7 @@ func orchestrate(o options) error {
 			{o.skipMessages, fmt.Sprintf("%d idle logins (whole bridge)", o.logins), runBridgeLoginsPhase, "rss_per_login_kib (whole bridge) not measured"},
 			{o.skipShared, "shared channels (1, 10 and 100 logins in one channel)", runSharedPhase, "shared_channel_us_per_line_k* not measured"},
 			{o.skipScale, fmt.Sprintf("%d logins, each in 3 channels", o.scaleLogins), runScalePhase, "logins_10k_* not measured"},
+			{o.skipBridgeStorm, fmt.Sprintf("storms of %d logins (whole bridge)", o.storm), runBridgeStormPhase, "storm_peak_rss_growth_pct not measured"},
 			{o.skipRealHS, "against the test stack's Dendrite, InspIRCd and matrix-js-sdk", runRealHSPhase, "real_hs_* not measured"},
 		}
 		for _, ph := range phases {

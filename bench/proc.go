@@ -11,9 +11,10 @@ import (
 	"strings"
 )
 
-// procStatusKiB returns a "kB" field of /proc/self/status (VmRSS, VmHWM...) in KiB.
-func procStatusKiB(field string) (int64, error) {
-	f, err := os.Open("/proc/self/status")
+// procStatusKiB returns a "kB" field of /proc/<proc>/status (VmRSS, VmHWM...) in KiB; proc is a
+// pid or "self".
+func procStatusKiB(proc, field string) (int64, error) {
+	f, err := os.Open("/proc/" + proc + "/status")
 	if err != nil {
 		return 0, err
 	}
@@ -25,20 +26,20 @@ func procStatusKiB(field string) (int64, error) {
 			return strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
 		}
 	}
-	return 0, fmt.Errorf("%s not in /proc/self/status", field)
+	return 0, fmt.Errorf("%s not in /proc/%s/status", field, proc)
 }
 
 func rssKiB() int64 {
-	v, err := procStatusKiB("VmRSS")
+	v, err := procStatusKiB("self", "VmRSS")
 	if err != nil {
 		panic(err)
 	}
 	return v
 }
 
-// resetPeakRSS resets VmHWM to the current RSS (Linux >= 4.0).
-func resetPeakRSS() error {
-	return os.WriteFile("/proc/self/clear_refs", []byte("5"), 0)
+// resetPeakRSS resets VmHWM of /proc/<proc> to its current RSS (Linux >= 4.0).
+func resetPeakRSS(proc string) error {
+	return os.WriteFile("/proc/"+proc+"/clear_refs", []byte("5"), 0)
 }
 
 // child starts this binary again with the given role and arguments.

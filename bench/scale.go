@@ -35,20 +35,7 @@ func runScalePhase(o options, r *results) ([]string, error) {
 		return nil, err
 	}
 	start := time.Now()
-	if err := forEach(n, 8, func(i int) error {
-		nick := fmt.Sprintf("f%d", i)
-		if err := env.bridge.login(fmt.Sprintf("@f%d:%s", i, benchDomain), nick); err != nil {
-			return err
-		}
-		q := url.Values{"nick": {nick}}
-		for j := range scaleChannelsPerLogin {
-			q.Add("channel", fmt.Sprintf("#f%d", (i*scaleChannelsPerLogin+j)%nchan))
-		}
-		return env.world.call(http.MethodPost, "force", q, nil)
-	}); err != nil {
-		return nil, err
-	}
-	if err := env.waitQuiet(5*time.Second, 60*time.Minute); err != nil {
+	if err := env.seedLogins(n, nchan); err != nil {
 		return nil, err
 	}
 	seeded := time.Since(start)
@@ -108,4 +95,42 @@ func runScalePhase(o options, r *results) ([]string, error) {
 			n, registered.Seconds(), want, connect.Seconds(), scaleConnectsPerSecond, ideal, connect.Seconds()/max(ideal, 0.01)),
 		fmt.Sprintf("logins_10k_rss_mib: whole bridge after the restart, every login connected and joined, the homeserver quiet for 5 s, after a forced GC: %d KiB", rss),
 	}, nil
+}
+
+// seedLogins logs n Matrix users in through the provisioning API (8 at a time) and has the fake IRC
+// server join each to scaleChannelsPerLogin of nchan channels, then waits until the homeserver is
+// quiet.
+func (e *bridgeEnv) seedLogins(n, nchan int) error {
+	if err := forEach(n, 8, func(i int) error {
+		nick := fmt.Sprintf("f%d", i)
+		if err := e.bridge.login(fmt.Sprintf("@f%d:%s", i, benchDomain), nick); err != nil {
+			return err
+		}
+		q := url.Values{"nick": {nick}}
+		for j := range scaleChannelsPerLogin {
+			q.Add("channel", fmt.Sprintf("#f%d", (i*scaleChannelsPerLogin+j)%nchan))
+		}
+		return e.world.call(http.MethodPost, "force", q, nil)
+	}); err != nil {
+		return err
+	}
+	return e.waitQuiet(5*time.Second, 60*time.Minute)
+}
+
+// waitJoined waits until n logins registered and joined joins channels since the last resetjoins.
+func (e *bridgeEnv) waitJoined(n, joins int, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		st, err := e.world.state()
+		if err != nil {
+			return err
+		}
+		if st.Welcome >= int64(n) && st.Joins >= int64(joins) {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("after %s %d of %d logins registered, %d of %d joins", timeout, st.Welcome, n, st.Joins, joins)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }

@@ -65,7 +65,7 @@ func childStorm(o options) error {
 	f.pace.Store(irc.NewPacer(stormConnectsPerSecond, stormBurst))
 	time.Sleep(2 * time.Second)
 	baseline := settledRSSKiB(true)
-	if err := resetPeakRSS(); err != nil {
+	if err := resetPeakRSS("self"); err != nil {
 		return err
 	}
 	failures0 := f.failures.Load()
@@ -107,7 +107,7 @@ func childStorm(o options) error {
 	reconnect := time.Since(t0).Seconds()
 	close(stop)
 	<-sampled
-	hwm, err := procStatusKiB("VmHWM")
+	hwm, err := procStatusKiB("self", "VmHWM")
 	if err != nil {
 		return err
 	}

@@ -110,6 +110,9 @@ func runWorld(o options) error {
 		w.irc.resetJoins()
 		writeJSON(rw, 200, map[string]any{})
 	})
+	mux.HandleFunc("POST /_bench/drop", func(rw http.ResponseWriter, _ *http.Request) {
+		writeJSON(rw, 200, map[string]any{"dropped": w.irc.drop()})
+	})
 	mux.HandleFunc("POST /_bench/irc2mx", w.handleIRCToMatrix)
 	mux.HandleFunc("POST /_bench/probe", w.handleProbe)
 	mux.HandleFunc("POST /_bench/mx2irc/prepare", w.handleMatrixToIRCPrepare)
