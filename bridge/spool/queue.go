@@ -280,8 +280,16 @@ func (q *Queue) Start(ctx context.Context, deliver func(bridgev2.RemoteEvent)) {
 
 // run delivers until there is nothing to do, then ends; wakeUp starts it again.
 func (q *Queue) run() {
-	ctx, deliver := q.ctx, q.deliver
-	for ctx.Err() == nil {
+	for {
+		// Where events go is read each time: a login attached again (Start) gives a new one.
+		q.mu.Lock()
+		ctx, deliver := q.ctx, q.deliver
+		if ctx.Err() != nil {
+			q.running = false
+			q.mu.Unlock()
+			return
+		}
+		q.mu.Unlock()
 		evt, page, through, wait := q.next(ctx)
 		switch {
 		case evt != nil:
@@ -312,9 +320,6 @@ func (q *Queue) run() {
 			return
 		}
 	}
-	q.mu.Lock()
-	q.running = false
-	q.mu.Unlock()
 }
 
 // next is what run does next: deliver evt, deliver a page of overflowed messages (read up to the

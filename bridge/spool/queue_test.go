@@ -176,3 +176,24 @@ func TestQueueDeliversWithoutAnIdleGoroutine(t *testing.T) {
 		t.Fatal("delivered after the context ended")
 	}
 }
+
+// A login attached again (Start with a new context after the old one ended) gets its events.
+func TestQueueStartedAgainDelivers(t *testing.T) {
+	q := NewQueue()
+	old, stop := context.WithCancel(context.Background())
+	q.Start(old, func(bridgev2.RemoteEvent) {})
+	stop()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	got := make(chan int, 1)
+	q.Start(ctx, func(evt bridgev2.RemoteEvent) { got <- evt.(*simplevent.Message[int]).Data })
+	q.Push(&simplevent.Message[int]{Data: 7})
+	select {
+	case v := <-got:
+		if v != 7 {
+			t.Fatalf("delivered %d", v)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("nothing delivered after Start with a new context")
+	}
+}
