@@ -135,7 +135,7 @@ func (cl *IRCClient) handleJoin(msg *ircmsg.Message, at time.Time) {
 	cl.withChannel(channel, func(ch *channelState) {
 		cl.addMember(ch, &member{Nick: nick})
 	})
-	if cl.bridgesChannelChange(channel, nick) {
+	if cl.bridgesMembershipOf(channel, nick) {
 		cl.queueMembership(channel, nick, "", event.MembershipJoin, "", at)
 	}
 }
@@ -169,7 +169,7 @@ func (cl *IRCClient) handleEndOfNames(channel string) {
 func (cl *IRCClient) handleLeave(nick, channel, by, reason string, at time.Time) {
 	folded := cl.fold(channel)
 	// Queued while the channel is still ours: the queue only takes events of channels we are in.
-	if cl.bridgesChannelChange(channel, nick, by) {
+	if cl.bridgesMembershipOf(channel, nick, by) {
 		cl.queueMembership(channel, nick, by, event.MembershipLeave, reason, at)
 	}
 	if cl.isMe(nick) {
@@ -192,7 +192,7 @@ func (cl *IRCClient) handleQuit(nick, reason string, at time.Time) {
 		return
 	}
 	for _, channel := range cl.channelsOf(nick, true) {
-		if cl.bridgesChannelChange(channel, nick) {
+		if cl.bridgesMembershipOf(channel, nick) {
 			cl.queueMembership(channel, nick, "", event.MembershipLeave, reason, at)
 		}
 	}

@@ -197,6 +197,18 @@ func (cl *IRCClient) bridgesChannelChange(channel string, actors ...string) bool
 	return cl.connector.shared.leads(cl, cl.fold(channel))
 }
 
+// bridgesMembershipOf tells whether this login queues nick's joining or leaving a channel (actors
+// made the change, e.g. a kicker): never for another login of the bridge, whose Matrix user's
+// membership is that login's own business (its NAMES resync makes it a member, its own PART, KICK
+// or QUIT ends it; the nick as a ghost would only join and be removed again), otherwise as
+// bridgesChannelChange.
+func (cl *IRCClient) bridgesMembershipOf(channel, nick string, actors ...string) bool {
+	if !cl.isMe(nick) && cl.connector.isOtherLoginsNick(cl, nick) {
+		return false
+	}
+	return cl.bridgesChannelChange(channel, append([]string{nick}, actors...)...)
+}
+
 // take tells whether this is the first copy of a line (by its message ID in its portal) that a
 // login of the bridge has taken lately; later copies are dropped before anything costly.
 func (s *sharing) take(portal networkid.PortalID, id networkid.MessageID) bool {

@@ -127,3 +127,29 @@ func TestSharedChannelChangesAreQueuedByTheLead(t *testing.T) {
 		t.Errorf("once the lead has left, the other login queued %d changes, want 7", m)
 	}
 }
+
+// Another login's joining, leaving or quitting a shared channel is its own: the lead queues no
+// membership for its nick (it would be a ghost's), and still does for anyone else.
+func TestSharedChannelLeadLeavesOtherLoginsMembershipToThem(t *testing.T) {
+	a, b := twoLogins(t)
+	a.connector.shared.renamed(b, "zed")
+	joinedChannel(a, "#shared", "carol")
+	joinedChannel(b, "#shared", "carol")
+	for _, line := range []string{":zed!z@h JOIN #shared", ":zed!z@h PART #shared"} {
+		msg, _ := ircmsg.ParseLine(line)
+		if msg.Command == "JOIN" {
+			a.handleJoin(&msg, time.Now())
+		} else {
+			a.handleLeave("zed", "#shared", "", "", time.Now())
+		}
+	}
+	a.handleQuit("zed", "bye", time.Now())
+	if n := len(queued(a)); n != 0 {
+		t.Fatalf("the lead queued %d membership changes of another login, want none", n)
+	}
+	join, _ := ircmsg.ParseLine(":dave!d@h JOIN #shared")
+	a.handleJoin(&join, time.Now())
+	if n := len(queued(a)); n != 1 {
+		t.Fatalf("the lead queued %d changes for dave's join, want 1", n)
+	}
+}
