@@ -3,12 +3,14 @@ package sbdb
 import (
 	"context"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	_ "go.mau.fi/util/dbutil/litestream" // SQLite driver "sqlite3-fk-wal"
 
 	"go.mau.fi/util/dbutil"
+	"maunium.net/go/mautrix/bridgev2/database"
 )
 
 func testSpool(t *testing.T) *Spool {
@@ -106,5 +108,39 @@ func TestSpoolPendingInArrivalOrder(t *testing.T) {
 	}
 	if len(order) != 3 || order[0] != "$2" || order[1] != "$1" || order[2] != "$3" {
 		t.Fatalf("order %v", order)
+	}
+}
+
+// Next to bridgev2's tables, the upgrade indexes user_login by user, so that bridgev2's lookup of a
+// user's logins at start is not a scan of every login.
+func TestUpgradeIndexesLoginsByUser(t *testing.T) {
+	ctx := context.Background()
+	raw, err := dbutil.NewWithDialect("file:"+filepath.Join(t.TempDir(), "bridge.db")+"?_txlock=immediate", "sqlite3-fk-wal")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	if err := database.New("sealbridge", MetaTypes(), raw).Upgrade(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := NewSpool(raw).Upgrade(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := raw.Query(ctx, `EXPLAIN QUERY PLAN SELECT id FROM user_login WHERE bridge_id=$1 AND user_mxid=$2`, "sealbridge", "@u:example.org")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var plan []string
+	for rows.Next() {
+		var id, parent, unused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+			t.Fatal(err)
+		}
+		plan = append(plan, detail)
+	}
+	if got := strings.Join(plan, "; "); !strings.Contains(got, "sealbridge_user_login_user_idx") {
+		t.Fatalf("a user's logins are looked up by %q, not by the index", got)
 	}
 }
