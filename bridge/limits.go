@@ -33,7 +33,11 @@ func (cl *IRCClient) limited(limit string) {
 // limits.max_nicks: over it, an arbitrary other nick is forgotten (its folded form is used until
 // it is seen again). Call it with cl.mu held.
 func (cl *IRCClient) rememberNick(folded, nick string) {
-	if _, known := cl.nicks[folded]; !known && len(cl.nicks) >= cl.connector.limits().MaxNicks {
+	spelled, known := cl.nicks[folded]
+	if known && spelled == nick {
+		return // every line's sender comes here: no work when nothing changed
+	}
+	if !known && len(cl.nicks) >= cl.connector.limits().MaxNicks {
 		for k := range cl.nicks {
 			delete(cl.nicks, k)
 			break

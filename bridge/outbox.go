@@ -153,10 +153,10 @@ func (cl *IRCClient) retryDelivery(ctx context.Context, portal *bridgev2.Portal,
 }
 
 // Messages bridgev2 failed to send even after retryDelivery (a homeserver down for longer) are
-// handed to it again while the bridge runs, retryLaterFirst (waits.retryLater) later, then twice as long each time up
-// to retryLaterMax. At most limits.queue_in_memory of them wait so per login; more wait in the
-// spool for the next start. A day after a message arrived the spool gives up on it and tells the
-// user (undelivered.go).
+// handed to it again while the bridge runs, retryLaterFirst (waits.retryLater) later, then twice
+// as long each time up to retryLaterMax. At most limits.queue_in_memory of them wait so per login;
+// more wait in the spool for the next start. A day after a message arrived the spool gives up on
+// it and tells the user (undelivered.go).
 const (
 	retryLaterFirst = time.Minute
 	retryLaterMax   = 30 * time.Minute
@@ -165,7 +165,7 @@ const (
 // laterRetries are a login's messages waiting to be handed over again.
 type laterRetries struct {
 	mu      sync.Mutex
-	msgs    []*outboxMessage
+	msgs    []spool.Message // each an *outboxMessage
 	running bool
 }
 
@@ -208,11 +208,7 @@ func (cl *IRCClient) retryLaterLoop(ctx context.Context) {
 		}
 		lr.mu.Unlock()
 		cl.log.Info().Int("messages", len(batch)).Msg("Handing IRC messages that did not reach Matrix to bridgev2 again")
-		msgs := make([]spool.Message, len(batch))
-		for i, m := range batch {
-			msgs[i] = m
-		}
-		cl.remote.PushRetry(msgs)
+		cl.remote.PushRetry(batch)
 		delay = min(delay*2, retryLaterMax)
 	}
 }
