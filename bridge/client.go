@@ -298,7 +298,7 @@ func (cl *IRCClient) Connect(ctx context.Context) {
 	if !cl.ircConn.Connected() {
 		cl.sendState(status.BridgeState{StateEvent: status.StateConnecting})
 	}
-	go cl.ircConn.Run(runCtx)
+	cl.ircConn.Start(runCtx)
 }
 
 func (cl *IRCClient) Disconnect() {

@@ -73,8 +73,8 @@ func New(cfg Config, h Handler, log zerolog.Logger) *Client {
 
 // Connect makes one connection attempt: dial (and TLS), CAP LS 302, CAP
 // REQ, SASL PLAIN, NICK/USER, and waits for registration, within
-// Config.ConnectTimeout. On success the reader and writer goroutines run
-// and Handler.OnConnected has been called.
+// Config.ConnectTimeout. On success the reader goroutine runs (and the
+// writer while lines wait) and Handler.OnConnected has been called.
 func (c *Client) Connect(ctx context.Context) error {
 	_, err := c.connect(ctx, c.cfg.NickFallback)
 	return err
@@ -119,7 +119,6 @@ func (c *Client) connect(ctx context.Context, fallback bool) (*session, error) {
 	c.mu.Unlock()
 	// Queue the opening lines before reading so that they precede any PONG.
 	s.reg.start()
-	go s.writeLoop()
 	go s.readLoop()
 
 	select {
@@ -242,47 +241,86 @@ func (c *Client) sessionEnded(s *session, registered bool) {
 // calls OnDisconnected(err, false) and returns. Reconnects try nick
 // fallbacks whatever Config.NickFallback says.
 func (c *Client) Run(ctx context.Context) {
-	c.mu.Lock()
-	if c.running || c.closed {
-		c.mu.Unlock()
+	r, s := c.startRun(ctx)
+	if r == nil {
 		return
+	}
+	c.runLoop(r, s)
+	<-r.done
+}
+
+// Start is Run in the background. While connected the loop holds no goroutine of its own: the
+// connection's reader goes on with it once the connection ends (a bridge of ten thousand logins
+// would otherwise keep ten thousand goroutines waiting).
+func (c *Client) Start(ctx context.Context) {
+	r, s := c.startRun(ctx)
+	if r == nil {
+		return
+	}
+	go c.runLoop(r, s)
+}
+
+// runState is one run of the connection loop.
+type runState struct {
+	ctx      context.Context
+	attempt  int
+	fallback bool
+	done     chan struct{} // closed when the loop ends
+}
+
+// startRun marks the client running and returns the loop's state and the registered session to
+// watch, if any; nil if the loop runs already or the client is closed.
+func (c *Client) startRun(ctx context.Context) (*runState, *session) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.running || c.closed {
+		return nil, nil
 	}
 	c.running = true
 	var s *session
 	if c.registered {
 		s = c.sess
 	}
-	c.mu.Unlock()
-	defer func() {
-		c.mu.Lock()
-		c.running = false
-		c.mu.Unlock()
-	}()
+	return &runState{ctx: ctx, fallback: c.cfg.NickFallback, done: make(chan struct{})}, s
+}
 
-	attempt := 0
-	fallback := c.cfg.NickFallback
+func (c *Client) endRun(r *runState) {
+	c.mu.Lock()
+	c.running = false
+	c.mu.Unlock()
+	close(r.done)
+}
+
+// runLoop connects (unless s is a live session), and hands the wait for the session's end over
+// to the session (watch); the session's reader calls afterSession and, to reconnect, runLoop again.
+func (c *Client) runLoop(r *runState, s *session) {
+	ctx := r.ctx
 	for {
 		if s == nil {
 			if ctx.Err() != nil || c.closeCtx.Err() != nil {
+				c.endRun(r)
 				return
 			}
 			if c.cfg.Pace != nil {
 				// A shared pacer spreads the connections of many clients (e.g. after a
 				// server restart) instead of letting them all dial at once.
 				if err := c.cfg.Pace(ctx); err != nil {
+					c.endRun(r)
 					return
 				}
 			}
 			var err error
-			s, err = c.connect(ctx, fallback)
-			fallback = true
+			s, err = c.connect(ctx, r.fallback)
+			r.fallback = true
 			if err != nil {
 				if ctx.Err() != nil || c.closeCtx.Err() != nil || errors.Is(err, ErrClosed) {
+					c.endRun(r)
 					return
 				}
 				if errors.Is(err, ErrAlreadyConnected) {
 					// Someone else is connecting; wait and look again.
 					if !c.sleep(ctx, c.cfg.Backoff.Min) {
+						c.endRun(r)
 						return
 					}
 					c.mu.Lock()
@@ -295,48 +333,77 @@ func (c *Client) Run(ctx context.Context) {
 				if IsFatal(err) {
 					c.log.Warn().Err(err).Msg("Giving up connecting to IRC server")
 					c.h.OnDisconnected(c, err, false)
+					c.endRun(r)
 					return
 				}
-				delay := backoffDelay(c.cfg.Backoff, attempt, nil)
-				attempt++
+				delay := backoffDelay(c.cfg.Backoff, r.attempt, nil)
+				r.attempt++
 				c.log.Info().Err(err).Dur("retry_in", delay).Msg("Failed to connect to IRC server")
 				c.h.OnDisconnected(c, err, true)
 				if !c.sleep(ctx, delay) {
+					c.endRun(r)
 					return
 				}
 				continue
 			}
 		}
-
-		select {
-		case <-s.done:
-		case <-ctx.Done():
-			c.shutdown(s, "")
-			<-s.done
-		case <-c.closeCtx.Done():
-			<-s.done
+		if c.watch(r, s) {
+			return
 		}
-		err := s.err
-		if time.Since(s.registeredAt) > stableConnection {
-			attempt = 0
+		if !c.afterSession(r, s) {
+			return
 		}
 		s = nil
-		if ctx.Err() != nil || c.closeCtx.Err() != nil {
-			c.h.OnDisconnected(c, nil, false)
-			return
-		}
-		if IsFatal(err) {
-			c.h.OnDisconnected(c, err, false)
-			return
-		}
-		delay := backoffDelay(c.cfg.Backoff, attempt, nil)
-		attempt++
-		c.log.Info().Dur("retry_in", delay).Msg("Reconnecting to IRC server")
-		c.h.OnDisconnected(c, err, true)
-		if !c.sleep(ctx, delay) {
-			return
+	}
+}
+
+// watch leaves the session to end the run's wait: when it ends, its reader goes on with the loop.
+// It returns false if the session has ended already (the caller goes on itself). The run's
+// context ending shuts the session down.
+func (c *Client) watch(r *runState, s *session) bool {
+	stop := context.AfterFunc(r.ctx, func() { c.shutdown(s, "") })
+	s.endMu.Lock()
+	defer s.endMu.Unlock()
+	if s.ended {
+		stop()
+		return false
+	}
+	s.onEnd = func() {
+		stop()
+		if c.afterSession(r, s) {
+			c.runLoop(r, nil)
 		}
 	}
+	return true
+}
+
+// afterSession reports the end of a run's session and waits out the backoff; false if the run is
+// over (it has been ended).
+func (c *Client) afterSession(r *runState, s *session) bool {
+	ctx := r.ctx
+	err := s.err
+	if time.Since(s.registeredAt) > stableConnection {
+		r.attempt = 0
+	}
+	if ctx.Err() != nil || c.closeCtx.Err() != nil {
+		c.h.OnDisconnected(c, nil, false)
+		c.endRun(r)
+		return false
+	}
+	if IsFatal(err) {
+		c.h.OnDisconnected(c, err, false)
+		c.endRun(r)
+		return false
+	}
+	delay := backoffDelay(c.cfg.Backoff, r.attempt, nil)
+	r.attempt++
+	c.log.Info().Dur("retry_in", delay).Msg("Reconnecting to IRC server")
+	c.h.OnDisconnected(c, err, true)
+	if !c.sleep(ctx, delay) {
+		c.endRun(r)
+		return false
+	}
+	return true
 }
 
 // sleep waits d; false if ctx ends or the client is closed first.

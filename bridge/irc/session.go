@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -14,7 +15,8 @@ import (
 	"github.com/rs/zerolog"
 )
 
-// session is one connection: its socket, queues and two goroutines.
+// session is one connection: its socket, its queues, its reader goroutine and, while it has lines
+// to write, its writer goroutine.
 type session struct {
 	c    *Client
 	cfg  Config
@@ -22,12 +24,18 @@ type session struct {
 	log  zerolog.Logger
 
 	prio, queue *lineQueue
-	// stop is closed when the reader ends; the writer then exits and closes writerDone.
-	stop       chan struct{}
-	writerDone chan struct{}
+	bucket      *bucket // flood control, used by the writer
+	writer      writerState
+	// stop is closed when the reader ends; the writer then ends.
+	stop chan struct{}
 	// done is closed after the session is fully torn down; err is set.
 	done chan struct{}
 	err  error
+	// endMu guards ended (set once done is closed) and onEnd, which the reader calls then: the
+	// connection loop's next step (Client.watch).
+	endMu sync.Mutex
+	ended bool
+	onEnd func()
 	// regResult receives exactly one value: nil once registered, or the
 	// registration error.
 	regResult    chan error
@@ -48,17 +56,17 @@ type session struct {
 
 func newSession(c *Client, conn net.Conn, fallback bool) *session {
 	s := &session{
-		c:          c,
-		cfg:        c.cfg,
-		conn:       conn,
-		log:        c.log,
-		prio:       newLineQueue(priorityQueueSize),
-		queue:      newLineQueue(sendQueueSize),
-		stop:       make(chan struct{}),
-		writerDone: make(chan struct{}),
-		done:       make(chan struct{}),
-		regResult:  make(chan error, 1),
-		labels:     labels{maxLines: c.cfg.MaxBatchLines, limited: c.cfg.Limited},
+		c:         c,
+		cfg:       c.cfg,
+		conn:      conn,
+		log:       c.log,
+		prio:      newLineQueue(priorityQueueSize),
+		queue:     newLineQueue(sendQueueSize),
+		bucket:    newBucket(c.cfg.Flood, time.Now()),
+		stop:      make(chan struct{}),
+		done:      make(chan struct{}),
+		regResult: make(chan error, 1),
+		labels:    labels{maxLines: c.cfg.MaxBatchLines, limited: c.cfg.Limited},
 	}
 	s.reg = &registration{s: s, c: c, cfg: c.cfg, fallback: fallback, offered: map[string]string{}, refused: map[string]bool{}}
 	return s
@@ -159,7 +167,7 @@ func (s *session) readLoop() {
 	close(s.stop)
 	// Lines never written go back to their senders (SendOptions.Unsent) before the labels of the
 	// written ones are failed as unconfirmed.
-	<-s.writerDone
+	s.stopWriter()
 	s.discardQueue()
 	s.labels.failAll()
 	if s.quitting.Load() {
@@ -176,6 +184,13 @@ func (s *session) readLoop() {
 	s.err = err
 	s.c.sessionEnded(s, registered)
 	close(s.done)
+	s.endMu.Lock()
+	s.ended = true
+	onEnd := s.onEnd
+	s.endMu.Unlock()
+	if onEnd != nil {
+		onEnd()
+	}
 }
 
 func isRegError(err error) bool {

@@ -11,6 +11,8 @@ import (
 	"errors"
 	"math/big"
 	"net"
+	"runtime/pprof"
+	"strings"
 	"testing"
 	"time"
 )
@@ -176,6 +178,58 @@ func TestRunReconnects(t *testing.T) {
 	}
 	if d := h.waitDisconnected(t); d.willRetry || d.err != nil {
 		t.Fatalf("got %+v", d)
+	}
+	srv.expectNoConn(100 * time.Millisecond)
+}
+
+// Start runs the loop of Run in the background with no goroutine of its own while connected, and
+// reconnects from the ended connection's reader.
+func TestStartHoldsNoGoroutineWhileConnected(t *testing.T) {
+	srv := newFakeServer(t)
+	h := newRecHandler()
+	c := New(testConfig(srv), h, testLogger(t))
+	ctx, cancel := context.WithCancel(context.Background())
+	c.Start(ctx)
+	fc := srv.accept()
+	fc.registerNoCaps("bridge")
+	h.waitConnected(t)
+	loopWaits := func() bool {
+		var b strings.Builder
+		_ = pprof.Lookup("goroutine").WriteTo(&b, 1)
+		return strings.Contains(b.String(), "irc.(*Client).runLoop") || strings.Contains(b.String(), "irc.(*Client).Run+")
+	}
+	deadline := time.Now().Add(testTimeout)
+	for loopWaits() {
+		if time.Now().After(deadline) {
+			t.Fatal("a goroutine waits in the connection loop while connected")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if !c.Running() {
+		t.Fatal("not running while connected")
+	}
+
+	_ = fc.conn.Close()
+	if d := h.waitDisconnected(t); !d.willRetry {
+		t.Fatalf("got %+v", d)
+	}
+	fc = srv.accept()
+	fc.registerNoCaps("bridge")
+	h.waitConnected(t)
+
+	go func() {
+		fc.expectMessage("QUIT")
+		_ = fc.conn.Close()
+	}()
+	cancel()
+	if d := h.waitDisconnected(t); d.willRetry || d.err != nil {
+		t.Fatalf("got %+v", d)
+	}
+	for deadline := time.Now().Add(testTimeout); c.Running(); {
+		if time.Now().After(deadline) {
+			t.Fatal("still running after the context ended")
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 	srv.expectNoConn(100 * time.Millisecond)
 }

@@ -2,6 +2,7 @@ package irc
 
 import (
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -65,7 +66,7 @@ func bypassesFlood(command string) bool {
 	return false
 }
 
-// enqueue queues a line for the writer without blocking.
+// enqueue queues a line for the writer without blocking, and starts the writer if none runs.
 func (s *session) enqueue(l outLine, priority bool) error {
 	select {
 	case <-s.stop:
@@ -79,13 +80,78 @@ func (s *session) enqueue(l outLine, priority bool) error {
 	if !q.push(l) {
 		return ErrQueueFull
 	}
+	s.startWriter()
 	return nil
 }
 
-// writeLoop is the writer goroutine: priority lines go out at once, normal
-// lines when the bucket allows; priority lines keep jumping ahead while a
-// normal line waits for a token.
+// writerState says whether a writer goroutine runs. A connection has one only while it has lines
+// to write or a paced line waits for its token: an idle login holds no goroutine for writing, which
+// at ten thousand logins is ten thousand stacks.
+type writerState struct {
+	mu sync.Mutex
+	// running: a writer goroutine runs (and will look at the queues once more before it ends).
+	running bool
+	// stopped: the reader has ended the session, or a write failed; no writer starts again.
+	stopped bool
+	wg      sync.WaitGroup
+}
+
+// startWriter starts the writer goroutine unless one runs or the session is over.
+func (s *session) startWriter() {
+	w := &s.writer
+	w.mu.Lock()
+	if w.running || w.stopped {
+		w.mu.Unlock()
+		return
+	}
+	w.running = true
+	w.wg.Add(1)
+	w.mu.Unlock()
+	go s.writeLoop()
+}
+
+// stopWriter keeps any writer from starting again and waits for the one running, if any.
+func (s *session) stopWriter() {
+	w := &s.writer
+	w.mu.Lock()
+	w.stopped = true
+	w.mu.Unlock()
+	w.wg.Wait()
+}
+
+// writeLoop is the writer goroutine: it writes until both queues are empty and then ends.
 func (s *session) writeLoop() {
+	w := &s.writer
+	defer w.wg.Done()
+	for {
+		if !s.writeQueued() {
+			w.mu.Lock()
+			w.running, w.stopped = false, true
+			w.mu.Unlock()
+			return
+		}
+		w.mu.Lock()
+		w.running = false
+		w.mu.Unlock()
+		// A line queued after the queues were found empty but before running was cleared started
+		// no writer: look once more.
+		if s.prio.len() == 0 && s.queue.len() == 0 {
+			return
+		}
+		w.mu.Lock()
+		if w.running || w.stopped {
+			w.mu.Unlock()
+			return
+		}
+		w.running = true
+		w.mu.Unlock()
+	}
+}
+
+// writeQueued writes what is queued: priority lines at once, normal lines when the bucket allows;
+// priority lines keep jumping ahead while a normal line waits for a token. It returns true once
+// both queues are empty, false when the connection is over (or its write failed).
+func (s *session) writeQueued() bool {
 	// held is a normal line taken from the queue and not written yet: if the connection ends
 	// meanwhile it goes back to its sender as unsent.
 	var held *outLine
@@ -93,11 +159,7 @@ func (s *session) writeLoop() {
 		if held != nil {
 			s.discard(*held)
 		}
-		close(s.writerDone)
 	}()
-	b := newBucket(s.cfg.Flood, time.Now())
-	timer := time.NewTimer(time.Hour)
-	timer.Stop()
 	// writePrio writes every waiting priority line; false when the connection is gone.
 	writePrio := func() bool {
 		for {
@@ -110,43 +172,51 @@ func (s *session) writeLoop() {
 			}
 		}
 	}
+	var timer *time.Timer
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
 	for {
 		select {
 		case <-s.stop:
-			return
-		case <-s.prio.ready:
-			if !writePrio() {
-				return
-			}
-		case <-s.queue.ready:
-			l, ok := s.queue.pop()
-			if !ok {
-				continue
-			}
-			held = &l
-			for {
-				if !writePrio() { // protocol replies never wait behind a paced line
-					return
-				}
-				wait := b.take(time.Now())
-				if wait == 0 {
-					break
-				}
-				timer.Reset(wait)
-				select {
-				case <-s.stop:
-					timer.Stop()
-					return
-				case <-s.prio.ready:
-					timer.Stop()
-				case <-timer.C:
-				}
-			}
-			if !s.write(l) {
-				return
-			}
-			held = nil
+			return false
+		default:
 		}
+		if !writePrio() {
+			return false
+		}
+		l, ok := s.queue.pop()
+		if !ok {
+			return true
+		}
+		held = &l
+		for {
+			if !writePrio() { // protocol replies never wait behind a paced line
+				return false
+			}
+			wait := s.bucket.take(time.Now())
+			if wait == 0 {
+				break
+			}
+			if timer == nil {
+				timer = time.NewTimer(wait)
+			} else {
+				timer.Reset(wait)
+			}
+			select {
+			case <-s.stop:
+				return false
+			case <-s.prio.ready:
+				timer.Stop()
+			case <-timer.C:
+			}
+		}
+		if !s.write(l) {
+			return false
+		}
+		held = nil
 	}
 }
 

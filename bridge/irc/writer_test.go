@@ -254,3 +254,47 @@ func TestSendWithCallsBackAfterTheWrite(t *testing.T) {
 	case <-time.After(1500 * time.Millisecond):
 	}
 }
+
+// An idle connection holds no writer goroutine; a line starts one, and paced lines keep it until
+// they are written.
+func TestWriterRunsOnlyWithLines(t *testing.T) {
+	srv := newFakeServer(t)
+	cfg := testConfig(srv)
+	cfg.Flood = FloodConfig{Burst: 1, LinesPerSecond: 20}
+	c, fc, _ := connectedClient(t, srv, cfg)
+	c.mu.Lock()
+	s := c.sess
+	c.mu.Unlock()
+	running := func() bool {
+		s.writer.mu.Lock()
+		defer s.writer.mu.Unlock()
+		return s.writer.running
+	}
+	idle := func() {
+		t.Helper()
+		for deadline := time.Now().Add(2 * time.Second); running(); {
+			if time.Now().After(deadline) {
+				t.Fatal("the writer still runs with nothing to write")
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	idle()
+	for i := 0; i < 3; i++ {
+		if err := c.Send("PRIVMSG", "#a", "line"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !running() {
+		t.Fatal("paced lines wait with no writer")
+	}
+	for i := 0; i < 3; i++ {
+		fc.expectRaw("PRIVMSG #a line")
+	}
+	idle()
+	// A new line after the writer ended goes out.
+	if err := c.SendPriority("PING", "x"); err != nil {
+		t.Fatal(err)
+	}
+	fc.expectRaw("PING x")
+}
