@@ -17,7 +17,7 @@ import (
 
 // chanIRCd is the fake IRC server of the bridge phases (it lives in the world child, beside the fake
 // homeserver, so that both stamp times on one clock). On top of the bench's registration (ircd.go)
-// it answers JOIN (echo to every member, 353 with the members and "speaker", 366), can force-join a
+// it answers JOIN (echo to every member, 353 with the members and "speaker", 366) and NAMES, can force-join a
 // registered nick into channels like an operator's SAJOIN (how portals are first created), records
 // every PRIVMSG it receives (Matrix->IRC), and lets the world write PRIVMSGs from "speaker" into a
 // channel (IRC->Matrix), to every member. With tags on it offers the message-tags capability and
@@ -101,6 +101,10 @@ func (s *chanIRCd) command(c *ircfake.Conn, msg *ircmsg.Message) error {
 				}
 			}
 		}
+	case "NAMES":
+		if len(p) > 0 {
+			return s.namesOf(c, p[0])
+		}
 	case "PRIVMSG", "NOTICE":
 		if len(p) > 1 && s.onPrivmsg != nil {
 			s.onPrivmsg(c.Nick, p[0], p[1], time.Now())
@@ -111,7 +115,6 @@ func (s *chanIRCd) command(c *ircfake.Conn, msg *ircmsg.Message) error {
 
 // join answers a JOIN as a server does: the JOIN to every member, NAMES and its end to the joiner.
 func (s *chanIRCd) join(c *ircfake.Conn, ch string) error {
-	const srv = ":bench.invalid"
 	joinLine := ":" + c.Nick + "!bench@bench.invalid JOIN " + ch
 	s.mu.Lock()
 	members := s.joined[strings.ToLower(ch)]
@@ -121,17 +124,12 @@ func (s *chanIRCd) join(c *ircfake.Conn, ch string) error {
 	}
 	members = slices.Clone(members)
 	s.mu.Unlock()
-	nicks := make([]string, 0, len(members)+1)
 	for _, m := range members {
-		nicks = append(nicks, m.Nick)
 		if m != c {
 			_ = m.Send(joinLine)
 		}
 	}
-	nicks = append(nicks, "speaker")
-	err := c.Send(joinLine,
-		srv+" 353 "+c.Nick+" = "+ch+" :"+strings.Join(nicks, " "),
-		srv+" 366 "+c.Nick+" "+ch+" :End of /NAMES list.")
+	err := c.Send(append([]string{joinLine}, namesReply(c.Nick, ch, members)...)...)
 	if err == nil {
 		s.mu.Lock()
 		s.names[strings.ToLower(ch)] = time.Now()
@@ -139,6 +137,36 @@ func (s *chanIRCd) join(c *ircfake.Conn, ch string) error {
 		s.joins.Add(1)
 	}
 	return err
+}
+
+// namesReply is the NAMES of a channel for nick: its members and "speaker", then the end.
+func namesReply(nick, ch string, members []*ircfake.Conn) []string {
+	const srv = ":bench.invalid"
+	nicks := make([]string, 0, len(members)+1)
+	for _, m := range members {
+		nicks = append(nicks, m.Nick)
+	}
+	nicks = append(nicks, "speaker")
+	return []string{
+		srv + " 353 " + nick + " = " + ch + " :" + strings.Join(nicks, " "),
+		srv + " 366 " + nick + " " + ch + " :End of /NAMES list.",
+	}
+}
+
+// namesOf answers a NAMES of a channel the client is in (a login that takes a channel's lead over
+// asks for one); of any other channel only the end.
+func (s *chanIRCd) namesOf(c *ircfake.Conn, ch string) error {
+	s.mu.Lock()
+	members := s.joined[strings.ToLower(ch)]
+	if !slices.Contains(members, c) {
+		members = nil
+	}
+	members = slices.Clone(members)
+	s.mu.Unlock()
+	if members == nil {
+		return c.Send(":bench.invalid 366 " + c.Nick + " " + ch + " :End of /NAMES list.")
+	}
+	return c.Send(namesReply(c.Nick, ch, members)...)
 }
 
 // force joins a registered nick to channels, as an operator's SAJOIN does.

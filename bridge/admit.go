@@ -186,19 +186,6 @@ func (cl *IRCClient) admitChannel(channel, folded string) bool {
 	return true
 }
 
-// addMember records a member of a channel, within limits.max_nicks members per channel (a
-// member beyond it is not tracked: it still speaks, as a ghost, but is not listed). Call it with
-// cl.mu held.
-func (cl *IRCClient) addMember(ch *channelState, m *member) {
-	folded := cl.fold(m.Nick)
-	if _, known := ch.Members[folded]; !known && len(ch.Members) >= cl.connector.limits().MaxNicks {
-		cl.limited(metrics.LimitNicks)
-		return
-	}
-	m.Nick = intern(m.Nick)
-	ch.Members[intern(folded)] = m
-}
-
 // tokenBucket allows a burst, then one more every interval (limits.new_dm_burst and
 // new_dm_interval).
 type tokenBucket struct {

@@ -7,14 +7,20 @@ import (
 )
 
 // channelState is what one connection knows of a channel it is in: its name as the server spells
-// it, its topic, and its members with their prefix modes. It is rebuilt on every connection (JOIN,
-// NAMES, TOPIC) and guarded by IRCClient.mu.
+// it, its topic, and its members with their prefix modes (only its own entry unless it leads the
+// channel: members.go). It is rebuilt on every connection (JOIN, NAMES, TOPIC) and guarded by
+// IRCClient.mu.
 type channelState struct {
 	Name    string
 	Topic   string
 	Members map[string]*member // by casefolded nick
-	// synced is set after the first RPL_ENDOFNAMES, when the member list is complete.
+	// synced is set after the first RPL_ENDOFNAMES.
 	synced bool
+	// others: this login leads the channel and keeps its other members. listing: a NAMES reply is
+	// being read, and fullReply whether it began while others was set. complete: the last NAMES
+	// reply was read whole with others set, so Members lists everyone. asked: a NAMES was sent on
+	// taking the lead, and its end resyncs the portal.
+	others, listing, fullReply, complete, asked bool
 	// Joined is when this connection's JOIN was seen: what was said before, it did not see.
 	Joined time.Time
 }

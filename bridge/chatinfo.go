@@ -45,6 +45,11 @@ func (cl *IRCClient) GetChatInfo(ctx context.Context, portal *bridgev2.Portal) (
 		for _, m := range ch.Members {
 			members = append(members, *m)
 		}
+		if !ch.others || !ch.complete {
+			// Not the whole list (another login leads the channel, or its NAMES is still to
+			// come): bridgev2 adds these members and removes nobody.
+			info.Members.IsFull, info.Members.CheckAllLogins = false, false
+		}
 	})
 	// cl.sender takes cl.mu, so the members are built outside withChannel.
 	for _, m := range members {

@@ -374,7 +374,7 @@ func (cl *IRCClient) OnConnected(c *irc.Client) {
 	}
 	cl.everConnected = true
 	clear(cl.channels)
-	cl.connector.shared.leaveAll(cl)
+	changed := cl.connector.shared.leaveAll(cl)
 	clear(cl.echoes)
 	clear(cl.echoEvents)
 	clear(cl.historyBatches)
@@ -388,6 +388,7 @@ func (cl *IRCClient) OnConnected(c *irc.Client) {
 	}
 	away := cl.meta.Away
 	cl.mu.Unlock()
+	tellLeadChanges(changed)
 	cl.limitNotices.reset()
 	cl.connector.trackClient(cl, true)
 	if away != "" {

@@ -299,16 +299,18 @@ func (c *IRCConnector) pacerFor(network *config.Network) *irc.Pacer {
 
 func (c *IRCConnector) trackClient(cl *IRCClient, connected bool) {
 	c.clientsLock.Lock()
-	defer c.clientsLock.Unlock()
 	if connected {
 		c.clients[string(cl.loginID)] = cl
 		c.shared.connected(cl, cl.fold(cl.ircConn.Nick()))
+		c.clientsLock.Unlock()
 		return
 	}
 	if c.clients[string(cl.loginID)] == cl {
 		delete(c.clients, string(cl.loginID))
 	}
-	c.shared.disconnected(cl)
+	changed := c.shared.disconnected(cl)
+	c.clientsLock.Unlock()
+	tellLeadChanges(changed)
 }
 
 // isOtherLoginsNick tells whether nick is, on cl's network, the IRC connection of another login of

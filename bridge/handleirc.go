@@ -123,10 +123,12 @@ func (cl *IRCClient) handleJoin(msg *ircmsg.Message, at time.Time) {
 		ch := newChannelState(channel)
 		ch.Joined = at
 		cl.channels[folded] = ch
-		cl.connector.shared.join(cl, folded)
+		changed := cl.connector.shared.join(cl, folded)
+		ch.others = cl.connector.shared.leads(cl, folded)
 		_, known := cl.meta.Channels[folded]
 		cl.channelEntry(folded, channel)
 		cl.mu.Unlock()
+		tellLeadChanges(changed)
 		if !known {
 			cl.saveLogin()
 		}
@@ -140,31 +142,6 @@ func (cl *IRCClient) handleJoin(msg *ircmsg.Message, at time.Time) {
 	}
 }
 
-func (cl *IRCClient) handleNames(channel, names string) {
-	prefixModes, prefixSymbols := cl.ircConn.Prefix()
-	cl.withChannel(channel, func(ch *channelState) {
-		for _, entry := range strings.Fields(names) {
-			nick, modes := parseNamesEntry(entry, prefixModes, prefixSymbols)
-			if nick != "" {
-				cl.addMember(ch, &member{Nick: nick, Modes: modes})
-			}
-		}
-	})
-}
-
-func (cl *IRCClient) handleEndOfNames(channel string) {
-	var firstSync bool
-	ok := cl.withChannel(channel, func(ch *channelState) {
-		firstSync = !ch.synced
-		ch.synced = true
-	})
-	if !ok || !firstSync {
-		return
-	}
-	defer cl.requestHistory(channel)     // after the resync below is queued: the portal exists first
-	cl.queue(cl.newNamesResync(channel)) // resync.go
-}
-
 // handleLeave covers PART (by == "") and KICK (by = the kicker).
 func (cl *IRCClient) handleLeave(nick, channel, by, reason string, at time.Time) {
 	folded := cl.fold(channel)
@@ -175,10 +152,11 @@ func (cl *IRCClient) handleLeave(nick, channel, by, reason string, at time.Time)
 	if cl.isMe(nick) {
 		cl.mu.Lock()
 		delete(cl.channels, folded)
-		cl.connector.shared.leave(cl, folded)
+		changed := cl.connector.shared.leave(cl, folded)
 		_, known := cl.meta.Channels[folded]
 		delete(cl.meta.Channels, folded)
 		cl.mu.Unlock()
+		tellLeadChanges(changed)
 		if known {
 			cl.saveLogin()
 		}

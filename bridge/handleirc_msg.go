@@ -172,8 +172,7 @@ func (cl *IRCClient) inChannel(portal *bridgev2.Portal, nick string) bool {
 	if !ok {
 		return false
 	}
-	found := false
-	cl.withChannel(name, func(ch *channelState) { _, found = ch.Members[cl.fold(nick)] })
+	_, found := cl.memberOf(name, nick)
 	return found
 }
 

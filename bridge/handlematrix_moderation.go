@@ -64,8 +64,7 @@ func (cl *IRCClient) HandleMatrixMembership(ctx context.Context, msg *bridgev2.M
 	}
 	reason := format.OneLine(msg.Content.Reason, min(maxReasonBytes, cl.ircConn.MaxTextBytes("KICK", channel+" "+nick)))
 	mask := nick + "!*@*"
-	var onChannel bool
-	cl.withChannel(channel, func(ch *channelState) { onChannel = ch.Members[cl.fold(nick)] != nil })
+	_, onChannel := cl.memberOf(channel, nick)
 	// The change is told by the new membership and what IRC knows, not by the previous membership:
 	// some homeservers (Dendrite) leave unsigned.prev_content out of appservice transactions.
 	switch to := msg.Content.Membership; {
@@ -117,13 +116,8 @@ func (cl *IRCClient) HandleMatrixPowerLevels(ctx context.Context, msg *bridgev2.
 		if err != nil {
 			continue
 		}
-		var current string
-		cl.withChannel(channel, func(ch *channelState) {
-			if m := ch.Members[cl.fold(nick)]; m != nil {
-				current = m.Modes
-			}
-		})
-		changes = append(changes, modesFor(nick, current, change.NewLevel, is.PrefixModes)...)
+		current, _ := cl.memberOf(channel, nick)
+		changes = append(changes, modesFor(nick, current.Modes, change.NewLevel, is.PrefixModes)...)
 	}
 	for _, line := range packModes(changes, modesPerLine(is)) {
 		if err = cl.ircConn.Send("MODE", append([]string{channel}, line...)...); err != nil {

@@ -237,21 +237,31 @@ func joinedChannel(cl *IRCClient, channel string, members ...string) {
 		cl.nicks[cl.fold(m)] = m
 	}
 	cl.channels[cl.fold(channel)] = ch
+	ch.synced, ch.others, ch.complete = true, true, true
 	if cl.connector != nil {
-		cl.connector.shared.join(cl, cl.fold(channel))
+		tellLeadChanges(cl.connector.shared.join(cl, cl.fold(channel)))
+		ch.others = cl.connector.shared.leads(cl, cl.fold(channel))
+		ch.complete = ch.others
 	}
 }
 
 // twoLogins is two connected logins of one connector on network "net"; a's login ID sorts first.
 func twoLogins(t *testing.T) (a, b *IRCClient) {
 	t.Helper()
-	a, _ = newWireClient(t, wireOpts{})
-	b, _ = newWireClient(t, wireOpts{})
+	a, b, _, _ = twoLoginsOnWires(t)
+	return a, b
+}
+
+// twoLoginsOnWires is twoLogins with the servers of a and b.
+func twoLoginsOnWires(t *testing.T) (a, b *IRCClient, wa, wb *wire) {
+	t.Helper()
+	a, wa = newWireClient(t, wireOpts{})
+	b, wb = newWireClient(t, wireOpts{})
 	b.connector = a.connector
 	b.loginID = MakeUserLoginID("net", "@zed:example.org")
 	a.connector.trackClient(a, true)
 	a.connector.trackClient(b, true)
-	return a, b
+	return a, b, wa, wb
 }
 
 // queued takes the events the IRC side queued for bridgev2.

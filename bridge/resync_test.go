@@ -2,6 +2,7 @@ package bridge
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 
@@ -71,9 +72,10 @@ func TestNamesResyncSkipsAnUnchangedChannel(t *testing.T) {
 }
 
 // In a channel two logins share, the lead's resync carries the whole member list; the other's only
-// its own membership, and once the lead is gone, the whole list again.
+// its own membership. Once the lead is gone, the other asks for NAMES and, at its end, resyncs the
+// whole list.
 func TestNamesResyncOfASharedChannelIsTheLeads(t *testing.T) {
-	lead, other := twoLogins(t)
+	lead, other, _, otherWire := twoLoginsOnWires(t)
 	ctx := context.Background()
 	withBridgeDB(t, lead.connector)
 	joinedChannel(lead, "#chan", "me", "bob", "carol")
@@ -101,7 +103,19 @@ func TestNamesResyncOfASharedChannelIsTheLeads(t *testing.T) {
 			t.Fatalf("the other login synced %+v, want its own membership with its power level", member)
 		}
 	}
+	queued(other)
 	lead.connector.trackClient(lead, false) // the lead disconnects
+	if m := members(other); m.IsFull {
+		t.Fatalf("the new lead synced %d members in full before it knew them", len(m.MemberMap))
+	}
+	if lines := otherWire.barrier(); !slices.Contains(lines, "NAMES #chan") {
+		t.Fatalf("the new lead sent %q, want NAMES #chan", lines)
+	}
+	other.handleNames("#chan", "me @bob carol")
+	other.handleEndOfNames("#chan")
+	if n := len(queued(other)); n != 1 {
+		t.Fatalf("the end of the new lead's NAMES queued %d events, want its resync", n)
+	}
 	if m := members(other); !m.IsFull || len(m.MemberMap) != 3 {
 		t.Fatalf("the remaining login synced %d members (full %v), want all 3", len(m.MemberMap), m.IsFull)
 	}

@@ -66,7 +66,7 @@ func (s *sharing) connected(cl *IRCClient, foldedNick string) {
 	s.setNickLocked(cl, foldedNick)
 }
 
-func (s *sharing) disconnected(cl *IRCClient) {
+func (s *sharing) disconnected(cl *IRCClient) []leadChange {
 	s.lock()
 	defer s.mu.Unlock()
 	if n, ok := s.nickOf[cl]; ok {
@@ -75,7 +75,7 @@ func (s *sharing) disconnected(cl *IRCClient) {
 		}
 		delete(s.nickOf, cl)
 	}
-	s.leaveAllLocked(cl)
+	return s.leaveAllLocked(cl)
 }
 
 // renamed follows the login's own nick change, if the login is connected.
@@ -104,9 +104,17 @@ func (s *sharing) isOtherLogin(cl *IRCClient, foldedNick string) bool {
 	return other != nil && other != cl
 }
 
+// leadChange names a login whose lead of a channel (folded) may have changed: the caller tells it
+// (IRCClient.leadChanged) once no lock is held, since its state has a lock of its own.
+type leadChange struct {
+	cl      *IRCClient
+	channel string
+}
+
 // join and leave follow the login's own membership of a channel (folded); leaveAll forgets every
-// channel of the login (a new connection rejoins them).
-func (s *sharing) join(cl *IRCClient, foldedChannel string) {
+// channel of the login (a new connection rejoins them). Each returns the other logins whose lead
+// changed.
+func (s *sharing) join(cl *IRCClient, foldedChannel string) []leadChange {
 	n := sharedName{string(cl.network.ID), foldedChannel}
 	s.lock()
 	defer s.mu.Unlock()
@@ -116,46 +124,53 @@ func (s *sharing) join(cl *IRCClient, foldedChannel string) {
 		s.channels[n] = ch
 	}
 	ch.members[cl] = struct{}{}
+	var changed []leadChange
 	if ch.lead == nil || cl.loginID < ch.lead.loginID {
+		if ch.lead != nil && ch.lead != cl {
+			changed = append(changed, leadChange{ch.lead, foldedChannel})
+		}
 		ch.lead = cl
 	}
 	if s.joined[cl] == nil {
 		s.joined[cl] = make(map[sharedName]struct{})
 	}
 	s.joined[cl][n] = struct{}{}
+	return changed
 }
 
-func (s *sharing) leave(cl *IRCClient, foldedChannel string) {
+func (s *sharing) leave(cl *IRCClient, foldedChannel string) []leadChange {
 	s.lock()
 	defer s.mu.Unlock()
-	s.leaveLocked(cl, sharedName{string(cl.network.ID), foldedChannel})
+	return s.leaveLocked(cl, sharedName{string(cl.network.ID), foldedChannel}, nil)
 }
 
-func (s *sharing) leaveAll(cl *IRCClient) {
+func (s *sharing) leaveAll(cl *IRCClient) []leadChange {
 	s.lock()
 	defer s.mu.Unlock()
-	s.leaveAllLocked(cl)
+	return s.leaveAllLocked(cl)
 }
 
-func (s *sharing) leaveAllLocked(cl *IRCClient) {
+func (s *sharing) leaveAllLocked(cl *IRCClient) []leadChange {
+	var changed []leadChange
 	for n := range s.joined[cl] {
-		s.leaveLocked(cl, n)
+		changed = s.leaveLocked(cl, n, changed)
 	}
 	delete(s.joined, cl)
+	return changed
 }
 
-func (s *sharing) leaveLocked(cl *IRCClient, n sharedName) {
+func (s *sharing) leaveLocked(cl *IRCClient, n sharedName, changed []leadChange) []leadChange {
 	if j := s.joined[cl]; j != nil {
 		delete(j, n)
 	}
 	ch := s.channels[n]
 	if ch == nil {
-		return
+		return changed
 	}
 	delete(ch.members, cl)
 	if len(ch.members) == 0 {
 		delete(s.channels, n)
-		return
+		return changed
 	}
 	if ch.lead == cl {
 		ch.lead = nil
@@ -164,7 +179,23 @@ func (s *sharing) leaveLocked(cl *IRCClient, n sharedName) {
 				ch.lead = m
 			}
 		}
+		changed = append(changed, leadChange{ch.lead, n.name})
 	}
+	return changed
+}
+
+// leadOf is the login that leads a channel cl is in (folded), if it is another one.
+func (s *sharing) leadOf(cl *IRCClient, foldedChannel string) *IRCClient {
+	s.lock()
+	defer s.mu.Unlock()
+	ch := s.channels[sharedName{string(cl.network.ID), foldedChannel}]
+	if ch == nil || ch.lead == cl {
+		return nil
+	}
+	if _, in := ch.members[cl]; !in {
+		return nil
+	}
+	return ch.lead
 }
 
 // leads tells whether cl bridges the lines of a channel (folded) that carry no msgid: with a msgid
