@@ -208,7 +208,9 @@ func newClient(c *IRCConnector, loginID networkid.UserLoginID, network *config.N
 			cfg.TLSConfig.Certificates = []tls.Certificate{*cert}
 		}
 	}
-	cl.ircConn = irc.New(cfg, cl, cl.log.With().Str("component", "irc").Logger())
+	// The engine adds the server to the login's context. Each zerolog With keeps a 500-byte
+	// buffer for as long as its logger lives: a few per login are megabytes at ten thousand.
+	cl.ircConn = irc.New(cfg, cl, cl.log)
 	return cl
 }
 
@@ -231,7 +233,7 @@ func tlsConfig(network *config.Network, log zerolog.Logger) *tls.Config {
 
 func (cl *IRCClient) attach(login *bridgev2.UserLogin) {
 	cl.login = login
-	cl.log = login.Log.With().Str("network", cl.network.ID).Logger()
+	cl.log = login.Log // its user_login_id names the network
 	var ctx context.Context
 	ctx, cl.stopRemote = context.WithCancel(cl.connector.Bridge.BackgroundCtx)
 	cl.remoteCtx = ctx
