@@ -125,6 +125,26 @@ func (c *fakeConn) expectRaw(want string) {
 
 // expectClosed asserts that the client closes the connection, skipping
 // any lines it sends first (e.g. QUIT).
+// dropAndAccept drops the server's side of fc, waits for the client to report it with a retry, and
+// accepts the client's next connection.
+func dropAndAccept(t *testing.T, srv *fakeServer, fc *fakeConn, h *recHandler) *fakeConn {
+	t.Helper()
+	_ = fc.conn.Close()
+	if d := h.waitDisconnected(t); !d.willRetry {
+		t.Fatalf("got %+v", d)
+	}
+	return srv.accept()
+}
+
+// closeOnQuit closes the connection, from another goroutine, once the client's QUIT arrives (as a
+// server does), so that a stopping client does not wait out its QUIT timeout.
+func closeOnQuit(fc *fakeConn) {
+	go func() {
+		fc.expectMessage("QUIT")
+		_ = fc.conn.Close()
+	}()
+}
+
 func (c *fakeConn) expectClosed() {
 	c.t.Helper()
 	_ = c.conn.SetReadDeadline(time.Now().Add(testTimeout))

@@ -151,11 +151,7 @@ func TestRunReconnects(t *testing.T) {
 	fc.expectRaw("PRIVMSG #a two")
 
 	// A failed attempt is reported and retried too.
-	_ = fc.conn.Close()
-	if d := h.waitDisconnected(t); !d.willRetry {
-		t.Fatalf("got %+v", d)
-	}
-	fc = srv.accept()
+	fc = dropAndAccept(t, srv, fc, h)
 	fc.expectRegistration("bridge")
 	_ = fc.conn.Close()
 	if d := h.waitDisconnected(t); !d.willRetry || d.err == nil {
@@ -166,10 +162,7 @@ func TestRunReconnects(t *testing.T) {
 	h.waitConnected(t)
 
 	// Cancelling the context stops Run politely.
-	go func() {
-		fc.expectMessage("QUIT")
-		_ = fc.conn.Close()
-	}()
+	closeOnQuit(fc)
 	cancel()
 	select {
 	case <-done:
@@ -209,18 +202,11 @@ func TestStartHoldsNoGoroutineWhileConnected(t *testing.T) {
 		t.Fatal("not running while connected")
 	}
 
-	_ = fc.conn.Close()
-	if d := h.waitDisconnected(t); !d.willRetry {
-		t.Fatalf("got %+v", d)
-	}
-	fc = srv.accept()
+	fc = dropAndAccept(t, srv, fc, h)
 	fc.registerNoCaps("bridge")
 	h.waitConnected(t)
 
-	go func() {
-		fc.expectMessage("QUIT")
-		_ = fc.conn.Close()
-	}()
+	closeOnQuit(fc)
 	cancel()
 	if d := h.waitDisconnected(t); d.willRetry || d.err != nil {
 		t.Fatalf("got %+v", d)
@@ -259,10 +245,7 @@ func TestRunAfterConnectAndClose(t *testing.T) {
 	go func() { c.Run(context.Background()); close(done) }()
 	time.Sleep(20 * time.Millisecond)
 	srv.expectNoConn(50 * time.Millisecond) // Run adopts the connection
-	go func() {
-		fc.expectMessage("QUIT")
-		_ = fc.conn.Close()
-	}()
+	closeOnQuit(fc)
 	c.Close()
 	<-done
 	if d := h.waitDisconnected(t); d.willRetry || d.err != nil {
