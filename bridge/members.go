@@ -8,9 +8,9 @@ import (
 
 // A channel's member list is kept by one login only: the channel's lead (shared.go), which passes
 // on every member's change and syncs the whole list. Every other login in the channel keeps only
-// its own entry (its prefix modes decide what it may do). Ten thousand logins, three channels each, thirty logins to a channel would
-// otherwise keep thirty copies of every list. What another login needs of a list it does not keep
-// (is a nick on the channel, with which modes) it reads from the lead's (memberOf).
+// its own entry (its prefix modes decide what it may do). Otherwise thirty logins in a channel
+// would keep thirty copies of its list. What another login needs of a list it does not keep (is a
+// nick on the channel, with which modes) it reads from the lead's (memberOf).
 //
 // The lead changes when a login with a lower ID joins, or the lead leaves or disconnects. A login
 // that stops leading drops the others; one that starts leading asks the server for NAMES, unless
