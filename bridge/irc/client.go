@@ -291,75 +291,81 @@ func (c *Client) endRun(r *runState) {
 	close(r.done)
 }
 
-// runLoop connects (unless s is a live session), and hands the wait for the session's end over
-// to the session (watch); the session's reader calls afterSession and, to reconnect, runLoop again.
+// runLoop keeps the run's connection up: it connects unless s is a session to watch, and leaves
+// the wait for the session's end to the session (watch), whose reader calls runLoop again with it.
 func (c *Client) runLoop(r *runState, s *session) {
-	ctx := r.ctx
 	for {
 		if s == nil {
-			if ctx.Err() != nil || c.closeCtx.Err() != nil {
+			if s = c.connectForRun(r); s == nil {
 				c.endRun(r)
 				return
-			}
-			if c.cfg.Pace != nil {
-				// A shared pacer spreads the connections of many clients (e.g. after a
-				// server restart) instead of letting them all dial at once.
-				if err := c.cfg.Pace(ctx); err != nil {
-					c.endRun(r)
-					return
-				}
-			}
-			var err error
-			s, err = c.connect(ctx, r.fallback)
-			r.fallback = true
-			if err != nil {
-				if ctx.Err() != nil || c.closeCtx.Err() != nil || errors.Is(err, ErrClosed) {
-					c.endRun(r)
-					return
-				}
-				if errors.Is(err, ErrAlreadyConnected) {
-					// Someone else is connecting; wait and look again.
-					if !c.sleep(ctx, c.cfg.Backoff.Min) {
-						c.endRun(r)
-						return
-					}
-					c.mu.Lock()
-					if c.registered {
-						s = c.sess
-					}
-					c.mu.Unlock()
-					continue
-				}
-				if IsFatal(err) {
-					c.log.Warn().Err(err).Msg("Giving up connecting to IRC server")
-					c.h.OnDisconnected(c, err, false)
-					c.endRun(r)
-					return
-				}
-				delay := backoffDelay(c.cfg.Backoff, r.attempt, nil)
-				r.attempt++
-				c.log.Info().Err(err).Dur("retry_in", delay).Msg("Failed to connect to IRC server")
-				c.h.OnDisconnected(c, err, true)
-				if !c.sleep(ctx, delay) {
-					c.endRun(r)
-					return
-				}
-				continue
 			}
 		}
 		if c.watch(r, s) {
 			return
 		}
 		if !c.afterSession(r, s) {
+			c.endRun(r)
 			return
 		}
 		s = nil
 	}
 }
 
-// watch leaves the session to end the run's wait: when it ends, its reader goes on with the loop.
-// It returns false if the session has ended already (the caller goes on itself). The run's
-// context ending shuts the session down.
+// connectForRun connects, reporting failed attempts and retrying them after a backoff; nil once
+// the run is over (its context ends, the client is closed, or a fatal error was reported).
+func (c *Client) connectForRun(r *runState) *session {
+	ctx := r.ctx
+	for {
+		if ctx.Err() != nil || c.closeCtx.Err() != nil {
+			return nil
+		}
+		if c.cfg.Pace != nil {
+			// A shared pacer spreads the connections of many clients (e.g. after a
+			// server restart) instead of letting them all dial at once.
+			if err := c.cfg.Pace(ctx); err != nil {
+				return nil
+			}
+		}
+		s, err := c.connect(ctx, r.fallback)
+		r.fallback = true
+		switch {
+		case err == nil:
+			return s
+		case ctx.Err() != nil || c.closeCtx.Err() != nil || errors.Is(err, ErrClosed):
+			return nil
+		case errors.Is(err, ErrAlreadyConnected):
+			// Someone else is connecting; wait and look again.
+			if !c.sleep(ctx, c.cfg.Backoff.Min) {
+				return nil
+			}
+			c.mu.Lock()
+			if c.registered {
+				s = c.sess
+			}
+			c.mu.Unlock()
+			if s != nil {
+				return s
+			}
+			continue
+		case IsFatal(err):
+			c.log.Warn().Err(err).Msg("Giving up connecting to IRC server")
+			c.h.OnDisconnected(c, err, false)
+			return nil
+		}
+		delay := backoffDelay(c.cfg.Backoff, r.attempt, nil)
+		r.attempt++
+		c.log.Info().Err(err).Dur("retry_in", delay).Msg("Failed to connect to IRC server")
+		c.h.OnDisconnected(c, err, true)
+		if !c.sleep(ctx, delay) {
+			return nil
+		}
+	}
+}
+
+// watch leaves the session to end the run's wait: when it ends, its reader goes on with the loop
+// (runLoop with the ended session). It returns false if the session has ended already (the caller
+// goes on itself). The run's context ending shuts the session down.
 func (c *Client) watch(r *runState, s *session) bool {
 	stop := context.AfterFunc(r.ctx, func() { c.shutdown(s, "") })
 	s.endMu.Lock()
@@ -370,15 +376,13 @@ func (c *Client) watch(r *runState, s *session) bool {
 	}
 	s.onEnd = func() {
 		stop()
-		if c.afterSession(r, s) {
-			c.runLoop(r, nil)
-		}
+		c.runLoop(r, s)
 	}
 	return true
 }
 
 // afterSession reports the end of a run's session and waits out the backoff; false if the run is
-// over (it has been ended).
+// over (the caller ends it).
 func (c *Client) afterSession(r *runState, s *session) bool {
 	ctx := r.ctx
 	err := s.err
@@ -387,23 +391,17 @@ func (c *Client) afterSession(r *runState, s *session) bool {
 	}
 	if ctx.Err() != nil || c.closeCtx.Err() != nil {
 		c.h.OnDisconnected(c, nil, false)
-		c.endRun(r)
 		return false
 	}
 	if IsFatal(err) {
 		c.h.OnDisconnected(c, err, false)
-		c.endRun(r)
 		return false
 	}
 	delay := backoffDelay(c.cfg.Backoff, r.attempt, nil)
 	r.attempt++
 	c.log.Info().Dur("retry_in", delay).Msg("Reconnecting to IRC server")
 	c.h.OnDisconnected(c, err, true)
-	if !c.sleep(ctx, delay) {
-		c.endRun(r)
-		return false
-	}
-	return true
+	return c.sleep(ctx, delay)
 }
 
 // sleep waits d; false if ctx ends or the client is closed first.
