@@ -123,8 +123,8 @@ func (cl *IRCClient) handleJoin(msg *ircmsg.Message, at time.Time) {
 		ch := newChannelState(channel)
 		ch.Joined = at
 		cl.channels[folded] = ch
-		changed := cl.connector.shared.join(cl, folded)
-		ch.others = cl.connector.shared.leads(cl, folded)
+		var changed []leadChange
+		ch.others, changed = cl.connector.shared.join(cl, folded)
 		_, known := cl.meta.Channels[folded]
 		cl.channelEntry(folded, channel)
 		cl.mu.Unlock()

@@ -239,8 +239,9 @@ func joinedChannel(cl *IRCClient, channel string, members ...string) {
 	cl.channels[cl.fold(channel)] = ch
 	ch.synced, ch.others, ch.complete = true, true, true
 	if cl.connector != nil {
-		tellLeadChanges(cl.connector.shared.join(cl, cl.fold(channel)))
-		ch.others = cl.connector.shared.leads(cl, cl.fold(channel))
+		var changed []leadChange
+		ch.others, changed = cl.connector.shared.join(cl, cl.fold(channel))
+		tellLeadChanges(changed)
 		ch.complete = ch.others
 	}
 }

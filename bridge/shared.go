@@ -113,8 +113,8 @@ type leadChange struct {
 
 // join and leave follow the login's own membership of a channel (folded); leaveAll forgets every
 // channel of the login (a new connection rejoins them). Each returns the other logins whose lead
-// changed.
-func (s *sharing) join(cl *IRCClient, foldedChannel string) []leadChange {
+// changed; join also whether cl now leads the channel.
+func (s *sharing) join(cl *IRCClient, foldedChannel string) (leads bool, changed []leadChange) {
 	n := sharedName{string(cl.network.ID), foldedChannel}
 	s.lock()
 	defer s.mu.Unlock()
@@ -124,7 +124,6 @@ func (s *sharing) join(cl *IRCClient, foldedChannel string) []leadChange {
 		s.channels[n] = ch
 	}
 	ch.members[cl] = struct{}{}
-	var changed []leadChange
 	if ch.lead == nil || cl.loginID < ch.lead.loginID {
 		if ch.lead != nil && ch.lead != cl {
 			changed = append(changed, leadChange{ch.lead, foldedChannel})
@@ -135,7 +134,7 @@ func (s *sharing) join(cl *IRCClient, foldedChannel string) []leadChange {
 		s.joined[cl] = make(map[sharedName]struct{})
 	}
 	s.joined[cl][n] = struct{}{}
-	return changed
+	return ch.lead == cl, changed
 }
 
 func (s *sharing) leave(cl *IRCClient, foldedChannel string) []leadChange {
