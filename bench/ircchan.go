@@ -19,10 +19,10 @@ import (
 // homeserver, so that both stamp times on one clock). On top of the bench's registration (ircd.go)
 // it answers JOIN (echo to every member, 353 with the members and "speaker", 366) and NAMES, can
 // force-join a registered nick into channels like an operator's SAJOIN (how portals are first
-// created), records
-// every PRIVMSG it receives (Matrix->IRC), and lets the world write PRIVMSGs from "speaker" into a
-// channel (IRC->Matrix), to every member. With tags on it offers the message-tags capability and
-// gives each line a msgid, the same in every member's copy, as servers with message-tags do.
+// created), records every PRIVMSG it receives (Matrix->IRC), and lets the world write PRIVMSGs
+// from "speaker" into a channel (IRC->Matrix), to every member. With tags on it offers the
+// message-tags capability and gives each line a msgid, the same in every member's copy, as servers
+// with message-tags do.
 type chanIRCd struct {
 	reg ircfake.Registration
 
