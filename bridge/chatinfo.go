@@ -6,7 +6,9 @@ import (
 
 	"maunium.net/go/mautrix/bridgev2"
 	"maunium.net/go/mautrix/bridgev2/database"
+	"maunium.net/go/mautrix/bridgev2/networkid"
 	"maunium.net/go/mautrix/event"
+	"maunium.net/go/mautrix/id"
 
 	"github.com/sealbridge/sealbridge/config"
 	"github.com/sealbridge/sealbridge/sbdb"
@@ -65,8 +67,58 @@ func (cl *IRCClient) GetChatInfo(ctx context.Context, portal *bridgev2.Portal) (
 		// Not in the channel on this connection (yet): name it, keep the members bridgev2 has.
 		info.Name = &target
 		info.Members = nil
+	} else if info.Members.IsFull && portal.MXID != "" {
+		logins, err := cl.connector.Bridge.GetUserLoginsInPortal(ctx, portal.PortalKey)
+		if err != nil {
+			return nil, fmt.Errorf("listing the logins in the portal: %w", err)
+		}
+		keepAbsentLogins(info.Members, cl.loginID, logins)
 	}
 	return info, nil
+}
+
+// keepAbsentLogins adds to a channel's full member list every other login of the bridge in the
+// portal that the list does not name: one whose connection is not in the channel right now (after
+// a restart, not back yet). Its Matrix user's membership is that login's own business (its own
+// resync makes it a member, its own PART, KICK or QUIT ends it), but a full list removes everyone
+// it does not name: the first login back in a channel would kick every other login's user, and
+// those users' own resyncs, finding their channel as they left it, would not bring them back.
+// An entry is the login's nick as a member, so that bridgev2 maps it to the login's user and its
+// nick's ghost as it does for a listed login (CheckAllLogins), and it expects them joined
+// (PrevMembership): bridgev2 changes a membership only from the one an entry expects, and removes
+// nobody an entry names, so an entry changes nothing.
+func keepAbsentLogins(members *bridgev2.ChatMemberList, self networkid.UserLoginID, logins []*bridgev2.UserLogin) {
+	named := make(map[id.UserID]bool, len(logins))
+	var absent []*bridgev2.UserLogin
+	for _, login := range logins {
+		other, isIRC := login.Client.(*IRCClient)
+		listed := login.ID == self // as the list's own entry (IsFromMe)
+		if !listed && isIRC {
+			_, listed = members.MemberMap[other.ownUserID()]
+		}
+		if listed {
+			named[login.UserMXID] = true
+		} else {
+			absent = append(absent, login)
+		}
+	}
+	for _, login := range absent {
+		if named[login.UserMXID] {
+			continue // one user with two logins: the listed one decides
+		}
+		named[login.UserMXID] = true
+		entry := bridgev2.ChatMember{
+			EventSender:    bridgev2.EventSender{SenderLogin: login.ID},
+			Membership:     event.MembershipJoin,
+			PrevMembership: event.MembershipJoin,
+		}
+		key := networkid.UserID("login:" + string(login.ID)) // apart from nicks' IDs ("network/nick")
+		if other, ok := login.Client.(*IRCClient); ok {
+			entry.Sender = other.ownUserID()
+			key = entry.Sender
+		}
+		members.MemberMap[key] = entry
+	}
 }
 
 func (cl *IRCClient) dmChatInfo(foldedNick string) *bridgev2.ChatInfo {

@@ -2,10 +2,20 @@ package bridge
 
 import (
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/ergochat/irc-go/ircmsg"
+	"github.com/rs/zerolog"
+	"maunium.net/go/mautrix/bridgev2"
+	"maunium.net/go/mautrix/bridgev2/database"
+	"maunium.net/go/mautrix/bridgev2/networkid"
+	"maunium.net/go/mautrix/event"
+	"maunium.net/go/mautrix/id"
+
+	"github.com/sealbridge/sealbridge/bridge/irc"
+	"github.com/sealbridge/sealbridge/config"
 )
 
 // selfJoin hands cl its own JOIN of channel and the NAMES reply that follows it.
@@ -105,5 +115,47 @@ func TestLeadTakenOverDuringNamesAsksAgain(t *testing.T) {
 	info, err = b.GetChatInfo(t.Context(), portalFor(b.channelKey("#chan")))
 	if err != nil || !info.Members.IsFull || len(info.Members.MemberMap) != 3 {
 		t.Fatalf("chat info %+v, %v: want the whole list of 3", info.Members, err)
+	}
+}
+
+// A channel's full member list names the bridge's other logins in the portal that the channel does
+// not list right now (after a restart, not back yet), each with an entry that changes nothing:
+// their users and their nicks' ghosts expected joined (PrevMembership), so that bridgev2 neither
+// removes them nor invites them. A listed login, the login itself and a second login of a listed
+// user get no entry.
+func TestFullMemberListKeepsAbsentLogins(t *testing.T) {
+	login := func(loginID, user string, client bridgev2.NetworkAPI) *bridgev2.UserLogin {
+		return &bridgev2.UserLogin{UserLogin: &database.UserLogin{ID: networkid.UserLoginID(loginID), UserMXID: id.UserID(user)}, Client: client}
+	}
+	ircLogin := func(loginID, user, nick string) *bridgev2.UserLogin {
+		cl := &IRCClient{network: &config.Network{ID: "net"}, ircConn: irc.New(irc.Config{Nick: nick}, nil, zerolog.Nop())}
+		return login(loginID, user, cl)
+	}
+	members := &bridgev2.ChatMemberList{IsFull: true, CheckAllLogins: true, MemberMap: bridgev2.ChatMemberMap{}}
+	for _, nick := range []string{"me", "Bob", "carol"} {
+		members.MemberMap.Set(bridgev2.ChatMember{EventSender: bridgev2.EventSender{Sender: MakeUserID("net", strings.ToLower(nick))}, Membership: event.MembershipJoin})
+	}
+	keepAbsentLogins(members, "self", []*bridgev2.UserLogin{
+		ircLogin("self", "@me:hs", "me"),
+		ircLogin("bob", "@bob:hs", "Bob"),           // listed
+		ircLogin("bob2", "@bob:hs", "bobby"),        // bob's user is listed through his other login
+		ircLogin("cat", "@cat:hs", "Cat"),           // not back yet
+		login("broken", "@dee:hs", &brokenClient{}), // no IRC client: named by its login only
+	})
+	want := map[networkid.UserID]bridgev2.EventSender{
+		"net/cat":      {Sender: "net/cat", SenderLogin: "cat"},
+		"login:broken": {SenderLogin: "broken"},
+	}
+	if len(members.MemberMap) != 3+len(want) {
+		t.Errorf("the list has %d entries, want the 3 members and %d absent logins", len(members.MemberMap), len(want))
+	}
+	for key, sender := range want {
+		m, ok := members.MemberMap[key]
+		if !ok || m.EventSender != sender || m.Membership != event.MembershipJoin || m.PrevMembership != event.MembershipJoin || m.PowerLevel != nil {
+			t.Errorf("entry %s = %+v (present %v), want %+v expected joined and kept so, power level untouched", key, m, ok, sender)
+		}
+	}
+	if _, ok := members.MemberMap["net/bobby"]; ok {
+		t.Error("a second login of a listed user got an entry")
 	}
 }
