@@ -697,6 +697,7 @@ func runBridgeStory(t *testing.T, ctx context.Context, ircd *stack.IRC, hsKind, 
 
 	// A restart of the bridge: the login reconnects from the database and rejoins its channels,
 	// the keyed one with its unsealed key, and the portals carry on.
+	fromRestart := mx.EventCount()
 	br.Stop()
 	bob.waitFor(t, "alice quitting", waitLong, func(m *ircmsg.Message) bool { return m.Command == "QUIT" && strings.EqualFold(m.Nick(), saslNick) })
 	seen = len(bob.messages())
@@ -704,6 +705,22 @@ func runBridgeStory(t *testing.T, ctx context.Context, ircd *stack.IRC, hsKind, 
 	must(t, err)
 	defer br.Stop()
 	bob.waitForAfter(t, seen, "alice rejoining the keyed channel after restart", waitLong, joinedKeyed)
+	// Alice and dave share a channel: whichever login is back in it first lists it without the
+	// other, and the other's user stays in the room all the same.
+	for _, nick := range []string{saslNick, tag + "dave"} {
+		bob.waitForAfter(t, seen, nick+" rejoining the shared channel after restart", waitLong, func(m *ircmsg.Message) bool {
+			return m.Command == "JOIN" && strings.EqualFold(m.Nick(), nick) && strings.EqualFold(m.Params[0], channel)
+		})
+	}
+	bob.send(t, "PRIVMSG", channel, "shared after the restart")
+	waitMessage(t, mx, chanRoom, bobMXID, "shared after the restart")
+	for _, e := range mx.Events()[fromRestart:] {
+		if e.RoomID == chanRoom && e.Type == "m.room.member" && e.StateKey != nil &&
+			(*e.StateKey == userID || *e.StateKey == mx2.UserID()) && e.Content["membership"] != "join" {
+			t.Errorf("after the restart %s became %v in the shared room (%v)", *e.StateKey, e.Content["membership"], e.Content["reason"])
+		}
+	}
+	waitMessage(t, mx2, chanRoom, bobMXID, "shared after the restart")
 	bob.send(t, "PRIVMSG", keyChannel, "after the restart")
 	waitMessage(t, mx, keyRoom, bobMXID, "after the restart")
 	_, err = mx.Send(ctx, keyRoom, "m.text", "still here", "")
