@@ -399,6 +399,12 @@ func (cl *IRCClient) OnConnected(c *irc.Client) {
 		}
 	}
 	cl.sendState(status.BridgeState{StateEvent: status.StateConnected})
+	if cl.login != nil {
+		// bridgev2 waits 3 minutes after a disconnection (a goroutine per login) before telling
+		// the user it lasts; being connected again ends that wait now (after a netsplit, a
+		// thousand of them), and a pending reconnect after an unknown error with it.
+		cl.login.BridgeState.StopUnknownErrorReconnect()
+	}
 	cl.requestDMHistory()
 	for _, ch := range channels {
 		key, _, err := cl.connector.openSecret(ch.Key, string(cl.loginID), cl.meta)
