@@ -18,6 +18,9 @@ type bridgeDB interface {
 	sentMessage(ctx context.Context, receiver networkid.UserLoginID, id networkid.MessageID) (bool, error)
 	// loginPortals are the portals an event of the login was queued to (its private chats).
 	loginPortals(ctx context.Context, login *database.UserLogin) ([]*database.UserPortal, error)
+	// portalLogins are the logins whose events were queued to a portal, without the logins' rows
+	// (bridgev2 keeps every login loaded).
+	portalLogins(ctx context.Context, key networkid.PortalKey) ([]*database.UserPortal, error)
 	// saveLogin writes a login's row.
 	saveLogin(ctx context.Context, row *database.UserLogin) error
 	// deleteExpiredMedia deletes the public-media rows of this bridge that expired before now.
@@ -46,6 +49,10 @@ func (t bridgeTables) sentMessage(ctx context.Context, receiver networkid.UserLo
 
 func (t bridgeTables) loginPortals(ctx context.Context, login *database.UserLogin) ([]*database.UserPortal, error) {
 	return t.db.UserPortal.GetAllForLogin(ctx, login)
+}
+
+func (t bridgeTables) portalLogins(ctx context.Context, key networkid.PortalKey) ([]*database.UserPortal, error) {
+	return t.db.UserPortal.GetAllInPortal(ctx, key)
 }
 
 func (t bridgeTables) saveLogin(ctx context.Context, row *database.UserLogin) error {

@@ -35,6 +35,10 @@ func (noBridgeDB) loginPortals(context.Context, *database.UserLogin) ([]*databas
 	return nil, nil
 }
 
+func (noBridgeDB) portalLogins(context.Context, networkid.PortalKey) ([]*database.UserPortal, error) {
+	return nil, nil
+}
+
 func (noBridgeDB) saveLogin(context.Context, *database.UserLogin) error { return nil }
 
 func (noBridgeDB) deleteExpiredMedia(context.Context, time.Time) (int64, error) { return 0, nil }

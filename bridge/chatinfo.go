@@ -68,9 +68,15 @@ func (cl *IRCClient) GetChatInfo(ctx context.Context, portal *bridgev2.Portal) (
 		info.Name = &target
 		info.Members = nil
 	} else if info.Members.IsFull && portal.MXID != "" {
-		logins, err := cl.connector.Bridge.GetUserLoginsInPortal(ctx, portal.PortalKey)
+		rows, err := cl.connector.db.portalLogins(ctx, portal.PortalKey)
 		if err != nil {
 			return nil, fmt.Errorf("listing the logins in the portal: %w", err)
+		}
+		logins := make([]*bridgev2.UserLogin, 0, len(rows))
+		for _, row := range rows {
+			if login := cl.connector.Bridge.GetCachedUserLoginByID(row.LoginID); login != nil {
+				logins = append(logins, login)
+			}
 		}
 		keepAbsentLogins(info.Members, cl.loginID, logins)
 	}

@@ -51,7 +51,6 @@ func TestNamesResyncSkipsAnUnchangedChannel(t *testing.T) {
 	}
 	other, _ := newWireClient(t, wireOpts{})
 	other.loginID = "net:@other:example.org"
-	withBridgeDB(t, other.connector)
 	joinedChannel(other, "#chan", "me", "bob")
 	if !resync(other) {
 		t.Error("another login's first resync was skipped (its user may not be in the room)")
