@@ -125,6 +125,19 @@ func (c *fakeConn) expectRaw(want string) {
 
 // expectClosed asserts that the client closes the connection, skipping
 // any lines it sends first (e.g. QUIT).
+func (c *fakeConn) expectClosed() {
+	c.t.Helper()
+	_ = c.conn.SetReadDeadline(time.Now().Add(testTimeout))
+	for {
+		if _, err := c.conn.ReadLine(); err != nil {
+			if ne, ok := err.(net.Error); ok && ne.Timeout() {
+				c.t.Fatal("client did not close the connection")
+			}
+			return
+		}
+	}
+}
+
 // dropAndAccept drops the server's side of fc, waits for the client to report it with a retry, and
 // accepts the client's next connection.
 func dropAndAccept(t *testing.T, srv *fakeServer, fc *fakeConn, h *recHandler) *fakeConn {
@@ -143,19 +156,6 @@ func closeOnQuit(fc *fakeConn) {
 		fc.expectMessage("QUIT")
 		_ = fc.conn.Close()
 	}()
-}
-
-func (c *fakeConn) expectClosed() {
-	c.t.Helper()
-	_ = c.conn.SetReadDeadline(time.Now().Add(testTimeout))
-	for {
-		if _, err := c.conn.ReadLine(); err != nil {
-			if ne, ok := err.(net.Error); ok && ne.Timeout() {
-				c.t.Fatal("client did not close the connection")
-			}
-			return
-		}
-	}
 }
 
 // barrier pings the client and reads up to the PONG, returning the lines
