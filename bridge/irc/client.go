@@ -119,7 +119,7 @@ func (c *Client) connect(ctx context.Context, fallback bool) (*session, error) {
 	c.mu.Unlock()
 	// Queue the opening lines before reading so that they precede any PONG.
 	s.reg.start()
-	go s.readLoop()
+	go s.run()
 
 	select {
 	case err = <-s.regResult:

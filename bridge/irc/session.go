@@ -90,8 +90,19 @@ func (s *session) sendSecret(command string, params ...string) error {
 	return s.enqueue(outLine{data: line, redact: true}, true)
 }
 
-// readLoop is the reader goroutine.
-func (s *session) readLoop() {
+// run is the reader goroutine: it reads the session's lines, then goes on with the connection
+// loop (onEnd) once the reader's frames are off its stack. The loop reports the disconnection
+// (bridgev2's deep state calls) and may wait a long while for its turn to reconnect; parked there
+// under the reader's frames, the goroutine could not shrink the stack those calls grew.
+func (s *session) run() {
+	if onEnd := s.readLoop(); onEnd != nil {
+		onEnd()
+	}
+}
+
+// readLoop reads and dispatches lines until the connection ends, tears the session down, and
+// returns what waits for its end (onEnd), if anything.
+func (s *session) readLoop() func() {
 	r := ircreader.NewIRCReader(s.conn)
 	registered := false
 	var err error
@@ -188,9 +199,7 @@ func (s *session) readLoop() {
 	s.ended = true
 	onEnd := s.onEnd
 	s.endMu.Unlock()
-	if onEnd != nil {
-		onEnd()
-	}
+	return onEnd
 }
 
 func isRegError(err error) bool {
