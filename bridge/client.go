@@ -437,25 +437,33 @@ func (cl *IRCClient) OnDisconnected(c *irc.Client, err error, willRetry bool) {
 	cl.lastConnected = time.Now() // private chats are fetched from here on the next connection
 	cl.ready = false
 	cl.mu.Unlock()
-	state := status.BridgeState{StateEvent: status.StateTransientDisconnect, Error: "irc-disconnected"}
+	if event, code, msg, report := cl.disconnectState(err, willRetry); report && cl.login != nil {
+		cl.login.BridgeState.Send(status.BridgeState{StateEvent: event, Error: code, Message: msg})
+	}
+}
+
+// disconnectState is the bridge state a disconnection reports; report is false for a connection
+// closed on purpose.
+func (cl *IRCClient) disconnectState(err error, willRetry bool) (event status.BridgeStateEvent, code status.BridgeStateErrorCode, msg string, report bool) {
+	event, code = status.StateTransientDisconnect, "irc-disconnected"
 	if err != nil {
-		state.Message = err.Error()
+		msg = err.Error()
 	}
 	if !willRetry {
 		switch {
 		case errors.Is(err, irc.ErrSASLFailed), errors.Is(err, irc.ErrNickServFailed), errors.Is(err, irc.ErrBadPassword):
-			state.StateEvent, state.Error = status.StateBadCredentials, "irc-bad-credentials"
-			state.Message = fmt.Sprintf("%s rejected the login; log in again", cl.network.DisplayName())
+			event, code = status.StateBadCredentials, "irc-bad-credentials"
+			msg = fmt.Sprintf("%s rejected the login; log in again", cl.network.DisplayName())
 		case errors.Is(err, irc.ErrBanned):
-			state.StateEvent, state.Error = status.StateUnknownError, "irc-banned"
-			state.Message = fmt.Sprintf("%s refused the connection (banned); not retrying", cl.network.DisplayName())
+			event, code = status.StateUnknownError, "irc-banned"
+			msg = fmt.Sprintf("%s refused the connection (banned); not retrying", cl.network.DisplayName())
 		case err == nil:
-			return // closed on purpose
+			return "", "", "", false // closed on purpose
 		default:
-			state.StateEvent, state.Error = status.StateUnknownError, "irc-stopped"
+			event, code = status.StateUnknownError, "irc-stopped"
 		}
 	}
-	cl.sendState(state)
+	return event, code, msg, true
 }
 
 // brokenClient stands in for a login that cannot connect at all (its network was removed from the
