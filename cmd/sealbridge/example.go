@@ -35,6 +35,9 @@ var exampleEdits = []struct{ old, new string }{
 	// keep the connections open: with 1 idle of 5, connections were opened and closed all the time
 	// (PRAGMAs rerun, prepared statements lost), about 10 % of the CPU per message in make bench
 	{"    max_idle_conns: 1\n", "    max_idle_conns: 5\n"},
+	// a disconnection healed within half a minute (a netsplit, a server restart) is not reported:
+	// no state to the status endpoint and no per-login wait for a delayed notice
+	{"    transient_state_debounce: 0s\n", "    transient_state_debounce: 30s\n"},
 	// info carries no message bodies; debug is for troubleshooting
 	{"    min_level: debug\n", "    min_level: info\n"},
 	// mautrix's error notices are plaintext m.notice events, which would break the promise of an
