@@ -94,6 +94,9 @@ type IRCClient struct {
 	saveMu    sync.Mutex
 	saveTimer *time.Timer
 	retired   bool
+	// statesForgotten is set (under the connector's stateRelay lock) once the login is retired:
+	// no bridge state of it goes to bridgev2 after that (states.go).
+	statesForgotten bool
 	// saveWriteMu makes the metadata writes one at a time (saveLoginNow).
 	saveWriteMu sync.Mutex
 
@@ -348,6 +351,7 @@ func (cl *IRCClient) retire() {
 		cl.saveTimer = nil
 	}
 	cl.saveMu.Unlock()
+	cl.connector.states.forget(cl)
 	cl.connector.unregister(cl)
 	if cl.stopRemote != nil {
 		cl.stopRemote()
@@ -362,10 +366,9 @@ func (cl *IRCClient) ownUserID() networkid.UserID {
 	return MakeUserID(cl.network.ID, cl.ircConn.Casefold(cl.ircConn.Nick()))
 }
 
+// sendState reports the login's state to bridgev2, through the connector's relay (states.go).
 func (cl *IRCClient) sendState(state status.BridgeState) {
-	if cl.login != nil {
-		cl.login.BridgeState.Send(state)
-	}
+	cl.connector.states.send(cl, state)
 }
 
 // OnConnected runs after every successful registration: report the state and rejoin channels.
@@ -437,8 +440,8 @@ func (cl *IRCClient) OnDisconnected(c *irc.Client, err error, willRetry bool) {
 	cl.lastConnected = time.Now() // private chats are fetched from here on the next connection
 	cl.ready = false
 	cl.mu.Unlock()
-	if event, code, msg, report := cl.disconnectState(err, willRetry); report && cl.login != nil {
-		cl.login.BridgeState.Send(status.BridgeState{StateEvent: event, Error: code, Message: msg})
+	if event, code, msg, report := cl.disconnectState(err, willRetry); report {
+		cl.sendState(status.BridgeState{StateEvent: event, Error: code, Message: msg})
 	}
 }
 

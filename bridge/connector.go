@@ -52,6 +52,8 @@ type IRCConnector struct {
 	quotes quoteCache
 	// shared indexes the connected logins by nick and channel (shared.go).
 	shared sharing
+	// states hands the logins' bridge states to bridgev2 from one goroutine (states.go).
+	states stateRelay
 
 	// spool keeps what is not delivered yet across a crash (package spool); inbox is its Matrix side;
 	// undelivered are the given-up messages not told yet (undelivered.go).
