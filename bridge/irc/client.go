@@ -59,9 +59,11 @@ func New(cfg Config, h Handler, log zerolog.Logger) *Client {
 	cfg = cfg.withDefaults()
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Client{
-		cfg:         cfg,
-		h:           h,
-		log:         log.With().Str("irc_server", cfg.Addr).Logger(),
+		cfg: cfg,
+		h:   h,
+		// The server's address goes on the connection events only: a logger context of the
+		// client's own would cost it a 500-byte buffer for as long as it lives.
+		log:         log,
 		closeCtx:    ctx,
 		closeCancel: cancel,
 		nick:        cfg.Nick,
@@ -211,7 +213,7 @@ func (c *Client) onRegistered(s *session) {
 	c.registered = true
 	nick, network := c.nick, c.isupport.Network
 	c.mu.Unlock()
-	c.log.Info().Str("nick", nick).Str("network", network).Msg("Registered on IRC server")
+	c.log.Info().Str("irc_server", c.cfg.Addr).Str("nick", nick).Str("network", network).Msg("Registered on IRC server")
 	c.h.OnConnected(c)
 }
 
@@ -225,7 +227,7 @@ func (c *Client) sessionEnded(s *session, registered bool) {
 	report := registered && !c.running
 	c.mu.Unlock()
 	if registered {
-		c.log.Info().Err(s.err).Msg("Disconnected from IRC server")
+		c.log.Info().Str("irc_server", c.cfg.Addr).Err(s.err).Msg("Disconnected from IRC server")
 	}
 	if report {
 		c.h.OnDisconnected(c, s.err, false)
@@ -349,13 +351,13 @@ func (c *Client) connectForRun(r *runState) *session {
 			}
 			continue
 		case IsFatal(err):
-			c.log.Warn().Err(err).Msg("Giving up connecting to IRC server")
+			c.log.Warn().Str("irc_server", c.cfg.Addr).Err(err).Msg("Giving up connecting to IRC server")
 			c.h.OnDisconnected(c, err, false)
 			return nil
 		}
 		delay := backoffDelay(c.cfg.Backoff, r.attempt, nil)
 		r.attempt++
-		c.log.Info().Err(err).Dur("retry_in", delay).Msg("Failed to connect to IRC server")
+		c.log.Info().Str("irc_server", c.cfg.Addr).Err(err).Dur("retry_in", delay).Msg("Failed to connect to IRC server")
 		c.h.OnDisconnected(c, err, true)
 		if !c.sleep(ctx, delay) {
 			return nil
@@ -399,7 +401,7 @@ func (c *Client) afterSession(r *runState, s *session) bool {
 	}
 	delay := backoffDelay(c.cfg.Backoff, r.attempt, nil)
 	r.attempt++
-	c.log.Info().Dur("retry_in", delay).Msg("Reconnecting to IRC server")
+	c.log.Info().Str("irc_server", c.cfg.Addr).Dur("retry_in", delay).Msg("Reconnecting to IRC server")
 	c.h.OnDisconnected(c, err, true)
 	return c.sleep(ctx, delay)
 }

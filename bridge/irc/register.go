@@ -24,7 +24,7 @@ const (
 type registration struct {
 	s        *session
 	c        *Client
-	cfg      Config
+	cfg      *Config // the client's
 	fallback bool
 
 	nickAttempts int

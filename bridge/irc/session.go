@@ -19,7 +19,7 @@ import (
 // to write, its writer goroutine.
 type session struct {
 	c    *Client
-	cfg  Config
+	cfg  *Config // the client's, which never changes after New
 	conn net.Conn
 	log  zerolog.Logger
 
@@ -57,7 +57,7 @@ type session struct {
 func newSession(c *Client, conn net.Conn, fallback bool) *session {
 	s := &session{
 		c:         c,
-		cfg:       c.cfg,
+		cfg:       &c.cfg,
 		conn:      conn,
 		log:       c.log,
 		prio:      newLineQueue(priorityQueueSize),
@@ -68,7 +68,7 @@ func newSession(c *Client, conn net.Conn, fallback bool) *session {
 		regResult: make(chan error, 1),
 		labels:    labels{maxLines: c.cfg.MaxBatchLines, limited: c.cfg.Limited},
 	}
-	s.reg = &registration{s: s, c: c, cfg: c.cfg, fallback: fallback, offered: map[string]string{}, refused: map[string]bool{}}
+	s.reg = &registration{s: s, c: c, cfg: &c.cfg, fallback: fallback, offered: map[string]string{}, refused: map[string]bool{}}
 	return s
 }
 
