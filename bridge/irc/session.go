@@ -91,9 +91,10 @@ func (s *session) sendSecret(command string, params ...string) error {
 }
 
 // run is the reader goroutine: it reads the session's lines, then goes on with the connection
-// loop (onEnd) once the reader's frames are off its stack. The loop reports the disconnection
-// (bridgev2's deep state calls) and may wait a long while for its turn to reconnect; parked there
-// under the reader's frames, the goroutine could not shrink the stack those calls grew.
+// loop (onEnd) once the reader's frames are off its stack. The loop reports the disconnection and
+// may wait a long while for its turn to reconnect; parked there under the reader's 568-byte frame,
+// a goroutine whose stack had grown could not shrink it (Go halves a stack only while less than
+// a quarter of it is in use).
 func (s *session) run() {
 	if onEnd := s.readLoop(); onEnd != nil {
 		onEnd()
