@@ -41,7 +41,7 @@ func (s *stateRecorder) of(login *bridgev2.UserLogin) []string {
 	return append([]string(nil), s.got[login]...)
 }
 
-// idle waits until the relay's goroutine has ended.
+// waitIdle waits until the relay's goroutine has ended.
 func (r *stateRelay) waitIdle(t *testing.T) {
 	t.Helper()
 	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
