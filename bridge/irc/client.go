@@ -45,13 +45,17 @@ type Client struct {
 	sess       *session // current session, registering or registered
 	registered bool
 	connecting bool
-	running    bool
-	closed     bool
-	nick       string
-	user, host string
-	isupport   ISupport
-	caps       map[string]string // enabled capabilities and their values
-	offered    map[string]string // capabilities the server offers
+	// abortConnect cancels the connection attempt in progress, for Close. (A context.AfterFunc
+	// on closeCtx would do it too, but leave closeCtx's map of children allocated for as long as
+	// the client lives.)
+	abortConnect context.CancelFunc
+	running      bool
+	closed       bool
+	nick         string
+	user, host   string
+	isupport     ISupport
+	caps         map[string]string // enabled capabilities and their values
+	offered      map[string]string // capabilities the server offers
 }
 
 // New returns a Client; nothing happens until Connect or Run.
@@ -83,6 +87,8 @@ func (c *Client) Connect(ctx context.Context) error {
 }
 
 func (c *Client) connect(ctx context.Context, fallback bool) (*session, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.ConnectTimeout)
+	defer cancel()
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
@@ -93,6 +99,7 @@ func (c *Client) connect(ctx context.Context, fallback bool) (*session, error) {
 		return nil, ErrAlreadyConnected
 	}
 	c.connecting = true
+	c.abortConnect = cancel
 	c.nick = c.cfg.Nick
 	c.user, c.host = "", ""
 	c.isupport = defaultISupport()
@@ -102,13 +109,9 @@ func (c *Client) connect(ctx context.Context, fallback bool) (*session, error) {
 	defer func() {
 		c.mu.Lock()
 		c.connecting = false
+		c.abortConnect = nil
 		c.mu.Unlock()
 	}()
-
-	ctx, cancel := context.WithTimeout(ctx, c.cfg.ConnectTimeout)
-	defer cancel()
-	stopOnClose := context.AfterFunc(c.closeCtx, cancel)
-	defer stopOnClose()
 
 	c.log.Debug().Bool("tls", c.cfg.TLS).Msg("Connecting to IRC server")
 	conn, err := c.dial(ctx)
@@ -460,8 +463,12 @@ func (c *Client) Close() error {
 	c.mu.Lock()
 	c.closed = true
 	s := c.sess
+	abort := c.abortConnect
 	c.mu.Unlock()
 	c.closeCancel()
+	if abort != nil {
+		abort()
+	}
 	if s != nil {
 		c.shutdown(s, "")
 	}

@@ -416,3 +416,46 @@ func TestRunPacesConnections(t *testing.T) {
 		t.Fatal("Run did not stop while waiting in Pace")
 	}
 }
+
+// Close ends a connection attempt at once, with ErrClosed, however long the connect timeout:
+// while it dials (a connect or TLS handshake that hangs) and while it registers.
+func TestCloseAbortsAConnectionAttempt(t *testing.T) {
+	t.Run("dialing", func(t *testing.T) {
+		dialing := make(chan struct{})
+		cfg := Config{Addr: "192.0.2.1:6667", Nick: "bridge", ConnectTimeout: time.Hour,
+			Dial: func(ctx context.Context, _, _ string) (net.Conn, error) {
+				close(dialing)
+				<-ctx.Done()
+				return nil, ctx.Err()
+			}}
+		c := New(cfg, newRecHandler(), testLogger(t))
+		result := connectAsync(c)
+		<-dialing
+		expectClosedAttempt(t, c, result)
+	})
+	t.Run("registering", func(t *testing.T) {
+		srv := newFakeServer(t)
+		cfg := testConfig(srv)
+		cfg.ConnectTimeout = time.Hour
+		c := New(cfg, newRecHandler(), testLogger(t))
+		result := connectAsync(c)
+		srv.accept().expectMessage("CAP") // the server never answers
+		expectClosedAttempt(t, c, result)
+	})
+}
+
+// expectClosedAttempt closes c and expects its Connect (result) to end with ErrClosed.
+func expectClosedAttempt(t *testing.T, c *Client, result chan error) {
+	t.Helper()
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-result:
+		if !errors.Is(err, ErrClosed) {
+			t.Fatalf("Connect ended with %v, want ErrClosed", err)
+		}
+	case <-time.After(testTimeout):
+		t.Fatal("Connect still waiting after Close")
+	}
+}
