@@ -170,7 +170,7 @@ func FuzzParseLine(f *testing.F) {
 		c.isupport = defaultISupport()
 		c.caps, c.offered = map[string]string{}, map[string]string{}
 		c.mu.Unlock()
-		s.reg = &registration{s: s, c: c, cfg: &c.cfg, fallback: true, offered: map[string]string{}, refused: map[string]bool{}}
+		s.reg = &registration{s: s, c: c, fallback: true, offered: map[string]string{}, refused: map[string]bool{}}
 		for s.prio.len() > 0 {
 			s.prio.pop()
 		}

@@ -24,7 +24,6 @@ const (
 type registration struct {
 	s        *session
 	c        *Client
-	cfg      *Config // the client's
 	fallback bool
 
 	nickAttempts int
@@ -46,13 +45,13 @@ type registration struct {
 }
 
 func (r *registration) wantSASL() bool {
-	return r.cfg.SASLExternal || r.cfg.SASLUser != "" || r.cfg.SASLPassword != ""
+	return r.c.cfg.SASLExternal || r.c.cfg.SASLUser != "" || r.c.cfg.SASLPassword != ""
 }
 
 // saslMechanism is the mechanism registration uses: EXTERNAL with a client certificate, otherwise
 // PLAIN.
 func (r *registration) saslMechanism() string {
-	if r.cfg.SASLExternal {
+	if r.c.cfg.SASLExternal {
 		return "EXTERNAL"
 	}
 	return "PLAIN"
@@ -60,17 +59,17 @@ func (r *registration) saslMechanism() string {
 
 // start sends the opening lines.
 func (r *registration) start() {
-	if w := r.cfg.WebIRC; w != nil {
+	if w := r.c.cfg.WebIRC; w != nil {
 		// https://ircv3.net/specs/extensions/webirc: first, before anything else
 		_ = r.s.sendSecret("WEBIRC", w.Password, w.Gateway, w.Hostname, w.IP)
 	}
-	if r.cfg.ServerPassword != "" {
-		_ = r.s.sendNow("PASS", r.cfg.ServerPassword)
+	if r.c.cfg.ServerPassword != "" {
+		_ = r.s.sendNow("PASS", r.c.cfg.ServerPassword)
 	}
 	// https://ircv3.net/specs/extensions/capability-negotiation
 	_ = r.s.sendNow("CAP", "LS", "302")
-	_ = r.s.sendNow("NICK", r.cfg.Nick)
-	_ = r.s.sendNow("USER", r.cfg.Username, "0", "*", r.cfg.RealName)
+	_ = r.s.sendNow("NICK", r.c.cfg.Nick)
+	_ = r.s.sendNow("USER", r.c.cfg.Username, "0", "*", r.c.cfg.RealName)
 }
 
 // handle processes one line before registration completes. It returns
@@ -81,12 +80,12 @@ func (r *registration) handle(msg *ircmsg.Message) (done bool, err error) {
 	case "CAP":
 		return false, r.handleCap(msg)
 	case "AUTHENTICATE":
-		if r.sasl == saslStarted && len(p) > 0 && p[0] == "+" && r.cfg.SASLExternal {
+		if r.sasl == saslStarted && len(p) > 0 && p[0] == "+" && r.c.cfg.SASLExternal {
 			// EXTERNAL: an empty response, the account is the certificate's (authzid empty).
 			_ = r.s.sendNow("AUTHENTICATE", "+")
 			r.sasl = saslSentResponse
 		} else if r.sasl == saslStarted && len(p) > 0 && p[0] == "+" {
-			payload := "\x00" + r.cfg.SASLUser + "\x00" + r.cfg.SASLPassword
+			payload := "\x00" + r.c.cfg.SASLUser + "\x00" + r.c.cfg.SASLPassword
 			for _, chunk := range ircutils.EncodeSASLResponse([]byte(payload)) {
 				_ = r.s.sendNow("AUTHENTICATE", chunk)
 			}
@@ -129,7 +128,7 @@ func (r *registration) handle(msg *ircmsg.Message) (done bool, err error) {
 			r.c.applyISupport(p[1 : len(p)-1])
 		}
 	case ircevent.RPL_ENDOFMOTD, ircevent.ERR_NOMOTD:
-		if r.welcomed && r.cfg.NickServPassword != "" && !r.identifying && !r.checkingNickServ {
+		if r.welcomed && r.c.cfg.NickServPassword != "" && !r.identifying && !r.checkingNickServ {
 			// Services without SASL: identify before the login counts as connected, so that
 			// rejoins of channels that need an identified nick (+R) work. First make sure the
 			// nick NickServ is the network's service, not a user who took it.
@@ -152,7 +151,7 @@ func (r *registration) handle(msg *ircmsg.Message) (done bool, err error) {
 			return false, fmt.Errorf("%w: NickServ is not a network service on this server (WHOIS shows no services server), so the password was not sent", ErrNickServFailed)
 		}
 		r.identifying = true
-		r.s.identifyEcho = "IDENTIFY " + r.cfg.Nick + " " + r.cfg.NickServPassword
+		r.s.identifyEcho = "IDENTIFY " + r.c.cfg.Nick + " " + r.c.cfg.NickServPassword
 		_ = r.s.sendSecret("PRIVMSG", "NickServ", r.s.identifyEcho)
 	case ircevent.ERR_NICKNAMEINUSE, ircevent.ERR_UNAVAILRESOURCE:
 		if r.welcomed {
@@ -165,7 +164,7 @@ func (r *registration) handle(msg *ircmsg.Message) (done bool, err error) {
 			return false, ErrNickInUse
 		}
 		r.nickAttempts++
-		nick := r.cfg.Nick + strings.Repeat("_", r.nickAttempts)
+		nick := r.c.cfg.Nick + strings.Repeat("_", r.nickAttempts)
 		r.s.log.Debug().Str("nick", nick).Msg("Nick in use, trying fallback")
 		_ = r.s.sendNow("NICK", nick)
 	case ircevent.ERR_ERRONEUSNICKNAME:

@@ -18,8 +18,7 @@ import (
 // session is one connection: its socket, its queues, its reader goroutine and, while it has lines
 // to write, its writer goroutine.
 type session struct {
-	c    *Client
-	cfg  *Config // the client's, which never changes after New
+	c    *Client // its cfg never changes after New: the session reads it there
 	conn net.Conn
 	log  zerolog.Logger
 
@@ -57,7 +56,6 @@ type session struct {
 func newSession(c *Client, conn net.Conn, fallback bool) *session {
 	s := &session{
 		c:         c,
-		cfg:       &c.cfg,
 		conn:      conn,
 		log:       c.log,
 		prio:      newLineQueue(priorityQueueSize),
@@ -68,7 +66,7 @@ func newSession(c *Client, conn net.Conn, fallback bool) *session {
 		regResult: make(chan error, 1),
 		labels:    labels{maxLines: c.cfg.MaxBatchLines, limited: c.cfg.Limited},
 	}
-	s.reg = &registration{s: s, c: c, cfg: &c.cfg, fallback: fallback, offered: map[string]string{}, refused: map[string]bool{}}
+	s.reg = &registration{s: s, c: c, fallback: fallback, offered: map[string]string{}, refused: map[string]bool{}}
 	return s
 }
 
@@ -109,7 +107,7 @@ func (s *session) readLoop() func() {
 	var err error
 	for {
 		if registered {
-			_ = s.conn.SetReadDeadline(time.Now().Add(s.cfg.PingInterval))
+			_ = s.conn.SetReadDeadline(time.Now().Add(s.c.cfg.PingInterval))
 		}
 		raw, rerr := r.ReadLine()
 		if rerr != nil {
