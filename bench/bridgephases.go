@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"time"
+
+	"github.com/sealbridge/sealbridge/test/stack"
 )
 
 const (
@@ -48,7 +50,7 @@ func startBridgeEnv(o envOptions) (*bridgeEnv, error) {
 	}
 	s := bridgeSetup{dir: dir, asPort: asPort, asToken: randToken(), hsToken: randToken(), secret: randToken(), dbType: dbType, dbURI: dbURI, connects: o.connects}
 	if dbURI == "" {
-		s.dbType, s.dbURI = "sqlite3-fk-wal", "file:"+filepath.Join(dir, "sealbridge.db")+"?_txlock=immediate"
+		s.dbType, s.dbURI = "sqlite3-fk-wal", stack.SQLiteURI(filepath.Join(dir, "sealbridge.db"))
 	}
 	asURL := fmt.Sprintf("http://127.0.0.1:%d", asPort)
 	w, err := startWorld(s.asToken, s.hsToken, asURL, o.ircTags)

@@ -62,7 +62,7 @@ replace() {
 if [ ! -f "$CONFIG" ]; then
 	"$BIN" -e -c "$CONFIG"
 	# Paths and the listen address that make sense in a container.
-	replace "    uri: file:sealbridge.db?_txlock=immediate" "    uri: file:$DATA/sealbridge.db?_txlock=immediate"
+	replace "    uri: file:sealbridge.db?_txlock=immediate&_stmt_cache_size=64" "    uri: file:$DATA/sealbridge.db?_txlock=immediate&_stmt_cache_size=64"
 	replace "    hostname: 127.0.0.1" "    hostname: 0.0.0.0"
 	replace "          filename: ./logs/bridge.log" "          filename: $DATA/logs/bridge.log"
 	cat <<EOF

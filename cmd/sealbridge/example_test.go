@@ -74,7 +74,7 @@ func TestExampleConfigEncryptionOnAndValid(t *testing.T) {
 func TestExampleLinesTheDockerEntrypointRewrites(t *testing.T) {
 	example := ExampleConfig(config.ExampleYAML)
 	for _, line := range []string{
-		"    uri: file:sealbridge.db?_txlock=immediate",
+		"    uri: file:sealbridge.db?_txlock=immediate&_stmt_cache_size=64",
 		"    hostname: 127.0.0.1",
 		"          filename: ./logs/bridge.log",
 	} {

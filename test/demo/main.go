@@ -51,7 +51,7 @@ func run(binary, dir string) error {
 	defer ircd.Stop()
 	configPath, regPath, err := stack.WriteBridgeConfig(stack.BridgeSetup{
 		Binary: binary, Dir: filepath.Join(dir, "bridge"), ServerName: "localhost",
-		DBType: "sqlite3-fk-wal", DBURI: "file:" + filepath.Join(dir, "bridge", "sealbridge.db") + "?_txlock=immediate",
+		DBType: "sqlite3-fk-wal", DBURI: stack.SQLiteURI(filepath.Join(dir, "bridge", "sealbridge.db")),
 		IRCAddr: "127.0.0.1", IRCPort: ircd.TLSPort, IRCTLS: true, IRCCAFile: ircd.CAFile,
 		NetworkID: "demo", LogLevel: "info",
 	})

@@ -200,7 +200,7 @@ run "$IMAGE" >"$WORK/run1.log" 2>&1 || { cat "$WORK/run1.log"; fail "run 1 exite
 cat "$WORK/run1.log" | tee -a "$LOG"
 [ "$(stat -c '%a %u:%g' "$DATA/config.yaml")" = "600 1337:1337" ] || fail "config.yaml: $(stat -c '%a %u:%g' "$DATA/config.yaml")"
 [ "$(stat -c '%a %u:%g' "$DATA")" = "700 1337:1337" ] || fail "/data: $(stat -c '%a %u:%g' "$DATA")"
-grep -qxF '    uri: file:/data/sealbridge.db?_txlock=immediate' "$DATA/config.yaml" || fail "database uri not rewritten"
+grep -qxF '    uri: file:/data/sealbridge.db?_txlock=immediate&_stmt_cache_size=64' "$DATA/config.yaml" || fail "database uri not rewritten"
 grep -qxF '    hostname: 0.0.0.0' "$DATA/config.yaml" || fail "appservice.hostname not 0.0.0.0"
 grep -qxF '    require: true' "$DATA/config.yaml" || fail "encryption.require not on"
 grep -q 'homeserver.address' "$WORK/run1.log" || fail "run 1 did not explain the next step"

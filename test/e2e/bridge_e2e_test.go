@@ -86,7 +86,7 @@ func TestBridge(t *testing.T) {
 				must(t, os.MkdirAll(dir, 0o700))
 				if db == "sqlite" {
 					dbPath := filepath.Join(dir, "sealbridge.db")
-					runBridgeStory(t, ctx, ircd, hsKind, dir, "sqlite3-fk-wal", "file:"+dbPath+"?_txlock=immediate", tag, func(secret string) []string {
+					runBridgeStory(t, ctx, ircd, hsKind, dir, "sqlite3-fk-wal", stack.SQLiteURI(dbPath), tag, func(secret string) []string {
 						var hits []string
 						for _, f := range []string{dbPath, dbPath + "-wal"} {
 							if strings.Contains(readFile(f), secret) {

@@ -32,7 +32,7 @@ func TestConfigUpgradeKeepsValuesAndValidates(t *testing.T) {
 		stack.SetYAML(cfg, "http://127.0.0.1:1", "homeserver", "address")
 		stack.SetYAML(cfg, "example.org", "homeserver", "domain")
 		stack.SetYAML(cfg, map[string]any{"example.org": "user"}, "bridge", "permissions")
-		stack.SetYAML(cfg, "file:"+filepath.Join(dir, "db.sqlite")+"?_txlock=immediate", "database", "uri")
+		stack.SetYAML(cfg, stack.SQLiteURI(filepath.Join(dir, "db.sqlite")), "database", "uri")
 		network := stack.GetYAML(cfg, "network").(map[string]any)
 		// An older config: no metrics section, no plaintext notice, no connection pacing.
 		delete(network, "metrics")

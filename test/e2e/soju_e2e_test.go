@@ -45,7 +45,7 @@ func TestBehindSoju(t *testing.T) {
 	must(t, err)
 	configPath, regPath, err := stack.WriteBridgeConfig(stack.BridgeSetup{
 		Binary: bridgeBinary, Dir: dir, DBType: "sqlite3-fk-wal",
-		DBURI: "file:" + filepath.Join(dir, "sealbridge.db") + "?_txlock=immediate", ServerName: "localhost",
+		DBURI: stack.SQLiteURI(filepath.Join(dir, "sealbridge.db")), ServerName: "localhost",
 		IRCAddr: soju.Host, IRCPort: soju.Port, DoublePuppetToken: dpToken,
 	})
 	must(t, err)

@@ -124,7 +124,7 @@ func newWorld(t testing.TB, ctx context.Context, name string, o options) *world 
 	must(t, os.MkdirAll(bdir, 0o700))
 	w.config, w.regPath, err = stack.WriteBridgeConfig(stack.BridgeSetup{
 		Binary: bridgeBinary, Dir: bdir, DBType: "sqlite3-fk-wal",
-		DBURI: "file:" + filepath.Join(bdir, "sealbridge.db") + "?_txlock=immediate", ServerName: "localhost",
+		DBURI: stack.SQLiteURI(filepath.Join(bdir, "sealbridge.db")), ServerName: "localhost",
 		IRCAddr: "127.0.0.1", IRCPort: portOf(bridgeIRC), MetricsListen: fmt.Sprintf("127.0.0.1:%d", freePort(t)),
 	})
 	must(t, err)

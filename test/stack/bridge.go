@@ -19,6 +19,13 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
+// SQLiteQuery is the query of the example config's SQLite URI (`sealbridge -e`): transactions
+// that take the write lock at BEGIN, and a cache of prepared statements per connection.
+const SQLiteQuery = "_txlock=immediate&_stmt_cache_size=64"
+
+// SQLiteURI is the example config's SQLite URI for the database file at path.
+func SQLiteURI(path string) string { return "file:" + path + "?" + SQLiteQuery }
+
 // BridgeSetup names what a sealbridge config points at.
 type BridgeSetup struct {
 	Binary     string // the sealbridge binary
