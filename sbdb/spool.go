@@ -89,8 +89,12 @@ func (sp *Spool) Upgrade(ctx context.Context) error {
 
 // Put stores items in one statement per spoolRows items. An item already stored (the homeserver
 // resending a transaction the bridge stored but did not acknowledge before a crash) is left as it
-// was.
+// was. No items, no transaction: every appservice transaction comes here, most of them with only
+// the bridge's own events, and an empty write transaction still takes the write lock and commits.
 func (sp *Spool) Put(ctx context.Context, items []SpoolItem) error {
+	if len(items) == 0 {
+		return nil
+	}
 	return sp.db.DoTxn(ctx, nil, func(ctx context.Context) error {
 		for len(items) > 0 {
 			n := min(len(items), spoolRows)

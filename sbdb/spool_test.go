@@ -87,6 +87,22 @@ func TestSpoolKeepsItemsUntilDone(t *testing.T) {
 	}
 }
 
+func TestSpoolPutNothingTakesNoWriteLock(t *testing.T) {
+	in := testSpool(t)
+	// Another writer holds the write lock (_txlock=immediate takes it at BEGIN).
+	tx, err := in.db.RawDB.BeginTx(context.Background(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	if err := in.Put(ctx, nil); err != nil {
+		t.Fatalf("Put of no items waited for the write lock: %v after %v", err, time.Since(start))
+	}
+}
+
 func TestSpoolPendingInArrivalOrder(t *testing.T) {
 	ctx := context.Background()
 	in := testSpool(t)
