@@ -157,27 +157,26 @@ func newIRCClient(c *IRCConnector, login *bridgev2.UserLogin, network *config.Ne
 	if !hasCert {
 		certp = nil
 	}
-	cl := newClient(c, login.ID, network, meta, password, certp)
+	cl := newClient(c, login.Log, login.ID, network, meta, password, certp)
 	cl.attach(login)
 	return cl
 }
 
-// newClient makes a login's client; with cert (CertFP) it logs in with SASL EXTERNAL.
-func newClient(c *IRCConnector, loginID networkid.UserLoginID, network *config.Network, meta *sbdb.UserLoginMetadata, password string, cert *tls.Certificate) *IRCClient {
+// newClient makes a login's client, logging to log; with cert (CertFP) it logs in with SASL
+// EXTERNAL. A loaded login's log is bridgev2's logger of the login, whose context the IRC engine
+// shares: a logger with fields of its own would cost the client a 500-byte buffer more.
+func newClient(c *IRCConnector, log zerolog.Logger, loginID networkid.UserLoginID, network *config.Network, meta *sbdb.UserLoginMetadata, password string, cert *tls.Certificate) *IRCClient {
 	cl := &IRCClient{
 		connector:  c,
 		loginID:    loginID,
 		network:    network,
 		meta:       meta,
-		log:        zerolog.Nop(),
+		log:        log,
 		channels:   make(map[string]*channelState),
 		nicks:      make(map[string]string),
 		echoes:     make(map[string][]string),
 		remote:     spool.NewQueue(),
 		historySem: make(chan struct{}, historyLookups),
-	}
-	if c.Bridge != nil {
-		cl.log = c.Bridge.Log.With().Str("login_id", string(loginID)).Str("network", network.ID).Logger()
 	}
 	cfg := irc.Config{
 		Addr:           network.HostPort(),

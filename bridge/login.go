@@ -196,7 +196,9 @@ func (l *ircLogin) SubmitUserInput(ctx context.Context, input map[string]string)
 			return nil, fmt.Errorf("failed to seal the password: %w", err)
 		}
 	}
-	cl := newClient(l.conn, loginID, network, meta, password, cert)
+	// The login's logger as bridgev2 will make it once the login exists (user and login ID).
+	log := l.user.Log.With().Str("login_id", string(loginID)).Logger()
+	cl := newClient(l.conn, log, loginID, network, meta, password, cert)
 	connectCtx, cancel := context.WithTimeout(ctx, loginTimeout)
 	defer cancel()
 	err = cl.ircConn.Connect(connectCtx)
