@@ -32,7 +32,8 @@ type bridgeSetup struct {
 	asToken, hsToken string
 	secret           string // provisioning shared secret
 	dbType, dbURI    string
-	connects         int // connects_per_second and connect_burst of the bench network (0: 1000)
+	connects         int  // connects_per_second and connect_burst of the bench network (0: 1000)
+	startGC          bool // envOptions.startGC
 }
 
 func randToken() string {

@@ -2,7 +2,9 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"net/http"
+	"strings"
 	"time"
 )
 
@@ -50,4 +52,30 @@ func (b *bridgeProc) settledRSSKiB() (int64, error) {
 	_ = resp.Body.Close()
 	time.Sleep(time.Second)
 	return b.rssKiB()
+}
+
+// waitDefaultGC waits until the bridge child's garbage collector is back at Go's default target
+// (/debug/gogc answers 100) and says how long that took: the bridge lowers the target while many
+// logins connect (bridge/startgc.go), and a memory reading taken before then would not be the
+// steady state's.
+func (b *bridgeProc) waitDefaultGC(timeout time.Duration) (time.Duration, error) {
+	start := time.Now()
+	for {
+		resp, err := http.Get("http://" + b.ctlAddr + "/debug/gogc")
+		if err != nil {
+			return 0, err
+		}
+		body, err := io.ReadAll(resp.Body)
+		_ = resp.Body.Close()
+		if err != nil {
+			return 0, err
+		}
+		if strings.TrimSpace(string(body)) == "100" {
+			return time.Since(start), nil
+		}
+		if time.Since(start) > timeout {
+			return 0, fmt.Errorf("the bridge's GOGC is still %s after %v", body, timeout)
+		}
+		time.Sleep(time.Second)
+	}
 }

@@ -29,12 +29,17 @@ type bridgeEnv struct {
 }
 
 // envOptions set up a bridgeEnv: the database (dbURI "" = SQLite in the env's directory), whether
-// the fake IRC server offers message-tags and gives every line a msgid, and the bridge's connect
-// throttle for the bench network (0: 1,000 connections a second).
+// the fake IRC server offers message-tags and gives every line a msgid, the bridge's connect
+// throttle for the bench network (0: 1,000 connections a second), and whether the bridge may
+// lower its garbage collector's target while many logins connect (bridge/startgc.go), as it does
+// by default. Without startGC the bridge runs with GOGC=100, Go's default and the bridge's own
+// setting outside that window, so that a phase measures the steady state whenever its logins
+// connected.
 type envOptions struct {
 	dbType, dbURI string
 	ircTags       bool
 	connects      int
+	startGC       bool
 }
 
 // startBridgeEnv starts a world and a bridge.
@@ -48,7 +53,7 @@ func startBridgeEnv(o envOptions) (*bridgeEnv, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := bridgeSetup{dir: dir, asPort: asPort, asToken: randToken(), hsToken: randToken(), secret: randToken(), dbType: dbType, dbURI: dbURI, connects: o.connects}
+	s := bridgeSetup{dir: dir, asPort: asPort, asToken: randToken(), hsToken: randToken(), secret: randToken(), dbType: dbType, dbURI: dbURI, connects: o.connects, startGC: o.startGC}
 	if dbURI == "" {
 		s.dbType, s.dbURI = "sqlite3-fk-wal", stack.SQLiteURI(filepath.Join(dir, "sealbridge.db"))
 	}
@@ -64,7 +69,7 @@ func startBridgeEnv(o envOptions) (*bridgeEnv, error) {
 		env.close()
 		return nil, err
 	}
-	if env.bridge, err = startBridge(cfg, asURL, s.secret); err != nil {
+	if env.bridge, err = startBridge(cfg, asURL, s.secret, s.startGC); err != nil {
 		env.close()
 		return nil, err
 	}
@@ -74,7 +79,7 @@ func startBridgeEnv(o envOptions) (*bridgeEnv, error) {
 func (e *bridgeEnv) restartBridge() (time.Time, error) {
 	e.bridge.stop()
 	start := time.Now()
-	b, err := startBridge(filepath.Join(e.dir, "config.yaml"), e.bridge.asURL, e.setup.secret)
+	b, err := startBridge(filepath.Join(e.dir, "config.yaml"), e.bridge.asURL, e.setup.secret, e.setup.startGC)
 	if err != nil {
 		return start, err
 	}

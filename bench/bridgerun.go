@@ -73,8 +73,9 @@ type bridgeProc struct {
 }
 
 // startBridge starts the bridge child on a config and waits until its appservice answers
-// /_matrix/mau/ready (bridgev2 connected to the homeserver, crypto initialised).
-func startBridge(cfgPath, asURL, secret string) (*bridgeProc, error) {
+// /_matrix/mau/ready (bridgev2 connected to the homeserver, crypto initialised); startGC is
+// envOptions.startGC.
+func startBridge(cfgPath, asURL, secret string, startGC bool) (*bridgeProc, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, err
@@ -92,6 +93,9 @@ func startBridge(cfgPath, asURL, secret string) (*bridgeProc, error) {
 	b := &bridgeProc{cmd: exec.Command(exe, bridgeArgs(cfgPath)...), asURL: asURL, ctlAddr: ctlAddr, secret: secret, logPath: logPath, done: make(chan struct{})}
 	b.cmd.Stdout, b.cmd.Stderr = logFile, logFile
 	b.cmd.Env = append(os.Environ(), bridgeRoleEnv+"=bridge", bridgeCtlEnv+"="+ctlAddr)
+	if !startGC {
+		b.cmd.Env = append(b.cmd.Env, "GOGC=100") // see envOptions
+	}
 	b.started = time.Now()
 	if err = b.cmd.Start(); err != nil {
 		logFile.Close()

@@ -296,6 +296,7 @@ func (cl *IRCClient) Connect(ctx context.Context) {
 	if cl.runCancel != nil {
 		return
 	}
+	cl.connector.startGCWindow()
 	runCtx, cancel := context.WithCancel(cl.log.WithContext(context.WithoutCancel(ctx)))
 	cl.runCancel = cancel
 	cl.started = true

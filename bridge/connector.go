@@ -47,6 +47,8 @@ type IRCConnector struct {
 	all         map[string]*IRCClient // by login ID, every login with a client
 	pacers      map[string]*irc.Pacer // by network ID, shared by its logins' connection loops
 	userPacers  map[string]bool       // the user networks among pacers
+	// startGCOnce opens the collector's window for the logins' start (startgc.go).
+	startGCOnce sync.Once
 
 	// quotes are recently bridged lines, for reply quotes on servers without message-tags.
 	quotes quoteCache

@@ -45,6 +45,14 @@ func (p *Pacer) reserve(now time.Time) time.Duration {
 	return slot.Sub(now)
 }
 
+// Busy tells whether an attempt made at now would wait for its slot: attempts already made have
+// booked the slots up to and beyond it.
+func (p *Pacer) Busy(now time.Time) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.next.After(now)
+}
+
 // Wait blocks until this attempt's slot, or until ctx ends.
 func (p *Pacer) Wait(ctx context.Context) error {
 	wait := p.reserve(time.Now())

@@ -31,6 +31,27 @@ func TestPacerBurstThenInterval(t *testing.T) {
 	}
 }
 
+func TestPacerBusyWhileAttemptsWait(t *testing.T) {
+	p := NewPacer(10, 2) // 100 ms apart after a burst of 2
+	now := time.Unix(1000, 0)
+	if p.Busy(now) {
+		t.Fatal("a fresh pacer is busy")
+	}
+	p.reserve(now)
+	if p.Busy(now) {
+		t.Fatal("busy after one attempt of a burst of 2")
+	}
+	p.reserve(now)
+	p.reserve(now) // waits 100 ms
+	p.reserve(now) // waits 200 ms
+	if !p.Busy(now.Add(150 * time.Millisecond)) {
+		t.Fatal("not busy while an attempt waits for its slot")
+	}
+	if p.Busy(now.Add(time.Second)) {
+		t.Fatal("busy after every slot has passed")
+	}
+}
+
 // 1,000 logins reconnecting at once are spread over 1,000/rate seconds.
 func TestPacerSpreadsAStorm(t *testing.T) {
 	p := NewPacer(20, 10)

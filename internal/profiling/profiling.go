@@ -1,8 +1,10 @@
 // Package profiling serves a process's profiles to whoever measures it, on a loopback address
 // only: the standard net/http/pprof handlers under /debug/pprof/, a CPU profile between two
-// requests (/debug/cpu/start, then /debug/cpu/stop answers with the profile), and /debug/gc, which
-// collects garbage and returns freed memory to the OS before a resident-memory reading. The bench
-// harness uses it in its bridge child, and sealbridge serves it when SEALBRIDGE_PPROF_LISTEN is set.
+// requests (/debug/cpu/start, then /debug/cpu/stop answers with the profile), /debug/gc, which
+// collects garbage and returns freed memory to the OS before a resident-memory reading, and
+// /debug/gogc, the garbage collector's current target (GOGC; the bridge lowers it while many
+// logins connect). The bench harness uses it in its bridge child, and sealbridge serves it when
+// SEALBRIDGE_PPROF_LISTEN is set.
 package profiling
 
 import (
@@ -13,6 +15,7 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"runtime/debug"
+	"runtime/metrics"
 	rpprof "runtime/pprof"
 	"sync"
 )
@@ -44,6 +47,11 @@ func Handler() http.Handler {
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	mux.HandleFunc("/debug/gc", func(http.ResponseWriter, *http.Request) { debug.FreeOSMemory() })
+	mux.HandleFunc("/debug/gogc", func(w http.ResponseWriter, _ *http.Request) {
+		s := []metrics.Sample{{Name: "/gc/gogc:percent"}}
+		metrics.Read(s)
+		fmt.Fprint(w, s[0].Value.Uint64())
+	})
 	var cpu cpuProfile
 	mux.HandleFunc("/debug/cpu/start", cpu.start)
 	mux.HandleFunc("/debug/cpu/stop", cpu.stop)

@@ -4,6 +4,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"runtime/debug"
 	"testing"
 )
 
@@ -42,5 +43,21 @@ func TestCPUProfileBetweenStartAndStop(t *testing.T) {
 	code, body := get("/debug/cpu/stop")
 	if code != http.StatusOK || len(body) == 0 {
 		t.Errorf("stop: %d, %d bytes", code, len(body))
+	}
+}
+
+func TestGOGCIsTheCollectorsTarget(t *testing.T) {
+	srv := httptest.NewServer(Handler())
+	defer srv.Close()
+	prev := debug.SetGCPercent(73)
+	defer debug.SetGCPercent(prev)
+	resp, err := http.Get(srv.URL + "/debug/gogc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if string(body) != "73" {
+		t.Fatalf("/debug/gogc = %q, want 73", body)
 	}
 }
