@@ -61,6 +61,7 @@ type options struct {
 	scaleLogins     int
 	skipRealHS      bool
 	realHSLines     int
+	realHSRounds    int
 	bridgeProfile   string
 
 	// Child roles.
@@ -101,6 +102,7 @@ func main() {
 	flag.IntVar(&o.scaleLogins, "scale-logins", 10000, "logins of the logins_10k_* phase")
 	flag.BoolVar(&o.skipRealHS, "skip-real-hs", false, "skip the real_hs_* phase (the test stack's Dendrite)")
 	flag.IntVar(&o.realHSLines, "real-hs-lines", 1000, "messages each way in the real_hs_* phase")
+	flag.IntVar(&o.realHSRounds, "real-hs-rounds", 3, "rounds of the real_hs_* phase (each figure is the median round)")
 	flag.StringVar(&o.bridgeProfile, "bridge-profile", "", "write CPU profiles of the bridge during each bridge phase (and its heap after the logins_10k_* restart) into this directory")
 	flag.StringVar(&o.role, "role", "", "internal: run as a child (ircd, logins, storm, world)")
 	flag.StringVar(&o.addr, "addr", "", "internal: fake IRC server address for a child")
