@@ -16,8 +16,9 @@ import (
 // runRealHSPhase measures real_hs_irc_to_matrix_us_per_msg and real_hs_matrix_to_irc_us_per_msg:
 // the whole bridge's CPU per message against the test stack's real Dendrite, InspIRCd and E2EE
 // matrix-js-sdk client, by running BenchmarkRealHomeserver (test/faults/realhs_test.go, which reuses
-// the fault suite's world) for o.realHSRounds rounds; each figure is the median round. It needs the stack that test/install.sh installs (make test does);
-// without it the phase says so and measures nothing.
+// the fault suite's world) for o.realHSRounds rounds; each figure is the median round. It needs
+// the stack that test/install.sh installs (make test does); without it the phase says so and
+// measures nothing.
 func runRealHSPhase(o options, r *results) ([]string, error) {
 	if _, err := os.Stat(filepath.Join(stack.ToolsBin(), "dendrite")); err != nil {
 		return []string{"real_hs_*: not measured: the test stack is not installed (test/install.sh, which make test runs)"}, nil
@@ -26,8 +27,9 @@ func runRealHSPhase(o options, r *results) ([]string, error) {
 	if goBin == "" {
 		goBin = "go"
 	}
+	rounds := max(1, o.realHSRounds)
 	cmd := exec.Command(goBin, "test", "-tags", "goolm,e2e", "-count=1", "-run", "^$", "-bench", "^BenchmarkRealHomeserver$",
-		"-benchtime", fmt.Sprintf("%dx", max(1, o.realHSRounds)), "-timeout", "90m", "./test/faults/")
+		"-benchtime", fmt.Sprintf("%dx", rounds), "-timeout", "90m", "./test/faults/")
 	cmd.Env = append(os.Environ(), "SEALBRIDGE_BENCH_LINES="+strconv.Itoa(o.realHSLines))
 	if o.bridgeProfile != "" {
 		dir, err := filepath.Abs(o.bridgeProfile)
@@ -56,7 +58,7 @@ func runRealHSPhase(o options, r *results) ([]string, error) {
 		return fmt.Sprintf(" (rounds %.0f..%.0f)", lo, hi)
 	}
 	return []string{fmt.Sprintf("real_hs: %d lines each way, %d rounds, Dendrite + InspIRCd (no throttle) + matrix-js-sdk (test/faults BenchmarkRealHomeserver, %s): bridge CPU until idle, median round IRC->Matrix %.0f us/msg%s, Matrix->IRC %.0f us/msg%s",
-		o.realHSLines, max(1, o.realHSRounds), time.Since(start).Round(time.Second), i2m, spread("irc_to_matrix"), m2i, spread("matrix_to_irc"))}, nil
+		o.realHSLines, rounds, time.Since(start).Round(time.Second), i2m, spread("irc_to_matrix"), m2i, spread("matrix_to_irc"))}, nil
 }
 
 // benchMetric finds "<value> <unit>" on a Go benchmark's result line.

@@ -8,6 +8,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/sealbridge/sealbridge/config"
+	"github.com/sealbridge/sealbridge/test/stack"
 )
 
 // The example-config.yaml at the repository root must be exactly what `sealbridge -e` writes.
@@ -87,5 +88,14 @@ func TestExampleLinesTheDockerEntrypointRewrites(t *testing.T) {
 		if n != 1 {
 			t.Errorf("the example has %d lines %q; docker/entrypoint.sh expects exactly one", n, line)
 		}
+	}
+}
+
+// The end-to-end tests, the demo and the bench open SQLite as the example config does
+// (stack.SQLiteURI), so that they run the settings admins get.
+func TestStackUsesTheExampleSQLiteURI(t *testing.T) {
+	want := "    uri: " + stack.SQLiteURI("sealbridge.db") + "\n"
+	if example := ExampleConfig(config.ExampleYAML); !strings.Contains(example, want) {
+		t.Errorf("the example config has no line %q: stack.SQLiteQuery and the example differ", want)
 	}
 }
