@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -92,7 +93,13 @@ func startBridge(cfgPath, asURL, secret string, startGC bool) (*bridgeProc, erro
 	}
 	b := &bridgeProc{cmd: exec.Command(exe, bridgeArgs(cfgPath)...), asURL: asURL, ctlAddr: ctlAddr, secret: secret, logPath: logPath, done: make(chan struct{})}
 	b.cmd.Stdout, b.cmd.Stderr = logFile, logFile
-	b.cmd.Env = append(os.Environ(), bridgeRoleEnv+"=bridge", bridgeCtlEnv+"="+ctlAddr)
+	// The collector's settings are the phase's, never the environment the bench runs in (see
+	// envOptions): a GOGC or GOMEMLIMIT there would turn the bridge's own window off, and the
+	// scale phase would wait for a target of 100 that never comes.
+	env := slices.DeleteFunc(os.Environ(), func(kv string) bool {
+		return strings.HasPrefix(kv, "GOGC=") || strings.HasPrefix(kv, "GOMEMLIMIT=")
+	})
+	b.cmd.Env = append(env, bridgeRoleEnv+"=bridge", bridgeCtlEnv+"="+ctlAddr)
 	if !startGC {
 		b.cmd.Env = append(b.cmd.Env, "GOGC=100") // see envOptions
 	}
